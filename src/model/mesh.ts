@@ -1,0 +1,196 @@
+/**
+ * The normalized mesh: what every target consumes. Defaults are filled in, references resolved,
+ * lists sorted (plain code-unit order), durations in milliseconds. Built by `normalize` from a
+ * `WrittenMesh` that passed the schema; see README "mesh.yaml reference" for every default.
+ */
+export type KeyAlgorithm = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
+export type Protocol = 'http' | 'http2' | 'grpc' | 'tcp';
+export type LbPolicy = 'round_robin' | 'least_request' | 'random' | 'ring_hash' | 'maglev';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface Pki {
+  keyAlgorithm: KeyAlgorithm;
+  caValidityDays: number;
+  leafValidityDays: number;
+  renewBeforeDays: number;
+}
+
+export interface Dns {
+  /** Empty: the system resolver. */
+  resolvers: HostPort[];
+  ipFamily: 'v4' | 'auto';
+}
+
+/** Where a sidecar listens and where its application is. */
+export interface SidecarPorts {
+  bindAddress: string;
+  localAddress: string;
+  appAddress: string;
+  inboundPort: number;
+  probePort: number;
+  adminPort: number;
+  egressHttpPort: number;
+  egressTlsPort: number;
+}
+
+export interface Endpoint extends HostPort {
+  weight: number;
+  /** True when `host` is an IPv4 literal (static endpoint), false when it must be resolved by DNS. */
+  isIp: boolean;
+}
+
+export interface Upstream {
+  service: string;
+  /** Port on the caller's `localAddress` where the application reaches this upstream. */
+  localPort: number;
+  /** True when derived from the name rather than written. */
+  derivedPort: boolean;
+}
+
+export type HashKey =
+  | { kind: 'header'; name: string }
+  | { kind: 'cookie'; name: string; ttlSeconds?: number; path: string }
+  | { kind: 'sourceIp' };
+
+export interface LoadBalancing {
+  policy: LbPolicy;
+  /** least_request only: power-of-N choices (default 2). */
+  choiceCount: number;
+  /** ring_hash and maglev only. */
+  hashOn?: HashKey;
+}
+
+export interface Retries {
+  attempts: number;
+  perTryTimeoutMs?: number;
+  retryOn: ('5xx' | 'gateway-error' | 'connect-failure' | 'reset' | 'retriable-4xx')[];
+}
+
+export interface Timeouts {
+  connectMs: number;
+  requestMs?: number;
+  idleMs?: number;
+}
+
+export interface OutlierDetection {
+  consecutive5xx: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+}
+
+export interface ConnectionLimits {
+  maxConnections?: number;
+  maxPendingRequests?: number;
+  maxRequests?: number;
+}
+
+/** A workload identity: a service or a gateway. */
+export interface Identity {
+  /** Service name, or `ingress-gateway` / `egress-gateway`. */
+  name: string;
+  /** `spiffe://<trustDomain>/ns/<namespace>/sa/<name>` */
+  spiffeId: string;
+  /** `<name>`, `<name>.<ns>`, `<name>.<ns>.svc`, `<name>.<ns>.svc.cluster.local` */
+  dnsNames: string[];
+}
+
+export interface Service extends Identity {
+  port: number;
+  protocol: Protocol;
+  image: string;
+  replicas: number;
+  /** Where this service's sidecars listen, sorted. */
+  endpoints: Endpoint[];
+  upstreams: Upstream[];
+  /** Services named in `allowFrom`, sorted. */
+  allowFrom: string[];
+  /** Identities allowed to call: `allowFrom` plus `ingress-gateway` when an ingress route targets this service. */
+  callers: string[];
+  /** Domains this service itself lists. */
+  ownEgress: string[];
+  /** Effective allow-list: own plus mesh-wide, deduplicated, sorted. */
+  egress: string[];
+  loadBalancing: LoadBalancing;
+  retries: Retries;
+  timeouts: Timeouts;
+  outlierDetection?: OutlierDetection;
+  connectionLimits?: ConnectionLimits;
+  healthPath: string;
+  sidecar: SidecarPorts;
+}
+
+export type IngressTls = { kind: 'generated' } | { kind: 'files'; certFile: string; keyFile: string };
+
+export interface IngressRoute {
+  pathPrefix: string;
+  service: string;
+  timeoutMs?: number;
+}
+
+export interface IngressHost {
+  host: string;
+  tls: IngressTls;
+  redirectHttp: boolean;
+  /** Longest prefix first, then code-unit order. */
+  routes: IngressRoute[];
+}
+
+export interface IngressGateway extends Identity {
+  httpPort: number;
+  httpsPort: number;
+  bindAddress: string;
+  adminPort: number;
+  trustForwardedProto: boolean;
+  /** Sorted by host. */
+  hosts: IngressHost[];
+}
+
+export interface EgressGateway extends Identity {
+  bindAddress: string;
+  httpPort: number;
+  tlsPort: number;
+  adminPort: number;
+  /** Union of the mesh-wide list and every service's own list, sorted. */
+  allow: string[];
+}
+
+export interface Mesh {
+  name: string;
+  trustDomain: string;
+  namespace: string;
+  pki: Pki;
+  dns: Dns;
+  /** Sorted by name. */
+  services: Service[];
+  egress: {
+    /** Mesh-wide allow-list. */
+    allow: string[];
+    tlsPort: number;
+    httpPort: number;
+  };
+  ingress: IngressGateway;
+  egressGateway: EgressGateway;
+}
+
+export const INGRESS_GATEWAY = 'ingress-gateway';
+export const EGRESS_GATEWAY = 'egress-gateway';
+export const RESERVED_NAMES: readonly string[] = [INGRESS_GATEWAY, EGRESS_GATEWAY];
+
+/** Services and gateways: every identity that gets a certificate, sorted by name. */
+export function identities(mesh: Mesh): Identity[] {
+  return [...mesh.services, mesh.ingress, mesh.egressGateway].sort((a, b) => cmp(a.name, b.name));
+}
+
+/** Plain code-unit comparison: never a locale collator (output must not depend on the machine). */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function serviceByName(mesh: Mesh, name: string): Service | undefined {
+  return mesh.services.find((s) => s.name === name);
+}

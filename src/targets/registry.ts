@@ -1,0 +1,14 @@
+import type { Target } from './target.js';
+import { summaryTarget } from './summary/index.js';
+
+/**
+ * Every target, in output order. Adding a target: copy a folder under src/targets/, export a
+ * `Target`, add it here. `--targets` selects by name.
+ */
+export const TARGETS: readonly Target[] = [
+  summaryTarget,
+];
+
+export function targetNames(): string[] {
+  return TARGETS.map((t) => t.name);
+}

@@ -1,0 +1,14 @@
+import type { Target } from '../target.js';
+import { GENERATED_HEADER } from '../target.js';
+import { toJson } from '../../output/yaml.js';
+
+/**
+ * `summary/mesh.json`: the normalized mesh as JSON, every default filled in. Useful to see what
+ * meshc understood, and what `meshc diff` compares per service.
+ */
+export const summaryTarget: Target = {
+  name: 'summary',
+  description: 'the normalized mesh as JSON (summary/mesh.json)',
+  check: () => [],
+  emit: (mesh) => [{ path: 'summary/mesh.json', content: toJson({ $comment: GENERATED_HEADER, mesh }) }],
+};
