@@ -173,7 +173,7 @@ export interface Service {
    */
   protocol?: 'http' | 'http2' | 'grpc' | 'tcp';
   /**
-   * Container image of the application (Kubernetes target). Default `<service>:latest` with a warning.
+   * Container image of the application (Kubernetes target). Default `<service>:latest` (the Kubernetes target warns when it is missing).
    */
   image?: string;
   /**

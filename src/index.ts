@@ -1,0 +1,9 @@
+/** meshc as a library: `import { build, validate } from 'meshc'`. */
+export { build, compile, defaultStateDir, type BuildOptions, type BuildResult } from './pipeline/build.js';
+export { validate, type ValidateOptions, type ValidateResult } from './pipeline/validate.js';
+export { normalize } from './model/normalize.js';
+export type { Mesh, Service } from './model/mesh.js';
+export type { Diagnostic } from './model/diagnostic.js';
+export type { OutputFile, Target } from './targets/target.js';
+export { TARGETS } from './targets/registry.js';
+export { UserError } from './errors.js';

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import type { OutputFile } from '../targets/target.js';
+import { toJson } from './yaml.js';
+
+/** Written at the output root, last: what this build wrote and each file's content hash. */
+export const MANIFEST_NAME = 'meshc-manifest.json';
+
+export interface Manifest {
+  generator: 'meshc';
+  formatVersion: 1;
+  files: Record<string, { sha256: string; mode: string }>;
+}
+
+export function sha256(content: string | Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+export function modeOf(f: OutputFile): number {
+  return f.mode ?? 0o644;
+}
+
+export function buildManifest(files: readonly OutputFile[]): Manifest {
+  const entries: Manifest['files'] = {};
+  for (const f of files) entries[f.path] = { sha256: sha256(f.content), mode: modeOf(f).toString(8) };
+  return { generator: 'meshc', formatVersion: 1, files: entries };
+}
+
+export function manifestFile(files: readonly OutputFile[]): OutputFile {
+  return { path: MANIFEST_NAME, content: toJson(buildManifest(files)) };
+}
+
+export function parseManifest(text: string): Manifest | undefined {
+  try {
+    const m = JSON.parse(text) as Manifest;
+    return m && m.generator === 'meshc' && typeof m.files === 'object' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,206 @@
+import { readFile, stat } from 'node:fs/promises';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { UserError } from '../errors.js';
+import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
+
+/** mesh.yaml is a small hand-written file; anything this large is a mistake (or an attack). */
+export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
+/** Aliases are legitimate in YAML, but a few hundred expansions are plenty for a mesh. */
+const MAX_ALIAS_COUNT = 100;
+
+/** A parsed mesh.yaml that still knows where every value came from. */
+export interface Source {
+  /** The path as the user named it (used in diagnostics). */
+  file: string;
+  text: string;
+  doc?: Document.Parsed;
+  lineCounter: LineCounter;
+}
+
+export interface ParseResult {
+  source: Source;
+  /** The plain JS value; undefined when the file could not be parsed. */
+  value?: unknown;
+  diagnostics: Diagnostic[];
+}
+
+/** Reads and parses a mesh file. I/O problems throw UserError (exit 2); content problems are diagnostics. */
+export async function readMeshFile(file: string): Promise<ParseResult> {
+  let size: number;
+  try {
+    const st = await stat(file);
+    if (st.isDirectory()) throw new UserError(`${file} is a directory, not a mesh file`, 2, 'pass the path of mesh.yaml with -f');
+    size = st.size;
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw ioError(file, e);
+  }
+  const lineCounter = new LineCounter();
+  if (size > MAX_SOURCE_BYTES) {
+    const source: Source = { file, text: '', lineCounter };
+    return { source, diagnostics: [at(source, error('file-too-large', '', `${file} is ${size} bytes; meshc reads mesh files of at most ${MAX_SOURCE_BYTES} bytes`, 'a mesh.yaml is hand-written and small: check that -f names the right file'), 1, 1)] };
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw ioError(file, e);
+  }
+  return parseMeshText(bytes, file);
+}
+
+function ioError(file: string, e: unknown): UserError {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return new UserError(`${file}: no such file`, 2, 'run `meshc init` to write an example, or pass -f <path>');
+  if (code === 'EACCES') return new UserError(`${file}: permission denied`, 2);
+  return new UserError(`${file}: cannot read (${(e as Error)?.message ?? String(e)})`, 2);
+}
+
+/** Parses mesh text (bytes or string). Never throws for bad content. */
+export function parseMeshText(input: Buffer | string, file: string): ParseResult {
+  const lineCounter = new LineCounter();
+  const bad = (code: string, message: string, hint: string, line = 1, col = 1, text = ''): ParseResult => {
+    const source: Source = { file, text, lineCounter };
+    return { source, diagnostics: [at(source, error(code, '', message, hint), line, col)] };
+  };
+  let text: string;
+  if (typeof input === 'string') {
+    text = input;
+  } else {
+    const nul = input.indexOf(0);
+    if (nul !== -1) {
+      const { line, col } = byteToLineCol(input, nul);
+      return bad('not-text', `${file} contains a NUL byte: it is binary, not YAML`, 'check that -f names mesh.yaml', line, col);
+    }
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
+    } catch {
+      const offset = firstInvalidUtf8(input);
+      const { line, col } = byteToLineCol(input, offset);
+      return bad('not-utf8', `${file} is not valid UTF-8 (byte 0x${input[offset]?.toString(16).padStart(2, '0')} at offset ${offset})`, 're-save the file as UTF-8', line, col);
+    }
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === '') return bad('empty-file', `${file} is empty`, 'run `meshc init` for a commented example');
+
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
+  const source: Source = { file, text, doc, lineCounter };
+  const diagnostics: Diagnostic[] = [];
+  for (const e of doc.errors) {
+    const { line, col } = lineCounter.linePos(e.pos[0]);
+    const code = e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax';
+    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : firstLine(e.message);
+    diagnostics.push({ code, severity: 'error', message, pointer: '', file, line, col, hint: code === 'duplicate-key' ? 'remove or merge the repeated key' : 'fix the YAML syntax at this position' });
+  }
+  for (const w of doc.warnings) {
+    const { line, col } = lineCounter.linePos(w.pos[0]);
+    diagnostics.push({ code: 'yaml-warning', severity: 'warning', message: firstLine(w.message), pointer: '', file, line, col });
+  }
+  if (diagnostics.some((d) => d.severity === 'error')) return { source, diagnostics };
+
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    const pos = firstAliasPos(doc);
+    const { line, col } = pos === undefined ? { line: 1, col: 1 } : lineCounter.linePos(pos);
+    const msg = (e as Error).message ?? String(e);
+    const isBomb = /alias/i.test(msg);
+    diagnostics.push({
+      code: isBomb ? 'yaml-alias-limit' : 'yaml-syntax',
+      severity: 'error',
+      message: isBomb ? `too many alias expansions (more than ${MAX_ALIAS_COUNT}): refusing a document that expands exponentially` : firstLine(msg),
+      hint: isBomb ? 'write the values out instead of nesting aliases' : undefined,
+      pointer: '',
+      file,
+      line,
+      col,
+    });
+    return { source, diagnostics };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const pos = doc.contents?.range?.[0] ?? 0;
+    const { line, col } = lineCounter.linePos(pos);
+    diagnostics.push({ code: 'not-a-mapping', severity: 'error', message: `the top level of ${file} must be a mapping (apiVersion, kind, metadata, spec)`, hint: 'run `meshc init` for a commented example', pointer: '', file, line, col });
+    return { source, diagnostics };
+  }
+  return { source, value, diagnostics };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].trim();
+}
+
+function firstAliasPos(doc: Document.Parsed): number | undefined {
+  let pos: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      pos = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return pos;
+}
+
+function byteToLineCol(bytes: Buffer, offset: number): { line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) { line++; lineStart = i + 1; }
+  return { line, col: offset - lineStart + 1 };
+}
+
+/** Offset of the first byte that starts an invalid (or truncated) UTF-8 sequence. */
+function firstInvalidUtf8(b: Buffer): number {
+  let i = 0;
+  while (i < b.length) {
+    const x = b[i];
+    const n = x < 0x80 ? 0 : x >= 0xc2 && x <= 0xdf ? 1 : x >= 0xe0 && x <= 0xef ? 2 : x >= 0xf0 && x <= 0xf4 ? 3 : -1;
+    if (n < 0 || i + n >= b.length) return i;
+    for (let k = 1; k <= n; k++) if ((b[i + k] & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return Math.max(0, b.length - 1);
+}
+
+/** Maps a finding's JSON pointer to the position of that node (or its key) in the source. */
+export function locate(source: Source, f: Finding): Diagnostic {
+  const { atKey, ...rest } = f;
+  const pos = pointerOffset(source, f.pointer, atKey ?? false);
+  const { line, col } = pos === undefined ? { line: 1, col: 1 } : source.lineCounter.linePos(pos);
+  return { ...rest, file: source.file, line, col };
+}
+
+function at(source: Source, f: Finding, line: number, col: number): Diagnostic {
+  const { atKey: _ignored, ...rest } = f;
+  return { ...rest, file: source.file, line, col };
+}
+
+/**
+ * Offset of the node a pointer names. Where the path leaves the document (a missing field), the
+ * deepest existing node is used, so "missing field" points at the mapping that lacks it.
+ */
+export function pointerOffset(source: Source, ptr: string, atKey: boolean): number | undefined {
+  const doc = source.doc;
+  if (!doc) return undefined;
+  const segments = ptr === '' ? [] : ptr.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let node: unknown = doc.contents;
+  let keyNode: Node | undefined;
+  for (const seg of segments) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);
+      if (!pair) break;
+      keyNode = pair.key as Node;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(seg)];
+      if (item === undefined) break;
+      keyNode = undefined;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  const target = atKey && keyNode ? keyNode : ((node as Node | null) ?? keyNode);
+  return target?.range?.[0] ?? keyNode?.range?.[0];
+}
