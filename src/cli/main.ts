@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerBuild } from './build.js';
+import { registerCerts } from './certs.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
+import { registerVerify } from './verify.js';
 import { EXIT } from './run.js';
 
 function version(): string {
@@ -26,6 +28,8 @@ Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring ce
   registerInit(program);
   registerValidate(program);
   registerBuild(program);
+  registerCerts(program);
+  registerVerify(program);
   return program;
 }
 

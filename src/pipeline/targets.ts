@@ -5,7 +5,7 @@ import type { Target } from '../targets/target.js';
 
 /** Resolves `--targets a,b` to registered targets, in registry order. Unknown names are a usage error. */
 export function selectTargets(names?: string[]): Target[] {
-  if (!names || names.length === 0) return [...TARGETS];
+  if (!names) return [...TARGETS];
   const known = TARGETS.map((t) => t.name);
   for (const n of names) {
     if (!known.includes(n)) {

@@ -2,7 +2,8 @@ import { locate, readMeshFile, type Source } from '../source/parse.js';
 import { validateSchema } from '../schema/validate.js';
 import { hasErrors, type Diagnostic, type Finding } from '../model/diagnostic.js';
 import { normalize } from '../model/normalize.js';
-import { runRules } from '../model/rules/index.js';
+import { RULES, runRules } from '../model/rules/index.js';
+import type { WrittenMesh } from '../schema/written-mesh.js';
 import type { Mesh } from '../model/mesh.js';
 import type { Target } from '../targets/target.js';
 import { selectTargets } from './targets.js';
@@ -34,12 +35,37 @@ export async function validate(opts: ValidateOptions): Promise<ValidateResult> {
   if (parsed.value === undefined || hasErrors(parsed.diagnostics)) return done(parsed.diagnostics, source, targets);
   const place = (fs: Finding[]) => fs.map((f) => locate(source, f));
   const schema = validateSchema(parsed.value);
-  if (!schema.mesh) return done([...parsed.diagnostics, ...place(schema.findings)], source, targets);
+  if (!schema.mesh) {
+    // Report every problem at once: the rules still run on the mesh as written, as far as its
+    // shape allows, and what they find inside a part the schema already rejected is dropped.
+    const extra = lenientRules(parsed.value, schema.findings);
+    return done([...parsed.diagnostics, ...place(schema.findings), ...place(extra)], source, targets);
+  }
   const mesh = normalize(schema.mesh);
   const ruleFindings = runRules({ written: schema.mesh, mesh });
   // Targets only see a mesh whose references hold.
   const targetFindings = hasErrors(ruleFindings) ? [] : targets.flatMap((t) => t.check(mesh));
   return done([...parsed.diagnostics, ...place(ruleFindings), ...place(targetFindings)], source, targets, mesh);
+}
+
+function lenientRules(value: unknown, schemaFindings: Finding[]): Finding[] {
+  const rejected = schemaFindings.map((f) => f.pointer);
+  const inside = (p: string) => rejected.some((r) => p === r || p.startsWith(r + '/') || r.startsWith(p + '/'));
+  let mesh: Mesh;
+  const written = value as WrittenMesh;
+  try {
+    if (typeof written?.spec?.services !== 'object' || written.spec.services === null) return [];
+    mesh = normalize(written);
+  } catch {
+    return [];
+  }
+  return RULES.flatMap((rule) => {
+    try {
+      return rule({ written, mesh });
+    } catch {
+      return []; // a shape this rule cannot read; the schema finding already covers it
+    }
+  }).filter((f) => !inside(f.pointer));
 }
 
 function done(diagnostics: Diagnostic[], source: Source, targets: Target[], mesh?: Mesh): ValidateResult {

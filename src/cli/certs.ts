@@ -1,0 +1,105 @@
+import { Command, Option } from 'commander';
+import { certsRotate, certsStatus, type StatusReport } from '../certs/index.js';
+import { UserError } from '../errors.js';
+import { locate } from '../source/parse.js';
+import { validate } from '../pipeline/validate.js';
+import { hasErrors } from '../model/diagnostic.js';
+import { addDebug, addFile, addFormat, addState, passphrase, stateDir } from './options.js';
+import { progressReporter } from './progress.js';
+import { colours, countLine, formatDiagnostics, printJson } from './render.js';
+import { action, EXIT } from './run.js';
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => stripAnsi(r[i]).length)));
+  return rows.map((r) => r.map((cell, i) => cell + ' '.repeat(widths[i] - stripAnsi(cell).length)).join('  ').trimEnd()).join('\n');
+}
+// eslint-disable-next-line no-control-regex
+const stripAnsi = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
+
+export function renderStatus(r: StatusReport): string {
+  const c = colours();
+  const rows = [['KIND', 'NAME', 'SUBJECT / SANS', 'SERIAL', 'NOT AFTER', 'DAYS', 'STATUS']];
+  for (const row of r.rows) {
+    const who = row.kind === 'ca' ? row.subject : row.sans.length ? row.sans.join(' ') : row.subject;
+    const status = row.status === 'ok' ? c.green('ok') : row.status === 'expiring' ? c.yellow('expiring') : c.red('expired');
+    rows.push([row.kind, row.name, who.length > 70 ? who.slice(0, 67) + '...' : who, row.serial.slice(0, 16), row.notAfter.slice(0, 10), String(row.daysLeft), status]);
+  }
+  const phase = r.phase === 'stable' ? 'stable (one CA)' : c.yellow(`${r.phase}: the trust bundle holds the old and the new CA; finish with \`meshc certs rotate --ca --finish\``);
+  const summary = r.expired || r.expiring ? c.red(`${r.expired} expired, ${r.expiring} expiring within ${r.warnDays} days`) : `all ${r.rows.length} certificates valid for more than ${r.warnDays} days`;
+  return `CA phase: ${phase}\n\n${table(rows)}\n\n${summary}\n`;
+}
+
+export function registerCerts(program: Command): void {
+  const certs = program.command('certs').description('inspect and rotate the mesh CA and workload certificates');
+
+  const status = certs
+    .command('status')
+    .description('every certificate with its expiry, sorted by expiry; exit 1 when one is expired or expiring')
+    .addOption(new Option('--warn-days <n>', 'days before expiry that count as expiring').default('14').argParser((v) => {
+      if (!/^\d+$/.test(v)) throw new UserError(`--warn-days takes a whole number of days, not "${v}"`, 2);
+      return v;
+    }))
+    .addHelpText('after', `
+Examples:
+  $ meshc certs status
+  $ meshc certs status --warn-days 30 --format json     # a scheduled CI job
+
+Exit codes: 0 every certificate valid beyond the window, 1 one expired or inside it, 2 no state or I/O error.`);
+  for (const add of [addFile, addState, addFormat, addDebug]) add(status);
+  status.action(
+    action(async (o: { file: string; state?: string; format: string; warnDays: string }) => {
+      const r = await certsStatus(stateDir(o), { clock: () => new Date(), warnDays: Number(o.warnDays) });
+      if (o.format === 'json') printJson(r);
+      else process.stdout.write(renderStatus(r));
+      return r.expired + r.expiring > 0 ? EXIT.FINDINGS : EXIT.OK;
+    }),
+  );
+
+  const rotate = certs
+    .command('rotate')
+    .description('re-issue leaf certificates that are due (or named, or all); --ca rotates the CA in two phases')
+    .option('--service <name>', 'force this identity (repeatable; a service, ingress-gateway, egress-gateway or ingress/<host>)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--all', 'force every leaf')
+    .option('--ca', 'start a CA rotation: new CA, bundles hold old and new, every leaf re-issued by the new CA')
+    .option('--finish', 'finish the CA rotation (same as --ca --finish) and drop the old CA from the bundles')
+    .addHelpText('after', `
+Examples:
+  $ meshc certs rotate                       # leaves inside pki.renewBeforeDays
+  $ meshc certs rotate --service cart --service payments
+  $ meshc certs rotate --ca && meshc build   # phase 1: ship bundles with both CAs and new leaves
+  $ meshc certs rotate --ca --finish && meshc build   # phase 2, once every workload runs the new leaves
+
+Then run \`meshc build\` to write the new certificates to the output.
+Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish with no rotation in progress).`);
+  for (const add of [addFile, addState, addFormat, addDebug]) add(rotate);
+  rotate.action(
+    action(async (o: { file: string; state?: string; format: string; service?: string[]; all?: boolean; ca?: boolean; finish?: boolean }) => {
+      const v = await validate({ file: o.file, targets: [] });
+      if (!v.ok || !v.mesh) {
+        process.stdout.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}; nothing was rotated\n`);
+        return EXIT.FINDINGS;
+      }
+      const r = await certsRotate(v.mesh, {
+        stateDir: stateDir(o),
+        meshDir: (await import('node:path')).dirname((await import('node:path')).resolve(o.file)),
+        clock: () => new Date(),
+        passphrase: passphrase(),
+        services: o.service,
+        all: o.all,
+        ca: o.ca && !o.finish,
+        finish: o.finish,
+        progress: o.format === 'text' ? progressReporter('issuing certificates') : undefined,
+      });
+      const diagnostics = r.findings.map((f) => locate(v.source!, f));
+      if (o.format === 'json') printJson({ reissued: r.reissued, phase: r.phase, caAction: r.caAction ?? null, changed: r.changed, diagnostics });
+      else {
+        if (diagnostics.length) process.stdout.write(formatDiagnostics(diagnostics) + '\n');
+        if (r.caAction === 'started') process.stdout.write('CA rotation started: the trust bundle now holds the old and the new CA\n');
+        if (r.caAction === 'finished') process.stdout.write('CA rotation finished: the old CA is no longer trusted\n');
+        process.stdout.write(r.reissued.length ? `re-issued ${r.reissued.length}: ${r.reissued.join(', ')}\n` : 'no certificate was due\n');
+        if (r.changed) process.stdout.write('run `meshc build` to write them to the output\n');
+      }
+      return hasErrors(diagnostics) ? EXIT.FINDINGS : EXIT.OK;
+    }),
+  );
+}

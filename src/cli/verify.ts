@@ -1,0 +1,85 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { UserError } from '../errors.js';
+import { findProxy, type ProxyName } from '../verify/binaries.js';
+import { verifyEnvoy } from '../verify/envoy.js';
+import { addDebug, addFormat, addOut } from './options.js';
+import { colours, printJson } from './render.js';
+import { action, EXIT } from './run.js';
+
+interface FileResult {
+  file: string;
+  ok: boolean;
+  output: string;
+}
+type Verifier = (outDir: string, bin: string) => Promise<FileResult[]>;
+
+/** The validators, by proxy. Each checks its own folder of the output. */
+async function verifiers(): Promise<Record<ProxyName, Verifier>> {
+  const out: Partial<Record<ProxyName, Verifier>> = { envoy: verifyEnvoy };
+  for (const name of ['nginx', 'haproxy'] as const) {
+    try {
+      const mod = (await import(`../verify/${name}.js`)) as Record<string, Verifier>;
+      const fn = mod[name === 'nginx' ? 'verifyNginx' : 'verifyHaproxy'];
+      if (fn) out[name] = fn;
+    } catch {
+      // target not built into this version
+    }
+  }
+  return out as Record<ProxyName, Verifier>;
+}
+
+export function registerVerify(program: Command): void {
+  const cmd = program
+    .command('verify')
+    .description('check every generated proxy config with the real proxy: envoy --mode validate, nginx -t, haproxy -c')
+    .option('--envoy <path>', 'envoy binary (default: found on PATH)')
+    .option('--nginx <path>', 'nginx binary (default: found on PATH)')
+    .option('--haproxy <path>', 'haproxy binary (default: found on PATH)')
+    .addHelpText('after', `
+Examples:
+  $ meshc build && meshc verify
+  $ meshc verify -o deploy/generated --envoy ./.venv/envoy/bin/envoy
+
+Run it on the machine's own output directory: the proxies read the certificate files the configs name.
+A proxy that is not installed is reported as skipped.
+Exit codes: 0 every checked file accepted, 1 a file rejected, 2 nothing could be checked or I/O error.`);
+  for (const add of [addOut, addFormat, addDebug]) add(cmd);
+  cmd.action(
+    action(async (o: { out: string; format: string; envoy?: string; nginx?: string; haproxy?: string }) => {
+      const out = resolve(o.out);
+      try {
+        await stat(out);
+      } catch {
+        throw new UserError(`${o.out} does not exist`, 2, 'run `meshc build` first');
+      }
+      const c = colours();
+      const all = await verifiers();
+      const results: (FileResult & { proxy: string })[] = [];
+      const skipped: string[] = [];
+      for (const proxy of ['envoy', 'nginx', 'haproxy'] as const) {
+        const exists = await stat(resolve(out, proxy)).then(() => true, () => false);
+        if (!exists || !all[proxy]) continue;
+        const bin = findProxy(proxy, o[proxy]);
+        if (!bin) {
+          skipped.push(`${proxy} (not found${o[proxy] ? ` at ${o[proxy]}` : ' on PATH'}; pass --${proxy} PATH)`);
+          continue;
+        }
+        for (const r of await all[proxy](out, bin)) results.push({ ...r, proxy });
+      }
+      const failed = results.filter((r) => !r.ok);
+      if (o.format === 'json') printJson({ ok: failed.length === 0 && results.length > 0, results, skipped });
+      else {
+        for (const r of results) {
+          process.stdout.write(`${r.ok ? c.green('ok  ') : c.red('FAIL')}  ${r.file}\n`);
+          if (!r.ok) process.stdout.write(r.output.split('\n').map((l) => `      ${l}`).join('\n') + '\n');
+        }
+        for (const s of skipped) process.stdout.write(`${c.yellow('skip')}  ${s}\n`);
+        process.stdout.write(`${results.length - failed.length} accepted, ${failed.length} rejected, ${skipped.length} proxies skipped\n`);
+      }
+      if (results.length === 0) return EXIT.ERROR;
+      return failed.length ? EXIT.FINDINGS : EXIT.OK;
+    }),
+  );
+}

@@ -1,0 +1,29 @@
+import { loadSchema } from '../schema/validate.js';
+import { renderReference } from '../schema/reference.js';
+
+/** The README sections that are generated, by marker name. */
+export async function renderReadmeSections(): Promise<Record<string, string>> {
+  const sections: Record<string, string> = { reference: renderReference(loadSchema()) };
+  try {
+    const caps = (await import('../targets/capabilities.js')) as { renderCapabilityMatrix?: () => string };
+    if (caps.renderCapabilityMatrix) sections.capabilities = caps.renderCapabilityMatrix();
+  } catch {
+    // no capability table yet
+  }
+  return sections;
+}
+
+/** Replaces the text between `<!-- BEGIN name -->` and `<!-- END name -->` for each section. */
+export function replaceSections(readme: string, sections: Record<string, string>): string {
+  let out = readme;
+  for (const [name, body] of Object.entries(sections)) {
+    const re = new RegExp(`(<!-- BEGIN ${name} -->\\n)[\\s\\S]*?(<!-- END ${name} -->)`);
+    out = out.replace(re, (_, a: string, b: string) => `${a}${body.trimEnd()}\n${b}`);
+  }
+  return out;
+}
+
+export function extractSection(readme: string, name: string): string | undefined {
+  const m = new RegExp(`<!-- BEGIN ${name} -->\\n([\\s\\S]*?)<!-- END ${name} -->`).exec(readme);
+  return m?.[1];
+}

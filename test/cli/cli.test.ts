@@ -1,0 +1,115 @@
+import { execa } from 'execa';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixturePath, tmp } from '../support/build.js';
+
+/** These run the built binary (npm test builds first), as a user would. */
+const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
+const meshc = (args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) =>
+  execa('node', [bin, ...args], { reject: false, cwd: opts.cwd, env: { NO_COLOR: '1', ...opts.env }, extendEnv: true });
+
+let dir: string;
+beforeAll(async () => {
+  dir = await tmp('meshc-cli-');
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+describe('meshc CLI', () => {
+  it('prints its version and help with examples, exit 0', async () => {
+    const v = await meshc(['--version']);
+    expect(v.exitCode).toBe(0);
+    expect(v.stdout).toMatch(/^\d+\.\d+\.\d+$/);
+    for (const cmd of [[], ['init'], ['validate'], ['build']]) {
+      const h = await meshc([...cmd, '--help']);
+      expect(h.exitCode, cmd.join(' ')).toBe(0);
+      expect(h.stdout).toContain('Examples:');
+      expect(h.stdout).toContain('Exit codes');
+    }
+  });
+
+  it('exits 2 on a usage error', async () => {
+    const r = await meshc(['validate', '--bogus']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("unknown option '--bogus'");
+    expect((await meshc(['validate', '--format', 'xml'])).exitCode).toBe(2);
+    expect((await meshc(['build', '--targets', 'envoi', '-f', fixturePath('minimal')])).stderr).toContain('did you mean "envoy"?');
+  });
+
+  it('validates the fixtures: 0 for valid, 1 for invalid, 2 for an unreadable file', async () => {
+    expect((await meshc(['validate', '-f', fixturePath('shop')])).exitCode).toBe(0);
+    const bad = await meshc(['validate', '-f', new URL('../../fixtures/invalid/unknown-upstream/mesh.yaml', import.meta.url).pathname]);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stdout).toMatch(/mesh\.yaml:11:19 {2}error {2}unknown-service {2}frontend\.upstreams names "catalgo"/);
+    expect(bad.stdout).toContain('hint: did you mean "catalog"?');
+    const missing = await meshc(['validate', '-f', join(dir, 'nope.yaml')]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('no such file');
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('prints JSON diagnostics with --format json', async () => {
+    const r = await meshc(['validate', '--format', 'json', '-f', new URL('../../fixtures/invalid/hash-without-key/mesh.yaml', import.meta.url).pathname]);
+    expect(r.exitCode).toBe(1);
+    const j = JSON.parse(r.stdout);
+    expect(j.ok).toBe(false);
+    expect(j.diagnostics[0]).toMatchObject({ code: 'hash-without-key', severity: 'error', pointer: '/spec/services/cart/loadBalancing/policy', line: 11, col: 32 });
+  });
+
+  it('init writes a commented example with the schema modeline, and refuses to overwrite without --force', async () => {
+    const file = join(dir, 'init', 'mesh.yaml');
+    await mkdir(join(dir, 'init'));
+    expect((await meshc(['init', '-f', file])).exitCode).toBe(0);
+    const text = await readFile(file, 'utf8');
+    expect(text.split('\n')[0]).toMatch(/^# yaml-language-server: \$schema=.*schemas\/mesh\.schema\.json$/);
+    const schemaRel = text.split('\n')[0].split('$schema=')[1];
+    await stat(join(dir, 'init', schemaRel)); // the modeline points at a real file
+    expect((await meshc(['validate', '-f', file])).exitCode).toBe(0);
+    const again = await meshc(['init', '-f', file]);
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toContain('--force');
+    expect((await meshc(['init', '-f', file, '--force'])).exitCode).toBe(0);
+  });
+
+  it('builds, reports up to date, and --check names stale files with exit 1', async () => {
+    const out = join(dir, 'build-out');
+    const state = join(dir, 'build-state');
+    const args = ['-f', fixturePath('minimal'), '-o', out, '--state', state, '--targets', 'summary'];
+    const first = await meshc(['build', ...args]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^wrote .*: \d+ files/);
+    expect((await meshc(['build', '--check', ...args])).exitCode).toBe(0);
+    expect((await meshc(['build', ...args])).stdout).toContain('up to date');
+    await writeFile(join(out, 'summary', 'mesh.json'), '{}\n');
+    await writeFile(join(out, 'stray.txt'), 'x');
+    const check = await meshc(['build', '--check', ...args]);
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toContain('changed  summary/mesh.json');
+    expect(check.stdout).toContain('extra    stray.txt');
+    const json = JSON.parse((await meshc(['build', '--check', '--format', 'json', ...args])).stdout);
+    expect(json).toMatchObject({ ok: true, upToDate: false, changed: ['summary/mesh.json'], removed: ['stray.txt'] });
+    expect((await meshc(['build', ...args])).exitCode).toBe(0);
+    await expect(stat(join(out, 'stray.txt'))).rejects.toThrow();
+  });
+
+  it('writes nothing, prints no stack and never a key when the mesh is invalid', async () => {
+    const out = join(dir, 'bad-out');
+    const r = await meshc(['build', '-f', new URL('../../fixtures/invalid/wrong-type/mesh.yaml', import.meta.url).pathname, '-o', out, '--state', join(dir, 'bad-state')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('nothing was written');
+    await expect(stat(out)).rejects.toThrow();
+    await expect(stat(join(dir, 'bad-state'))).rejects.toThrow();
+    expect(r.stdout + r.stderr).not.toMatch(/\n\s+at |PRIVATE KEY/);
+  });
+
+  it('keeps private keys out of every command output and writes them 0600', async () => {
+    const out = join(dir, 'keys-out');
+    const r = await meshc(['build', '-f', fixturePath('minimal'), '-o', out, '--state', join(dir, 'keys-state'), '--format', 'json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain('PRIVATE KEY');
+    const keys = await readdir(join(out, 'secrets'));
+    expect(keys.length).toBeGreaterThan(0);
+    for (const k of keys.filter((k) => k.endsWith('.key'))) expect((await stat(join(out, 'secrets', k))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(out, '.gitignore'), 'utf8')).toContain('/secrets/');
+  });
+});
