@@ -1,37 +1,6 @@
-import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { registerBuild } from './build.js';
-import { registerCerts } from './certs.js';
-import { registerInit } from './init.js';
-import { registerValidate } from './validate.js';
-import { registerVerify } from './verify.js';
-import { EXIT } from './run.js';
-
-function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
-
-export function createProgram(): Command {
-  const program = new Command('meshc')
-    .description('compile one mesh.yaml into a service mesh: certificates, Envoy, nginx and HAProxy configs, Kubernetes and Istio resources')
-    .version(version(), '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .addHelpText('after', `
-Examples:
-  $ meshc init                 # write a commented example mesh.yaml
-  $ meshc validate             # every problem at once, as mesh.yaml:LINE:COL
-  $ meshc build                # certificates + all targets into out/
-  $ meshc build --check        # CI: fail when out/ is stale
-
-Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring certificates), 2 usage, I/O or internal error.`);
-  registerInit(program);
-  registerValidate(program);
-  registerBuild(program);
-  registerCerts(program);
-  registerVerify(program);
-  return program;
-}
+import { CommanderError } from 'commander';
+import { createProgram } from './program.js';
+import { EXIT, reportError } from './run.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = createProgram();
@@ -44,7 +13,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? EXIT.OK : EXIT.ERROR;
       return;
     }
-    throw e;
+    process.exitCode = reportError(e, argv.includes('--debug'));
   }
 }
 

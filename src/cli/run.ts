@@ -14,18 +14,22 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number>)
     try {
       code = await fn(...args);
     } catch (e) {
-      if (isUserError(e)) {
-        process.stderr.write(`meshc: ${e.message}\n`);
-        if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
-        code = e.exitCode;
-      } else {
-        const err = e as Error;
-        process.stderr.write(`meshc: internal error: ${err?.message ?? String(e)}\n`);
-        if (debug) process.stderr.write(`${err?.stack ?? ''}\n`);
-        else process.stderr.write('  this is a bug in meshc: run again with --debug and report the output\n');
-        code = EXIT.ERROR;
-      }
+      code = reportError(e, debug);
     }
     process.exitCode = code;
   };
+}
+
+/** Prints an error the way the CLI always does and returns its exit code. */
+export function reportError(e: unknown, debug: boolean): number {
+  if (isUserError(e)) {
+    process.stderr.write(`meshc: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  process.stderr.write(`meshc: internal error: ${err?.message ?? String(e)}\n`);
+  if (debug) process.stderr.write(`${err?.stack ?? ''}\n`);
+  else process.stderr.write('  this is a bug in meshc: run again with --debug and report the output\n');
+  return EXIT.ERROR;
 }

@@ -1,0 +1,40 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { extractSection, renderReadmeSections } from '../../src/docs/readme.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+describe('README.md', () => {
+  it('has the generated sections exactly as their sources render them (npm run gen:readme)', async () => {
+    const sections = await renderReadmeSections();
+    expect(Object.keys(sections)).toContain('reference');
+    for (const [name, body] of Object.entries(sections)) expect(extractSection(readme, name), name).toBe(body.trimEnd() + '\n');
+  });
+
+  it('lists every diagnostic code the source can produce', () => {
+    const section = extractSection(readme, 'diagnostics') ?? '';
+    const codes = new Set<string>();
+    const patterns = [/\b(?:error|warning|bad)\(\s*'([a-z0-9-]+)'/g, /code: '([a-z0-9-]+)'/g, /\? '([a-z0-9-]+)' : '([a-z0-9-]+)'/g];
+    for (const file of sources(new URL('../../src', import.meta.url).pathname)) {
+      const text = readFileSync(file, 'utf8');
+      for (const re of patterns) for (const m of text.matchAll(re)) for (const c of m.slice(1)) if (c && /-/.test(c) && !/^(ca-previous|[a-z]+-[a-z]+-[a-z]+-[a-z]+)$/.test(c)) codes.add(c);
+    }
+    const missing = [...codes].filter((c) => !section.includes(`\`${c}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it('documents every command', async () => {
+    const { createProgram } = await import('../../src/cli/program.js');
+    const program = createProgram();
+    const names = program.commands.flatMap((c) => (c.commands.length ? c.commands.map((s) => `${c.name()} ${s.name()}`) : [c.name()]));
+    for (const n of names) expect(readme, n).toContain(`\`meshc ${n}`);
+  });
+});
