@@ -1,0 +1,14 @@
+// Runs one build in this process and prints {ms, maxRssMb} as JSON: used by compiler.mjs so each
+// measurement starts from a fresh process, as `meshc build` in CI does.
+import { build } from '../dist/index.js';
+
+const [file, out, state, check] = process.argv.slice(2);
+const t0 = process.hrtime.bigint();
+const r = await build({ file, out, state, check: check === 'check' });
+const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+if (!r.ok) {
+  console.error(JSON.stringify(r.diagnostics.filter((d) => d.severity === 'error').slice(0, 5)));
+  process.exit(1);
+}
+const written = r.plan ? r.plan.added.length + r.plan.changed.length + r.plan.removed.length : 0;
+console.log(JSON.stringify({ ms, maxRssMb: process.resourceUsage().maxRSS / 1024, files: r.files.length, written, upToDate: r.plan?.upToDate ?? false }));

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { toYaml, toYamlDocuments } from '../../src/output/yaml.js';
+
+const tricky = {
+  '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  plain: 'round_robin',
+  address: '127.0.0.1',
+  hostPort: '127.0.0.1:15443',
+  spiffe: 'spiffe://shop.example/ns/shop/sa/cart',
+  wildcard: '*.googleapis.com',
+  yes: 'yes',
+  no: 'no',
+  on: 'on',
+  nullString: 'null',
+  tilde: '~',
+  number: '8080',
+  octal: '0o17',
+  float: '1.5',
+  exp: '1e3',
+  date: '2026-01-01',
+  colonEnd: 'a:',
+  colonSpace: 'a: b',
+  hash: 'a #b',
+  leadingSpace: ' x',
+  trailingSpace: 'x ',
+  empty: '',
+  quote: 'it\'s "quoted"',
+  backslash: 'a\\b',
+  unicode: 'café ☕',
+  control: 'a\u0007b',
+  pem: '-----BEGIN CERTIFICATE-----\nMIIB\nAAAA\n-----END CERTIFICATE-----\n',
+  noTrailingNewline: 'line1\nline2',
+  twoTrailing: 'x\n\n',
+  leadingNewline: '\nx',
+  indentedFirst: '  x\ny',
+  tabbed: 'a\tb\nc',
+  crlf: 'a\r\nb',
+  n: 0,
+  neg: -1.25,
+  t: true,
+  f: false,
+  z: null,
+  emptyList: [],
+  emptyMap: {},
+  list: [1, 'two', { a: 1, b: [{ c: 'd' }, []] }, [], {}, [1, [2, [3]]]],
+  nested: { deep: { deeper: { x: 'y' } } },
+  'key with space': 1,
+  'key:colon': 2,
+  '1': 'numeric key',
+  '-dash': 3,
+};
+
+describe('toYaml', () => {
+  it('round-trips every tricky value through a YAML parser', () => {
+    expect(parse(toYaml(tricky))).toEqual(tricky);
+    for (const v of [[], {}, 'x', 1, null, [[]], [{}], { a: [] }]) expect(parse(toYaml(v))).toEqual(v);
+  });
+
+  it('sorts keys, drops undefined, and writes multi-line text as literal blocks', () => {
+    const text = toYaml({ b: 1, a: { d: undefined, c: 'x\ny\n' } }, 'generated');
+    expect(text).toBe('# generated\na:\n  c: |\n    x\n    y\nb: 1\n');
+  });
+
+  it('quotes what YAML 1.1 would read as something else', () => {
+    const text = toYaml({ v: ['yes', 'no', 'on', 'off', 'null', '8080', '0x1f', '1_000', '12:30'] });
+    for (const s of ['yes', 'no', 'on', 'off', 'null', '8080', '0x1f', '1_000', '12:30']) expect(text).toContain(`"${s}"`);
+  });
+
+  it('joins documents with ---', () => {
+    expect(parse(toYamlDocuments([{ a: 1 }, { b: 2 }]).split('---\n')[1])).toEqual({ b: 2 });
+  });
+});
