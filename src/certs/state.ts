@@ -1,0 +1,254 @@
+/**
+ * The certificate state directory (default `.meshc/` beside mesh.yaml):
+ *
+ *   .meshc/            mode 0700
+ *     state.json       mode 0600: every CA, leaf and generated ingress certificate with its key
+ *     lock             mode 0600: pid of the meshc holding the state (from prepare to release)
+ *
+ * One file on purpose: a commit that adds, re-issues and drops many certificates at once (a CA
+ * rotation re-issues every leaf) becomes a single `rename`, so a crash or a failed build leaves
+ * either the old state or the new one, never a mix. The file is written to a temporary name in
+ * the same directory, fsynced, renamed over state.json, and the directory fsynced.
+ *
+ * With `MESHC_STATE_PASSPHRASE`, private keys are stored as encrypted PKCS#8 (AES-256-CBC); the
+ * certificates are public and stay readable, so `certs status` needs no passphrase.
+ */
+import crypto, { type KeyObject } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+
+export const STATE_FILE = 'state.json';
+export const LOCK_FILE = 'lock';
+const FORMAT = 'meshc-cert-state';
+const VERSION = 1;
+
+export type Phase = 'stable' | 'ca-rotation';
+
+/** A certificate and its key as stored (`keyPem` encrypted when the state is). */
+export interface StoredCert {
+  certPem: string;
+  keyPem: string;
+}
+
+/** A supplied ingress certificate, recorded (public part only) so `certs status` can watch it. */
+export interface StoredSuppliedCert {
+  certPem: string;
+  certFile: string;
+}
+
+export interface StateData {
+  phase: Phase;
+  keysEncrypted: boolean;
+  /** Oldest first; the last one issues. Two during a CA rotation. */
+  cas: StoredCert[];
+  /** By identity name. */
+  workloads: Record<string, StoredCert>;
+  /** Generated ingress certificates, by host. */
+  ingress: Record<string, StoredCert>;
+  /** Supplied ingress certificates, by host. */
+  suppliedIngress: Record<string, StoredSuppliedCert>;
+}
+
+export function emptyState(): StateData {
+  return { phase: 'stable', keysEncrypted: false, cas: [], workloads: {}, ingress: {}, suppliedIngress: {} };
+}
+
+function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const key of Object.keys(record).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) out[key] = record[key]!;
+  return out;
+}
+
+/** Stable serialization: the same state always gives the same bytes, so "changed" is a string compare. */
+export function serializeState(state: StateData): string {
+  return (
+    JSON.stringify(
+      {
+        format: FORMAT,
+        version: VERSION,
+        phase: state.phase,
+        keysEncrypted: state.keysEncrypted,
+        cas: state.cas.map((c) => ({ certPem: c.certPem, keyPem: c.keyPem })),
+        workloads: sortedRecord(state.workloads),
+        ingress: sortedRecord(state.ingress),
+        suppliedIngress: sortedRecord(state.suppliedIngress),
+      },
+      null,
+      2,
+    ) + '\n'
+  );
+}
+
+function parseState(text: string, file: string): StateData {
+  const unreadable = (why: string) =>
+    new UserError(`certificate state ${file} is unreadable: ${why}`, 2, 'restore it from a backup, or remove it to start a new CA (every peer must then be redeployed)');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw unreadable(`not JSON (${(e as Error).message})`);
+  }
+  const obj = raw as Partial<StateData> & { format?: unknown; version?: unknown };
+  if (!obj || typeof obj !== 'object' || obj.format !== FORMAT) throw unreadable('not a meshc certificate state');
+  if (obj.version !== VERSION) throw unreadable(`unsupported version ${String(obj.version)}`);
+  const isCert = (c: unknown): c is StoredCert =>
+    !!c && typeof (c as StoredCert).certPem === 'string' && typeof (c as StoredCert).keyPem === 'string';
+  const isRecord = (r: unknown, check: (c: unknown) => boolean) =>
+    !!r && typeof r === 'object' && !Array.isArray(r) && Object.values(r).every(check);
+  if (obj.phase !== 'stable' && obj.phase !== 'ca-rotation') throw unreadable('bad phase');
+  if (!Array.isArray(obj.cas) || !obj.cas.every(isCert)) throw unreadable('bad CA list');
+  if (!isRecord(obj.workloads, isCert) || !isRecord(obj.ingress, isCert)) throw unreadable('bad certificate list');
+  const supplied = obj.suppliedIngress ?? {};
+  if (!isRecord(supplied, (c) => !!c && typeof (c as StoredSuppliedCert).certPem === 'string')) throw unreadable('bad supplied list');
+  return {
+    phase: obj.phase,
+    keysEncrypted: obj.keysEncrypted === true,
+    cas: obj.cas,
+    workloads: obj.workloads!,
+    ingress: obj.ingress!,
+    suppliedIngress: supplied,
+  };
+}
+
+/** Reads state.json; an absent file is an empty state (`exists: false`). */
+export async function readState(stateDir: string): Promise<{ state: StateData; text: string | undefined }> {
+  const file = path.join(stateDir, STATE_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { state: emptyState(), text: undefined };
+    throw new UserError(`certificate state ${file} is unreadable: ${(e as Error).message}`);
+  }
+  return { state: parseState(text, file), text };
+}
+
+/** Creates the state directory with mode 0700 (and tightens it if it already exists). */
+export async function ensureStateDir(stateDir: string): Promise<void> {
+  try {
+    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await fs.chmod(stateDir, 0o700);
+  } catch (e) {
+    throw new UserError(`cannot create certificate state directory ${stateDir}: ${(e as Error).message}`);
+  }
+}
+
+/** Atomically replaces state.json (temp file, fsync, rename, fsync the directory). */
+export async function writeState(stateDir: string, text: string): Promise<void> {
+  await ensureStateDir(stateDir);
+  const file = path.join(stateDir, STATE_FILE);
+  const temp = path.join(stateDir, `.${STATE_FILE}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  const handle = await fs.open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } catch (e) {
+    await handle.close();
+    await fs.rm(temp, { force: true });
+    throw e;
+  }
+  await handle.close();
+  try {
+    await fs.rename(temp, file);
+  } catch (e) {
+    await fs.rm(temp, { force: true });
+    throw e;
+  }
+  const dir = await fs.open(stateDir, fsConstants.O_RDONLY);
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A held lock; `release` is idempotent and only removes the lock if it is still ours. */
+export interface Lock {
+  release(): Promise<void>;
+  readonly held: boolean;
+}
+
+/**
+ * Takes `<stateDir>/lock` with O_EXCL, writing our pid. A lock whose pid is no longer running is
+ * stale and taken over; a live one is a UserError (exit 2).
+ */
+export async function acquireLock(stateDir: string): Promise<Lock> {
+  await ensureStateDir(stateDir);
+  const lockFile = path.join(stateDir, LOCK_FILE);
+  const token = `${process.pid}\n${crypto.randomBytes(8).toString('hex')}\n`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await fs.open(lockFile, 'wx', 0o600);
+      try {
+        await handle.writeFile(token, 'utf8');
+      } finally {
+        await handle.close();
+      }
+      let held = true;
+      return {
+        get held() {
+          return held;
+        },
+        async release() {
+          if (!held) return;
+          held = false;
+          const current = await fs.readFile(lockFile, 'utf8').catch(() => undefined);
+          if (current === token) await fs.rm(lockFile, { force: true });
+        },
+      };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new UserError(`cannot lock certificate state ${lockFile}: ${(e as Error).message}`);
+    }
+    const content = await fs.readFile(lockFile, 'utf8').catch(() => undefined);
+    if (content === undefined) continue; // released meanwhile: try again
+    const pid = Number.parseInt(content, 10);
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) {
+      // Stale: its owner died. Re-read right before removing so a fresh lock is not removed.
+      const again = await fs.readFile(lockFile, 'utf8').catch(() => undefined);
+      if (again === content) await fs.rm(lockFile, { force: true });
+      continue;
+    }
+    const who = Number.isInteger(pid) && pid > 0 ? `pid ${pid}` : 'an unknown process';
+    throw new UserError(
+      `state ${stateDir} is locked by ${who} (another meshc is running); wait or remove ${lockFile} if it is stale`,
+      2,
+    );
+  }
+  throw new UserError(`state ${stateDir} is locked (lock ${lockFile} keeps changing); try again`, 2);
+}
+
+/** Reads a stored key, decrypting it with the passphrase when the state is encrypted. */
+export function loadKey(stored: StoredCert, state: StateData, passphrase: string | undefined, stateDir: string): KeyObject {
+  if (!state.keysEncrypted) return crypto.createPrivateKey(stored.keyPem);
+  if (passphrase === undefined || passphrase === '') {
+    throw new UserError(
+      `certificate state ${stateDir} is encrypted; set MESHC_STATE_PASSPHRASE to its passphrase`,
+      2,
+    );
+  }
+  try {
+    return crypto.createPrivateKey({ key: stored.keyPem, format: 'pem', passphrase });
+  } catch {
+    throw new UserError(`wrong MESHC_STATE_PASSPHRASE for certificate state ${stateDir}`, 2);
+  }
+}
+
+/** A key as it goes into state.json: encrypted PKCS#8 when a passphrase is set. */
+export function storeKey(key: KeyObject, passphrase: string | undefined): string {
+  if (passphrase === undefined || passphrase === '') return key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+}

@@ -1,0 +1,247 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { prepareCerts, type CertStageOptions } from '../../../src/certs/index.js';
+import type { CertMaterial } from '../../../src/certs/material.js';
+import { UserError } from '../../../src/errors.js';
+import { fixedClock, later, meshFixture, tempDir } from './mesh-fixture.js';
+
+let dir: string;
+let stateDir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+  stateDir = `${dir}/.meshc`;
+});
+afterEach(async () => cleanup());
+
+const clock = fixedClock();
+
+function options(extra: Partial<CertStageOptions> = {}): CertStageOptions {
+  return { stateDir, meshDir: dir, clock, ...extra };
+}
+
+async function build(mesh = meshFixture(), extra: Partial<CertStageOptions> = {}) {
+  const prepared = await prepareCerts(mesh, options(extra));
+  try {
+    await prepared.commit();
+  } finally {
+    await prepared.release();
+  }
+  return prepared;
+}
+
+/** Everything a target would see, as plain data. */
+function snapshot(material: CertMaterial) {
+  return {
+    bundle: material.trustBundlePem,
+    workloads: [...material.workloads].map(([name, c]) => [name, c.certPem, c.keyPem, c.serial]),
+    ingress: [...material.ingressHosts].map(([host, c]) => [host, c.certPem, c.keyPem]),
+  };
+}
+
+const stateFile = () => fs.readFile(`${stateDir}/state.json`, 'utf8');
+
+async function rejection(promise: Promise<unknown>): Promise<UserError> {
+  const e = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(UserError);
+  return e as UserError;
+}
+
+describe('reuse', () => {
+  test('a second build issues nothing and gives identical material and state bytes', async () => {
+    const mesh = meshFixture({ hosts: { 'shop.example.com': { kind: 'generated' } } });
+    const first = await build(mesh);
+    expect(first.changed).toBe(true);
+    expect(first.issued).toEqual(['cart', 'catalog', 'egress-gateway', 'frontend', 'ingress-gateway', 'ingress/shop.example.com']);
+    const bytes = await stateFile();
+    const second = await build(mesh);
+    expect(second.changed).toBe(false);
+    expect(second.issued).toEqual([]);
+    expect(snapshot(second.material)).toEqual(snapshot(first.material));
+    expect(await stateFile()).toBe(bytes);
+  });
+
+  test('a build re-issues only expired leaves, never still-valid ones (even inside the renewal window)', async () => {
+    const first = await build(meshFixture(), { clock });
+    const inWindow = await build(meshFixture(), { clock: later(clock, 80) });
+    expect(inWindow.issued).toEqual([]);
+    expect(inWindow.changed).toBe(false);
+    const expired = await build(meshFixture(), { clock: later(clock, 91) });
+    expect(expired.issued).toHaveLength(5);
+    expect(expired.material.trustBundlePem).toBe(first.material.trustBundlePem);
+    const cart = new X509Certificate(expired.material.workloads.get('cart')!.certPem);
+    expect(new Date(cart.validTo).getTime()).toBe(later(clock, 91 + 90)().getTime());
+  });
+
+  test('a new service gets a leaf; a removed one is dropped from material and state', async () => {
+    const first = await build(meshFixture({ services: ['cart', 'frontend'] }));
+    const grown = await build(meshFixture({ services: ['cart', 'frontend', 'payments'] }));
+    expect(grown.issued).toEqual(['payments']);
+    expect(grown.material.workloads.get('cart')!.certPem).toBe(first.material.workloads.get('cart')!.certPem);
+    const shrunk = await build(meshFixture({ services: ['frontend', 'payments'] }));
+    expect(shrunk.changed).toBe(true);
+    expect(shrunk.issued).toEqual([]);
+    expect(shrunk.material.workloads.has('cart')).toBe(false);
+    expect(JSON.parse(await stateFile()).workloads.cart).toBeUndefined();
+  });
+
+  test('changed identity (trust domain) or key algorithm re-issues leaves but keeps the CA', async () => {
+    const first = await build(meshFixture());
+    const renamed = await build(meshFixture({ trustDomain: 'other.example' }));
+    expect(renamed.issued).toHaveLength(5);
+    expect(renamed.material.trustBundlePem).toBe(first.material.trustBundlePem);
+    const rsa = await build(meshFixture({ trustDomain: 'other.example', keyAlgorithm: 'rsa-2048', services: [] }));
+    expect(rsa.issued).toEqual(['egress-gateway', 'ingress-gateway']);
+    expect(rsa.findings.map((f) => [f.code, f.severity, f.pointer])).toEqual([['ca-key-algorithm-changed', 'warning', '/spec/pki/keyAlgorithm']]);
+    expect(new X509Certificate(rsa.material.workloads.get('egress-gateway')!.certPem).publicKey.asymmetricKeyType).toBe('rsa');
+  });
+});
+
+describe('the CA', () => {
+  test('an expired CA is an error finding pointing at spec.pki, with rotation as the hint', async () => {
+    const mesh = meshFixture({ pki: { caValidityDays: 30, leafValidityDays: 10 } });
+    expect((await build(mesh)).findings).toEqual([]);
+    const expired = await build(mesh, { clock: later(clock, 31) });
+    expect(expired.findings).toMatchObject([{ code: 'ca-expired', severity: 'error', pointer: '/spec/pki', hint: expect.stringContaining('rotate --ca') }]);
+  });
+});
+
+describe('failures leave the state usable and unchanged', () => {
+  test('an error thrown mid-issue (from progress) writes nothing and releases the lock', async () => {
+    await build(meshFixture({ services: ['a', 'b'] }));
+    const bytes = await stateFile();
+    const calls: number[] = [];
+    const failing = prepareCerts(
+      meshFixture({ services: ['a', 'b', 'c', 'd', 'e'] }),
+      options({
+        progress: (done, total) => {
+          calls.push(done);
+          expect(total).toBe(3);
+          if (done === 2) throw new Error('disk on fire');
+        },
+      }),
+    );
+    await expect(failing).rejects.toThrow('disk on fire');
+    expect(calls).toEqual([1, 2]);
+    expect(await stateFile()).toBe(bytes);
+    expect(await fs.readdir(stateDir)).toEqual(['state.json']);
+    const retry = await build(meshFixture({ services: ['a', 'b', 'c', 'd', 'e'] }));
+    expect(retry.issued).toEqual(['c', 'd', 'e']);
+  });
+
+  test('a failure on the very first build leaves no state behind', async () => {
+    const failing = prepareCerts(meshFixture(), options({ progress: () => { throw new Error('boom'); } }));
+    await expect(failing).rejects.toThrow('boom');
+    expect(await fs.readdir(stateDir)).toEqual([]);
+  });
+
+  test('prepare without commit changes nothing', async () => {
+    const prepared = await prepareCerts(meshFixture(), options());
+    expect(prepared.changed).toBe(true);
+    await prepared.release();
+    expect(await fs.readdir(stateDir)).toEqual([]);
+  });
+
+  test('an unreadable state is a UserError (exit 2), not a silent new CA', async () => {
+    await build(meshFixture());
+    await fs.writeFile(`${stateDir}/state.json`, '{"format":"meshc-cert-state","version":1,"phase":"stable","cas":');
+    const e = await rejection(prepareCerts(meshFixture(), options()));
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toMatch(/certificate state .*state.json is unreadable/);
+    // The lock was released even though prepare failed.
+    expect(await fs.readdir(stateDir)).toEqual(['state.json']);
+  });
+});
+
+describe('lock', () => {
+  test('a second prepare while the first holds the lock is refused with exit 2', async () => {
+    const first = await prepareCerts(meshFixture(), options());
+    const e = await rejection(prepareCerts(meshFixture(), options()));
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toBe(
+      `state ${stateDir} is locked by pid ${process.pid} (another meshc is running); wait or remove ${stateDir}/lock if it is stale`,
+    );
+    await first.commit();
+    await first.release();
+    await first.release(); // idempotent
+    const second = await build(meshFixture());
+    expect(second.changed).toBe(false);
+  });
+
+  test('a lock held by another live process refuses; once that process is gone the stale lock is taken over', async () => {
+    await fs.mkdir(stateDir, { mode: 0o700 });
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      await fs.writeFile(`${stateDir}/lock`, `${child.pid}\nsomeone-else\n`, { mode: 0o600 });
+      const e = await rejection(prepareCerts(meshFixture(), options()));
+      expect(e.message).toContain(`locked by pid ${child.pid}`);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const prepared = await build(meshFixture());
+    expect(prepared.changed).toBe(true);
+    expect(await fs.readdir(stateDir)).toEqual(['state.json']);
+  });
+});
+
+describe('file modes', () => {
+  test('state directory 0700, state file (holding keys) 0600, lock 0600', async () => {
+    const prepared = await prepareCerts(meshFixture(), options());
+    const mode = async (p: string) => (await fs.stat(p)).mode & 0o777;
+    expect(await mode(stateDir)).toBe(0o700);
+    expect(await mode(`${stateDir}/lock`)).toBe(0o600);
+    await prepared.commit();
+    await prepared.release();
+    expect(await mode(`${stateDir}/state.json`)).toBe(0o600);
+  });
+
+  test('an existing state directory with loose permissions is tightened', async () => {
+    await fs.mkdir(stateDir, { mode: 0o755 });
+    await fs.chmod(stateDir, 0o755);
+    await build(meshFixture());
+    expect((await fs.stat(stateDir)).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe('MESHC_STATE_PASSPHRASE', () => {
+  test('keys are stored as encrypted PKCS#8; material keys are plain; the same passphrase reuses everything', async () => {
+    const first = await build(meshFixture(), { passphrase: 'correct horse' });
+    const text = await stateFile();
+    expect(text).toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+    expect(text).not.toContain('-----BEGIN PRIVATE KEY-----');
+    expect(JSON.parse(text).keysEncrypted).toBe(true);
+    for (const c of first.material.workloads.values()) expect(c.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    const second = await build(meshFixture(), { passphrase: 'correct horse' });
+    expect(second.changed).toBe(false);
+    expect(snapshot(second.material)).toEqual(snapshot(first.material));
+  });
+
+  test('a wrong or missing passphrase is a UserError (exit 2) and never a silent re-issue', async () => {
+    await build(meshFixture(), { passphrase: 'correct horse' });
+    const bytes = await stateFile();
+    const wrong = await rejection(prepareCerts(meshFixture(), options({ passphrase: 'battery staple' })));
+    expect(wrong.exitCode).toBe(2);
+    expect(wrong.message).toBe(`wrong MESHC_STATE_PASSPHRASE for certificate state ${stateDir}`);
+    const missing = await rejection(prepareCerts(meshFixture(), options()));
+    expect(missing.exitCode).toBe(2);
+    expect(missing.message).toBe(`certificate state ${stateDir} is encrypted; set MESHC_STATE_PASSPHRASE to its passphrase`);
+    expect(await stateFile()).toBe(bytes);
+    expect(await fs.readdir(stateDir)).toEqual(['state.json']); // locks released
+  });
+
+  test('setting a passphrase on a plain state encrypts its keys and keeps every certificate', async () => {
+    const first = await build(meshFixture());
+    const encrypted = await build(meshFixture(), { passphrase: 'pw' });
+    expect(encrypted.changed).toBe(true);
+    expect(encrypted.issued).toEqual([]);
+    expect(snapshot(encrypted.material)).toEqual(snapshot(first.material));
+    expect(await stateFile()).not.toContain('-----BEGIN PRIVATE KEY-----');
+  });
+});
