@@ -2,6 +2,7 @@
 // them), every tenth reaches an external domain, a few use hashing policies, and the ingress
 // gateway serves ten hosts. Deterministic for a given N.
 import { stringify } from 'yaml';
+import { derivedLocalPort } from '../dist/model/normalize.js';
 
 export function generateMesh(n, { name = `bench-${n}` } = {}) {
   const svc = (i) => `svc-${String(i).padStart(5, '0')}`;
@@ -16,7 +17,19 @@ export function generateMesh(n, { name = `bench-${n}` } = {}) {
       if (j !== i) ups.add(j);
     }
     const upstreams = [...ups].sort((a, b) => a - b).map(svc);
-    services[svc(i)].upstreams = upstreams;
+    // Derived local ports collide now and then (a diagnostic by design): pin those, as a user would.
+    const used = new Set();
+    services[svc(i)].upstreams = upstreams.map((u) => {
+      const p = derivedLocalPort(u);
+      if (!used.has(p)) {
+        used.add(p);
+        return u;
+      }
+      let q = 30000 + (p % 1000);
+      while (used.has(q)) q++;
+      used.add(q);
+      return { service: u, localPort: q };
+    });
     for (const u of upstreams) services[u].allowFrom.push(svc(i));
     if (i % 10 === 0) services[svc(i)].egress = [`api-${i}.partner.example`, `*.cdn-${i}.example`];
     if (i % 7 === 0) services[svc(i)].loadBalancing = { policy: 'ring_hash', hashOn: { header: 'x-user-id' } };

@@ -11,9 +11,10 @@ function unknown(kind: string, name: string, known: string[], ptr: string): Find
 /** Upstreams must name services of the mesh. */
 export const upstreamsExist: Rule = ({ written }) => {
   const names = writtenServiceNames(written);
+  const known = new Set(names);
   return names.flatMap((svc) =>
     writtenUpstreams(written, svc)
-      .filter((u) => !names.includes(u.name))
+      .filter((u) => !known.has(u.name))
       .map((u) => unknown(`${svc}.upstreams`, u.name, names, pointer('spec', 'services', svc, 'upstreams', u.index))),
   );
 };
@@ -21,10 +22,11 @@ export const upstreamsExist: Rule = ({ written }) => {
 /** allowFrom must name services of the mesh (the ingress gateway's permission is its routes). */
 export const allowFromExists: Rule = ({ written }) => {
   const names = writtenServiceNames(written);
+  const known = new Set(names);
   return names.flatMap((svc) =>
     (written.spec.services[svc].allowFrom ?? []).flatMap((caller, i) => {
       const ptr = pointer('spec', 'services', svc, 'allowFrom', i);
-      if (names.includes(caller)) return [];
+      if (known.has(caller)) return [];
       if (RESERVED_NAMES.includes(caller))
         return [error('reserved-caller', ptr, `${svc}.allowFrom names the gateway "${caller}"`, caller === 'ingress-gateway' ? 'an ingress route to this service is itself the permission for the ingress gateway: remove this entry' : 'the egress gateway never calls services: remove this entry')];
       return [unknown(`${svc}.allowFrom`, caller, names, ptr)];
@@ -35,10 +37,11 @@ export const allowFromExists: Rule = ({ written }) => {
 /** Ingress routes must name services of the mesh that speak HTTP. */
 export const routesExist: Rule = ({ written }) => {
   const names = writtenServiceNames(written);
+  const known = new Set(names);
   return Object.entries(written.spec.ingress?.hosts ?? {}).flatMap(([host, h]) =>
     h.routes.flatMap((r, i) => {
       const ptr = pointer('spec', 'ingress', 'hosts', host, 'routes', i, 'service');
-      if (!names.includes(r.service)) return [unknown(`route ${host}${r.pathPrefix}`, r.service, names, ptr)];
+      if (!known.has(r.service)) return [unknown(`route ${host}${r.pathPrefix}`, r.service, names, ptr)];
       if (written.spec.services[r.service].protocol === 'tcp')
         return [error('route-to-tcp', ptr, `route ${host}${r.pathPrefix} targets "${r.service}", whose protocol is tcp; the ingress gateway routes HTTP`, 'set the service protocol to http, http2 or grpc, or remove the route')];
       return [];
@@ -70,9 +73,10 @@ export const noDuplicateUpstreams: Rule = ({ written }) =>
 /** A call the callee does not allow would be refused at run time: warn at compile time. */
 export const upstreamAllowsCaller: Rule = ({ written }) => {
   const names = writtenServiceNames(written);
+  const allowed = new Map(names.map((n) => [n, new Set(written.spec.services[n].allowFrom ?? [])]));
   return names.flatMap((svc) =>
     writtenUpstreams(written, svc)
-      .filter((u) => u.name !== svc && names.includes(u.name) && !(written.spec.services[u.name].allowFrom ?? []).includes(svc))
+      .filter((u) => u.name !== svc && allowed.has(u.name) && !allowed.get(u.name)!.has(svc))
       .map((u) =>
         warning('caller-not-allowed', pointer('spec', 'services', svc, 'upstreams', u.index), `${svc} calls ${u.name}, but ${u.name}.allowFrom does not list ${svc}: every call would be refused`, `add ${svc} to services.${u.name}.allowFrom, or remove the upstream`),
       ),
