@@ -62,6 +62,11 @@ export interface EngineOptions {
   force?: (leaf: WantedLeaf, notAfter: Date) => boolean;
   /** Start or finish a CA rotation. */
   ca?: 'start' | 'finish';
+  /**
+   * `meshc certs rotate` (not a build): during a CA rotation, leaves it issues are signed by the
+   * new CA. A build keeps signing with the CA every workload already trusts.
+   */
+  rotating?: boolean;
 }
 
 export interface EngineResult {
@@ -148,7 +153,6 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
     stored,
   }));
   let phase: Phase = current.phase;
-  let forceAll = false;
 
   const createCa = async (): Promise<LoadedCa> => {
     const generated = await generateKey(algorithm);
@@ -171,12 +175,28 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
     if (phase === 'ca-rotation') {
       throw new UserError(`a CA rotation is already in progress in ${stateDir}; finish it with \`meshc certs rotate --finish\` first`, 2);
     }
+    // Step 1 of 3: only the trust bundles change. Every leaf stays as it is, so a workload that
+    // has not been redeployed yet (old bundle) still verifies every peer.
     cas = [cas[cas.length - 1]!, await createCa()];
     phase = 'ca-rotation';
-    forceAll = true;
   } else if (opts.ca === 'finish') {
     if (phase !== 'ca-rotation') {
       throw new UserError(`no CA rotation is in progress in ${stateDir}; start one with \`meshc certs rotate --ca\``, 2);
+    }
+    // Step 3 of 3: dropping the old CA is safe only once no leaf depends on it.
+    const newest = cas[cas.length - 1]!.certificate;
+    const stale = wantedLeaves(mesh)
+      .filter((leaf) => {
+        const stored = (leaf.kind === 'workload' ? current.workloads : current.ingress)[leaf.name];
+        return stored && !parseCertificate(stored.certPem, leafLabel(leaf), stateDir).checkIssued(newest);
+      })
+      .map(leafLabel);
+    if (stale.length > 0) {
+      throw new UserError(
+        `${stale.length} certificate${stale.length === 1 ? ' is' : 's are'} still issued by the old CA (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', ...' : ''}); finishing now would break them`,
+        2,
+        'run `meshc certs rotate --all`, then `meshc build` and deploy, then finish the rotation',
+      );
     }
     cas = [cas[cas.length - 1]!];
     phase = 'stable';
@@ -185,7 +205,10 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
     cas = [await createCa()];
     phase = 'stable';
   }
-  const issuer = cas[cas.length - 1]!;
+  // During a rotation a build signs with the old CA (trusted by every workload, redeployed or
+  // not); `certs rotate` signs with the new one (step 2, after the bundles were deployed).
+  const issuer = phase === 'ca-rotation' && !opts.rotating ? cas[0]! : cas[cas.length - 1]!;
+  const trusted = cas.map((ca) => ca.certificate);
   const issuerValidity = validity(issuer.certificate);
   if (issuerValidity.notAfter.getTime() <= now.getTime()) {
     findings.push(
@@ -234,7 +257,7 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
   const todo: WantedLeaf[] = [];
   for (const leaf of wantedLeaves(mesh)) {
     const stored = (leaf.kind === 'workload' ? current.workloads : current.ingress)[leaf.name];
-    if (stored && !forceAll) {
+    if (stored) {
       const certificate = parseCertificate(stored.certPem, leafLabel(leaf), stateDir);
       const { notBefore, notAfter } = validity(certificate);
       const valid =
@@ -243,8 +266,8 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
         certificate.subject === nameToNodeString(leaf.subject) &&
         subjectAltNames(certificate).sort(cmp).join('\n') === expectedSans(leaf).join('\n') &&
         keyAlgorithmOf(certificate.publicKey) === algorithm &&
-        // Issuer name and authority key id match the issuing CA (a leaf of the previous CA does not).
-        certificate.checkIssued(issuer.certificate);
+        // Issued by a CA still in the bundle (after a finished rotation, a leaf of the old CA is not).
+        trusted.some((ca) => certificate.checkIssued(ca));
       if (valid) {
         if (!current.keysEncrypted) {
           // Written by meshc as unencrypted PKCS#8: shipped as is (re-exporting gives the same bytes).

@@ -222,7 +222,8 @@ export async function certsRotate(mesh: Mesh, opts: RotateOptions): Promise<Rota
     const { services: _services, all: _all, ca, finish, ...stage } = opts;
     const result = await computeCerts(mesh, state, text, {
       ...stage,
-      force,
+      rotating: !ca, // starting a rotation re-issues nothing: it only adds the new CA to the bundles
+      force: ca ? () => false : force,
       ...(ca ? { ca: 'start' as const } : finish ? { ca: 'finish' as const } : {}),
     });
     if (result.changed) await writeState(opts.stateDir, result.nextText);

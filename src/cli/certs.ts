@@ -57,17 +57,22 @@ Exit codes: 0 every certificate valid beyond the window, 1 one expired or inside
 
   const rotate = certs
     .command('rotate')
-    .description('re-issue leaf certificates that are due (or named, or all); --ca rotates the CA in two phases')
+    .description('re-issue leaf certificates that are due (or named, or all); --ca and --finish rotate the CA without breaking a connection')
     .option('--service <name>', 'force this identity (repeatable; a service, ingress-gateway, egress-gateway or ingress/<host>)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--all', 'force every leaf')
-    .option('--ca', 'start a CA rotation: new CA, bundles hold old and new, every leaf re-issued by the new CA')
+    .option('--ca', 'start a CA rotation: a new CA joins the trust bundles; leaves are unchanged')
     .option('--finish', 'finish the CA rotation (same as --ca --finish) and drop the old CA from the bundles')
     .addHelpText('after', `
 Examples:
   $ meshc certs rotate                       # leaves inside pki.renewBeforeDays
   $ meshc certs rotate --service cart --service payments
-  $ meshc certs rotate --ca && meshc build   # phase 1: ship bundles with both CAs and new leaves
-  $ meshc certs rotate --ca --finish && meshc build   # phase 2, once every workload runs the new leaves
+
+A CA rotation takes three deploys, so that no two workloads ever fail to verify each other, even
+while a rolling deploy is half done:
+  $ meshc certs rotate --ca     && meshc build   # 1. bundles hold the old and the new CA; deploy everywhere
+  $ meshc certs rotate --all    && meshc build   # 2. every leaf re-issued by the new CA; deploy everywhere
+  $ meshc certs rotate --finish && meshc build   # 3. the old CA leaves the bundles; deploy
+(--finish refuses while a leaf is still issued by the old CA.)
 
 Then run \`meshc build\` to write the new certificates to the output.
 Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish with no rotation in progress).`);
@@ -94,7 +99,8 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
       if (o.format === 'json') printJson({ reissued: r.reissued, phase: r.phase, caAction: r.caAction ?? null, changed: r.changed, diagnostics });
       else {
         if (diagnostics.length) process.stdout.write(formatDiagnostics(diagnostics) + '\n');
-        if (r.caAction === 'started') process.stdout.write('CA rotation started: the trust bundle now holds the old and the new CA\n');
+        if (r.caAction === 'started')
+          process.stdout.write('CA rotation started: the trust bundles now hold the old and the new CA (leaves unchanged)\nnext: meshc build and deploy everywhere; then meshc certs rotate --all, build and deploy; then meshc certs rotate --finish\n');
         if (r.caAction === 'finished') process.stdout.write('CA rotation finished: the old CA is no longer trusted\n');
         process.stdout.write(r.reissued.length ? `re-issued ${r.reissued.length}: ${r.reissued.join(', ')}\n` : 'no certificate was due\n');
         if (r.changed) process.stdout.write('run `meshc build` to write them to the output\n');

@@ -118,8 +118,14 @@ describe('CA rotation never breaks a connection between peers holding the bundle
     const stateDir = `${dir}/.meshc`;
     const mesh = meshFixture();
     const before = await prepare(stateDir, mesh);
-    const rotation = await certsRotate(mesh, { stateDir, meshDir: dir, clock: fixedClock(), ca: true });
-    expect(rotation.phase).toBe('ca-rotation');
+    const started = await certsRotate(mesh, { stateDir, meshDir: dir, clock: fixedClock(), ca: true });
+    expect(started.phase).toBe('ca-rotation');
+    // Step 1 changes only the bundle: a peer redeployed with it still talks to one that was not.
+    expect(started.material.workloads.get('frontend')!.certPem).toBe(before.workloads.get('frontend')!.certPem);
+    expect((await handshake(peer(before, 'catalog'), peer(started.material, 'frontend'), CATALOG)).result).toBe('ok');
+    expect((await handshake(peer(started.material, 'catalog'), peer(before, 'frontend'), CATALOG)).result).toBe('ok');
+    // Step 2: every leaf re-issued by the new CA.
+    const rotation = await certsRotate(mesh, { stateDir, meshDir: dir, clock: fixedClock(), all: true });
     const during = rotation.material;
     // The bundle holds old and new; every leaf was re-issued by the new CA.
     expect(during.trustBundlePem.startsWith(before.trustBundlePem)).toBe(true);

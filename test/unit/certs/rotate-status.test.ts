@@ -79,32 +79,38 @@ describe('certs rotate', () => {
     expect(seen).toEqual(ALL.map((_, i) => [i + 1, ALL.length]));
   });
 
-  test('CA rotation: new CA, bundle old+new, every leaf from the new CA; finish drops the old CA', async () => {
+  test('CA rotation in three steps: trust both CAs, re-issue every leaf from the new CA, drop the old CA', async () => {
     const first = await build();
     const oldCa = new X509Certificate(first.material.trustBundlePem);
+    // Step 1: only the bundle changes, so a workload not yet redeployed still verifies every peer.
     const started = await rotate({ ca: true });
-    expect(started).toMatchObject({ phase: 'ca-rotation', caAction: 'started', reissued: ALL, changed: true });
+    expect(started).toMatchObject({ phase: 'ca-rotation', caAction: 'started', reissued: [], changed: true });
     const bundle = started.material.trustBundlePem;
     const [first_, second] = bundle.split(/(?<=-----END CERTIFICATE-----\n)/);
     expect(first_).toBe(first.material.trustBundlePem);
     const newCa = new X509Certificate(second!);
     expect(newCa.fingerprint256).not.toBe(oldCa.fingerprint256);
-    for (const issued of [...started.material.workloads.values(), ...started.material.ingressHosts.values()]) {
-      const cert = new X509Certificate(issued.certPem);
-      expect(cert.verify(newCa.publicKey)).toBe(true);
-      expect((await verifyChain(dir, bundle, issued.certPem)).ok).toBe(true);
-    }
-    // The old leaves still verify against the rotation bundle.
-    for (const issued of first.material.workloads.values()) expect((await verifyChain(dir, bundle, issued.certPem)).ok).toBe(true);
+    for (const [name, issued] of started.material.workloads) expect(issued.certPem).toBe(first.material.workloads.get(name)!.certPem);
 
-    // --ca twice is refused; a build keeps both CAs and issues nothing.
-    const twice = await userError(rotate({ ca: true }));
-    expect(twice.message).toMatch(/a CA rotation is already in progress/);
+    // --ca twice is refused; finishing before the leaves moved is refused; a build keeps both CAs and issues nothing.
+    expect((await userError(rotate({ ca: true }))).message).toMatch(/a CA rotation is already in progress/);
+    expect((await userError(rotate({ finish: true }))).message).toMatch(/still issued by the old CA/);
     const during = await build();
     expect(during.issued).toEqual([]);
     expect(during.material.trustBundlePem).toBe(bundle);
     expect((await certsStatus(stateDir, { clock, warnDays: 14 })).phase).toBe('ca-rotation');
 
+    // Step 2: every leaf re-issued by the new CA; old and new leaves both verify against the bundle.
+    const moved = await rotate({ all: true });
+    expect(moved).toMatchObject({ phase: 'ca-rotation', reissued: ALL });
+    for (const issued of [...moved.material.workloads.values(), ...moved.material.ingressHosts.values()]) {
+      const cert = new X509Certificate(issued.certPem);
+      expect(cert.verify(newCa.publicKey)).toBe(true);
+      expect((await verifyChain(dir, bundle, issued.certPem)).ok).toBe(true);
+    }
+    for (const issued of first.material.workloads.values()) expect((await verifyChain(dir, bundle, issued.certPem)).ok).toBe(true);
+
+    // Step 3: the old CA leaves the bundle; old leaves are refused from then on.
     const finished = await rotate({ finish: true });
     expect(finished).toMatchObject({ phase: 'stable', caAction: 'finished', reissued: [] });
     expect(finished.material.trustBundlePem).toBe(second);
