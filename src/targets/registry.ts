@@ -1,5 +1,6 @@
 import type { Target } from './target.js';
 import { summaryTarget } from './summary/index.js';
+import { envoyTarget } from './envoy/index.js';
 
 /**
  * Every target, in output order. Adding a target: copy a folder under src/targets/, export a
@@ -7,6 +8,7 @@ import { summaryTarget } from './summary/index.js';
  */
 export const TARGETS: readonly Target[] = [
   summaryTarget,
+  envoyTarget,
 ];
 
 export function targetNames(): string[] {

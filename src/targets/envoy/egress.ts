@@ -1,0 +1,182 @@
+/**
+ * Egress by allow-list, shared by every sidecar (its own list plus the mesh-wide one) and the
+ * egress gateway (the union of all lists).
+ *
+ * TLS: matched by SNI with the tls_inspector, passed through without terminating. One filter
+ * chain per allowed name; there is no default chain, so a connection with another SNI (or none)
+ * is closed. Exact names go to a LOGICAL_DNS cluster of their own; leading wildcards (`*.x`:
+ * subdomains at any depth, never the apex) need the SNI dynamic forward proxy filter, which
+ * resolves the SNI through the shared DNS cache.
+ *
+ * Plain HTTP: one virtual host per allowed name (by Host), forwarded through the HTTP dynamic
+ * forward proxy; CONNECT to `name:tlsPort` is tunnelled the same way; everything else gets 403.
+ */
+import type { Mesh } from '../../model/mesh.js';
+import {
+  type Obj,
+  directResponse,
+  dnsCacheConfig,
+  dnsLookupFamily,
+  dnsResolverConfig,
+  httpConnectionManager,
+  router,
+  socketAddress,
+  tcpProxy,
+  tlsInspector,
+  typed,
+} from './common.js';
+
+export const DFP_CLUSTER = 'egress|dynamic-forward-proxy';
+/** Header carrying `host:port` for the HTTP dynamic forward proxy when the HTTP port is not 80. */
+const AUTHORITY_HEADER = 'x-meshc-egress-authority';
+
+export interface EgressPlace {
+  /** Stat prefix and listener name stem (`egress`, `egress-gateway`). */
+  stem: string;
+  address: string;
+  tlsPort: number;
+  httpPort: number;
+}
+
+export function isWildcard(name: string): boolean {
+  return name.startsWith('*.');
+}
+
+/** Listeners and clusters letting `allow` through and nothing else. Empty list: nothing at all. */
+export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[]): { listeners: Obj[]; clusters: Obj[] } {
+  if (allow.length === 0) return { listeners: [], clusters: [] };
+  const { tlsPort, httpPort } = mesh.egress;
+  const cache = dnsCacheConfig(mesh.dns);
+
+  const tlsChains = allow.map((name) => ({
+    filter_chain_match: { server_names: [name] },
+    filters: isWildcard(name)
+      ? [
+          typed('envoy.filters.network.sni_dynamic_forward_proxy', 'envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig', {
+            dns_cache_config: cache,
+            // Without it the upstream port would be the listener's own.
+            port_value: tlsPort,
+          }),
+          tcpProxy(`${place.stem}_tls`, DFP_CLUSTER),
+        ]
+      : [tcpProxy(`${place.stem}_tls`, exactClusterName(name))],
+  }));
+
+  const tlsListener = {
+    name: `${place.stem}-tls`,
+    address: socketAddress(place.address, place.tlsPort),
+    listener_filters: [tlsInspector()],
+    filter_chains: tlsChains,
+  };
+
+  // HTTP by Host: the dynamic forward proxy takes the port from the Host header (80 when absent).
+  // For another port, a header carrying `host:port` is added first and used as the host.
+  const rewritePort = httpPort !== 80;
+  const dfpPerRoute = rewritePort
+    ? {
+        'envoy.filters.http.dynamic_forward_proxy': {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.PerRouteConfig',
+          host_rewrite_header: AUTHORITY_HEADER,
+        },
+      }
+    : undefined;
+  const virtualHosts: Obj[] = [];
+  for (const name of allow) {
+    virtualHosts.push({
+      name: `http|${name}`,
+      domains: [name],
+      routes: [
+        {
+          match: { prefix: '/' },
+          route: { cluster: DFP_CLUSTER },
+          typed_per_filter_config: dfpPerRoute,
+          request_headers_to_remove: rewritePort ? [AUTHORITY_HEADER] : undefined,
+        },
+      ],
+    });
+    virtualHosts.push({
+      name: `connect|${name}`,
+      domains: [`${name}:${tlsPort}`],
+      routes: [{ match: { connect_matcher: {} }, route: { cluster: DFP_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
+    });
+  }
+  virtualHosts.push({
+    name: 'denied',
+    domains: ['*'],
+    routes: [
+      { match: { connect_matcher: {} }, direct_response: directResponse(403, 'egress denied by meshc\n') },
+      { match: { prefix: '/' }, direct_response: directResponse(403, 'egress denied by meshc\n') },
+    ],
+  });
+
+  const httpFilters: Obj[] = [];
+  if (rewritePort) {
+    httpFilters.push(
+      typed('envoy.filters.http.header_mutation', 'envoy.extensions.filters.http.header_mutation.v3.HeaderMutation', {
+        mutations: {
+          request_mutations: [
+            {
+              append: {
+                header: { key: AUTHORITY_HEADER, value: `%REQ(:AUTHORITY)%:${httpPort}` },
+                append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+              },
+            },
+          ],
+        },
+      }),
+    );
+  }
+  httpFilters.push(
+    typed('envoy.filters.http.dynamic_forward_proxy', 'envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig', { dns_cache_config: cache }),
+    router(),
+  );
+
+  const httpListener = {
+    name: `${place.stem}-http`,
+    address: socketAddress(place.address, place.httpPort),
+    filter_chains: [
+      {
+        filters: [
+          httpConnectionManager({
+            stat_prefix: `${place.stem}_http`,
+            codec_type: 'HTTP1',
+            http_protocol_options: { allow_absolute_url: true },
+            upgrade_configs: [{ upgrade_type: 'CONNECT' }],
+            route_config: { name: `${place.stem}-http`, virtual_hosts: virtualHosts },
+            http_filters: httpFilters,
+          }),
+        ],
+      },
+    ],
+  };
+
+  const clusters: Obj[] = [
+    {
+      name: DFP_CLUSTER,
+      connect_timeout: '5s',
+      lb_policy: 'CLUSTER_PROVIDED',
+      cluster_type: typed('envoy.clusters.dynamic_forward_proxy', 'envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig', {
+        dns_cache_config: cache,
+      }),
+    },
+  ];
+  for (const name of allow.filter((n) => !isWildcard(n))) {
+    const clusterName = exactClusterName(name);
+    clusters.push({
+      name: clusterName,
+      type: 'LOGICAL_DNS',
+      dns_lookup_family: dnsLookupFamily(mesh.dns),
+      typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
+      connect_timeout: '5s',
+      load_assignment: {
+        cluster_name: clusterName,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(name, tlsPort) } }] }],
+      },
+    });
+  }
+  return { listeners: [tlsListener, httpListener], clusters };
+}
+
+function exactClusterName(name: string): string {
+  return `egress|${name}`;
+}

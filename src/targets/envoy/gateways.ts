@@ -1,0 +1,163 @@
+/**
+ * The two gateways: `envoy/ingress-gateway.yaml` (TLS termination by SNI, HTTP to HTTPS
+ * redirect, routing by host and path prefix to services over mesh mTLS) and
+ * `envoy/egress-gateway.yaml` (the union of every egress allow-list).
+ */
+import type { CertMaterial } from '../../certs/material.js';
+import { EGRESS_GATEWAY, INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
+import {
+  type Obj,
+  admin,
+  dnsResolverConfig,
+  httpConnectionManager,
+  router,
+  serviceCluster,
+  serviceRouteAction,
+  socketAddress,
+  tlsCertificate,
+  tlsInspector,
+  typed,
+} from './common.js';
+import { egressResources, isWildcard } from './egress.js';
+
+/** Admin listeners of the gateways: loopback only. */
+const GATEWAY_ADMIN_ADDRESS = '127.0.0.1';
+
+export function ingressBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
+  const gw = mesh.ingress;
+  const routed = routedServices(mesh);
+  const listeners: Obj[] = [httpListener(mesh)];
+  if (gw.hosts.length > 0) listeners.push(httpsListener(mesh, certs));
+  return {
+    node: { id: INGRESS_GATEWAY, cluster: INGRESS_GATEWAY },
+    admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
+    typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
+    static_resources: {
+      listeners,
+      clusters: routed.map((svc) => serviceCluster(mesh, certs, INGRESS_GATEWAY, svc)),
+    },
+  };
+}
+
+export function egressGatewayBootstrap(mesh: Mesh): Obj {
+  const gw = mesh.egressGateway;
+  const egress = egressResources(mesh, { stem: 'egress', address: gw.bindAddress, tlsPort: gw.tlsPort, httpPort: gw.httpPort }, gw.allow);
+  return {
+    node: { id: EGRESS_GATEWAY, cluster: EGRESS_GATEWAY },
+    admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
+    typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
+    static_resources: { listeners: egress.listeners, clusters: egress.clusters },
+  };
+}
+
+/** Every service an ingress route targets, sorted by name, each once. */
+function routedServices(mesh: Mesh): Service[] {
+  const names = new Set(mesh.ingress.hosts.flatMap((h) => h.routes.map((r) => r.service)));
+  return mesh.services.filter((s) => names.has(s.name));
+}
+
+function service(mesh: Mesh, name: string): Service {
+  const svc = serviceByName(mesh, name);
+  if (!svc) throw new Error(`envoy: ingress route to unknown service ${name}`);
+  return svc;
+}
+
+/** Routes of a host, longest prefix first (the order normalize gives), optionally guarded by a header. */
+function serviceRoutes(mesh: Mesh, host: IngressHost, guard?: Obj[]): Obj[] {
+  return host.routes.map((r) => ({
+    match: { prefix: r.pathPrefix, headers: guard },
+    route: serviceRouteAction(service(mesh, r.service), r.timeoutMs),
+  }));
+}
+
+/**
+ * Plain HTTP: hosts with redirectHttp answer 301 to https (with the port when it is not 443);
+ * with trustForwardedProto, a request already marked `x-forwarded-proto: https` by a
+ * TLS-terminating load balancer is routed instead, so the redirect cannot loop. Hosts without
+ * redirectHttp are served over plain HTTP. Unknown hosts: 404.
+ */
+function httpListener(mesh: Mesh): Obj {
+  const gw = mesh.ingress;
+  const virtualHosts = gw.hosts.map((host) => {
+    const routes: Obj[] = [];
+    if (!host.redirectHttp) {
+      routes.push(...serviceRoutes(mesh, host));
+    } else {
+      if (gw.trustForwardedProto) {
+        routes.push(...serviceRoutes(mesh, host, [{ name: 'x-forwarded-proto', string_match: { exact: 'https' } }]));
+      }
+      routes.push({
+        match: { prefix: '/' },
+        redirect: {
+          https_redirect: true,
+          // A literal host drops the port the client used for plain HTTP; wildcard hosts keep
+          // the requested name, and port_redirect replaces its port.
+          host_redirect: isWildcard(host.host) ? undefined : host.host,
+          port_redirect: gw.httpsPort === 443 ? undefined : gw.httpsPort,
+          response_code: 'MOVED_PERMANENTLY',
+        },
+      });
+    }
+    return { name: host.host, domains: hostDomains(host.host, gw.httpPort, 80), routes };
+  });
+  return {
+    name: 'ingress-http',
+    address: socketAddress(gw.bindAddress, gw.httpPort),
+    filter_chains: [
+      {
+        filters: [
+          httpConnectionManager({
+            stat_prefix: 'ingress_http',
+            ...forwardingSettings(gw.trustForwardedProto),
+            route_config: { name: 'ingress-http', virtual_hosts: virtualHosts },
+            http_filters: [router()],
+          }),
+        ],
+      },
+    ],
+  };
+}
+
+/** One filter chain per host, its certificate chosen by SNI; no default chain, so unknown SNI is refused. */
+function httpsListener(mesh: Mesh, certs: CertMaterial): Obj {
+  const gw = mesh.ingress;
+  return {
+    name: 'ingress-https',
+    address: socketAddress(gw.bindAddress, gw.httpsPort),
+    listener_filters: [tlsInspector()],
+    filter_chains: gw.hosts.map((host) => {
+      const cert = certs.ingressHosts.get(host.host);
+      if (!cert) throw new Error(`envoy: no certificate for ingress host ${host.host}`);
+      return {
+        filter_chain_match: { server_names: [host.host] },
+        transport_socket: typed('envoy.transport_sockets.tls', 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', {
+          common_tls_context: { tls_certificates: [tlsCertificate(cert)], alpn_protocols: ['h2', 'http/1.1'] },
+        }),
+        filters: [
+          httpConnectionManager({
+            stat_prefix: 'ingress_https',
+            ...forwardingSettings(gw.trustForwardedProto),
+            route_config: {
+              name: `ingress-https|${host.host}`,
+              virtual_hosts: [{ name: host.host, domains: hostDomains(host.host, gw.httpsPort, 443), routes: serviceRoutes(mesh, host) }],
+            },
+            http_filters: [router()],
+          }),
+        ],
+      };
+    }),
+  };
+}
+
+/** The host alone, and with the port when it is not the scheme's default. */
+function hostDomains(host: string, port: number, defaultPort: number): string[] {
+  return port === defaultPort ? [host] : [host, `${host}:${port}`];
+}
+
+/**
+ * At the edge, Envoy uses the peer address and sets x-forwarded-proto itself. Behind a trusted
+ * load balancer, the load balancer's x-forwarded-for hop and x-forwarded-proto are kept.
+ */
+function forwardingSettings(trustForwardedProto: boolean): Obj {
+  return trustForwardedProto ? { use_remote_address: false, xff_num_trusted_hops: 1 } : { use_remote_address: true };
+}

@@ -1,0 +1,234 @@
+/**
+ * The sidecar of one service (`envoy/<service>.yaml`). It holds only what this service needs:
+ * its inbound listener, its probe listener, one outbound listener and cluster per upstream, and
+ * its own egress allow-list, so its size grows with its edges, not with the mesh.
+ */
+import type { CertMaterial } from '../../certs/material.js';
+import { type Mesh, type Service, identities, serviceByName } from '../../model/mesh.js';
+import {
+  type Obj,
+  admin,
+  directResponse,
+  dnsResolverConfig,
+  duration,
+  httpConnectionManager,
+  httpProtocolOptions,
+  isHttp,
+  meshDownstreamTls,
+  router,
+  serviceCluster,
+  serviceClusterName,
+  serviceRouteAction,
+  socketAddress,
+  tcpProxy,
+  typed,
+  usesHttp2,
+} from './common.js';
+import { egressResources } from './egress.js';
+
+export const APP_CLUSTER = 'inbound|app';
+
+export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
+  const sc = svc.sidecar;
+  const listeners: Obj[] = [inboundListener(mesh, certs, svc), probeListener(svc)];
+  const clusters: Obj[] = [appCluster(svc)];
+
+  for (const up of svc.upstreams) {
+    const target = serviceByName(mesh, up.service);
+    if (!target) throw new Error(`envoy: ${svc.name} calls unknown service ${up.service}`);
+    listeners.push(outboundListener(svc, target, up.localPort));
+    clusters.push(serviceCluster(mesh, certs, svc.name, target));
+  }
+
+  const egress = egressResources(mesh, { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort }, svc.egress);
+  listeners.push(...egress.listeners);
+  clusters.push(...egress.clusters);
+
+  return {
+    node: { id: svc.name, cluster: svc.name },
+    admin: admin(sc.localAddress, sc.adminPort),
+    typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
+    static_resources: { listeners, clusters },
+  };
+}
+
+/** Identities allowed to call `svc`, as SPIFFE URIs. */
+function callerUris(mesh: Mesh, svc: Service): string[] {
+  return svc.callers.map((name) => spiffeId(mesh, name));
+}
+
+function spiffeId(mesh: Mesh, name: string): string {
+  return identities(mesh).find((i) => i.name === name)?.spiffeId ?? `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${name}`;
+}
+
+function rbacRules(uris: string[]): Obj {
+  // ALLOW with no policy denies everything: a service without callers refuses every request.
+  return {
+    action: 'ALLOW',
+    policies:
+      uris.length === 0
+        ? {}
+        : {
+            'allow-from': {
+              permissions: [{ any: true }],
+              principals: uris.map((u) => ({ authenticated: { principal_name: { exact: u } } })),
+            },
+          },
+  };
+}
+
+/**
+ * mTLS in, caller identity checked, forwarded to the application. HTTP services answer 403 to a
+ * mesh identity that is not a caller (HTTP RBAC on the URI SAN). TCP services check the caller at
+ * the handshake (the network RBAC filter only judges on the first byte, too late for protocols
+ * where the server speaks first); without callers, the handshake can never succeed.
+ */
+function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
+  const sc = svc.sidecar;
+  const uris = callerUris(mesh, svc);
+  if (!isHttp(svc)) {
+    const handshakeUris = uris.length > 0 ? uris : [`spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/-no-caller-`];
+    return {
+      name: 'inbound',
+      address: socketAddress(sc.bindAddress, sc.inboundPort),
+      filter_chains: [
+        {
+          transport_socket: meshDownstreamTls(certs, svc.name, { allowedUris: handshakeUris }),
+          filters: [
+            typed('envoy.filters.network.rbac', 'envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: 'inbound_rbac', rules: rbacRules(uris) }),
+            tcpProxy('inbound', APP_CLUSTER, { idle_timeout: svc.timeouts.idleMs === undefined ? undefined : duration(svc.timeouts.idleMs) }),
+          ],
+        },
+      ],
+    };
+  }
+  return {
+    name: 'inbound',
+    address: socketAddress(sc.bindAddress, sc.inboundPort),
+    filter_chains: [
+      {
+        transport_socket: meshDownstreamTls(certs, svc.name, { alpn: ['h2', 'http/1.1'] }),
+        filters: [
+          httpConnectionManager({
+            stat_prefix: 'inbound',
+            // The application sees the caller's identity in x-forwarded-client-cert.
+            forward_client_cert_details: 'SANITIZE_SET',
+            set_current_client_cert_details: { uri: true },
+            route_config: {
+              name: 'inbound',
+              virtual_hosts: [
+                {
+                  name: 'inbound',
+                  domains: ['*'],
+                  // Timeouts are the caller's to set (its sidecar enforces them); none here.
+                  routes: [{ match: { prefix: '/' }, route: { cluster: APP_CLUSTER, timeout: '0s' } }],
+                },
+              ],
+            },
+            http_filters: [
+              typed('envoy.filters.http.rbac', 'envoy.extensions.filters.http.rbac.v3.RBAC', { rules: rbacRules(uris) }),
+              router(),
+            ],
+          }),
+        ],
+      },
+    ],
+  };
+}
+
+/** Plaintext, for kubelet probes under strict mTLS: the health path reaches the app, nothing else. */
+function probeListener(svc: Service): Obj {
+  const sc = svc.sidecar;
+  return {
+    name: 'probe',
+    address: socketAddress(sc.bindAddress, sc.probePort),
+    filter_chains: [
+      {
+        filters: [
+          httpConnectionManager({
+            stat_prefix: 'probe',
+            route_config: {
+              name: 'probe',
+              virtual_hosts: [
+                {
+                  name: 'probe',
+                  domains: ['*'],
+                  routes: [
+                    { match: { path: svc.healthPath }, route: { cluster: APP_CLUSTER } },
+                    { match: { prefix: '/' }, direct_response: directResponse(404, 'not found\n') },
+                  ],
+                },
+              ],
+            },
+            http_filters: [router()],
+          }),
+        ],
+      },
+    ],
+  };
+}
+
+function appCluster(svc: Service): Obj {
+  const sc = svc.sidecar;
+  return {
+    name: APP_CLUSTER,
+    type: 'STATIC',
+    connect_timeout: '5s',
+    load_assignment: {
+      cluster_name: APP_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(sc.appAddress, svc.port) } }] }],
+    },
+    typed_extension_protocol_options: isHttp(svc) ? httpProtocolOptions(usesHttp2(svc)) : undefined,
+    // On loopback, connect from the sidecar's own address (the kernel would pick 127.0.0.1), so
+    // the application (or a firewall rule) can tell its sidecar's connections from anyone else's.
+    upstream_bind_config:
+      isLoopback(sc.appAddress) && isLoopback(sc.localAddress) ? { source_address: { address: sc.localAddress, port_value: 0 } } : undefined,
+  };
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.');
+}
+
+/** Plaintext from the application on `localAddress:localPort`, mTLS out to the upstream. */
+function outboundListener(svc: Service, target: Service, localPort: number): Obj {
+  const name = `outbound|${target.name}`;
+  const address = socketAddress(svc.sidecar.localAddress, localPort);
+  if (!isHttp(target)) {
+    const sourceIp = target.loadBalancing.hashOn?.kind === 'sourceIp' && (target.loadBalancing.policy === 'ring_hash' || target.loadBalancing.policy === 'maglev');
+    return {
+      name,
+      address,
+      filter_chains: [
+        {
+          filters: [
+            tcpProxy(`outbound_${target.name}`, serviceClusterName(target.name), {
+              hash_policy: sourceIp ? [{ source_ip: {} }] : undefined,
+              // TCP can retry only the connection itself.
+              max_connect_attempts: target.retries.attempts > 0 ? target.retries.attempts + 1 : undefined,
+              idle_timeout: target.timeouts.idleMs === undefined ? undefined : duration(target.timeouts.idleMs),
+            }),
+          ],
+        },
+      ],
+    };
+  }
+  return {
+    name,
+    address,
+    filter_chains: [
+      {
+        filters: [
+          httpConnectionManager({
+            stat_prefix: `outbound_${target.name}`,
+            route_config: {
+              name,
+              virtual_hosts: [{ name: target.name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: serviceRouteAction(target) }] }],
+            },
+            http_filters: [router()],
+          }),
+        ],
+      },
+    ],
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * What the proxy-agnostic integration scenarios need from a proxy target. One driver per proxy
+ * (envoy.ts, nginx.ts, haproxy.ts); `test/integration/<proxy>.test.ts` runs every scenario with it.
+ */
+import type { Proc } from '../../harness/index.js';
+
+/**
+ * Features a proxy may legitimately lack. A scenario gates only the one assertion that needs the
+ * feature on `driver.supports(...)`, and says so in the test name, so a skip is visible.
+ */
+export type Feature =
+  /** HTTP CONNECT tunnels on the egress HTTP port. */
+  | 'egress.connect'
+  /** `policy: maglev` compiles (without it, the scenario leaves the maglev upstream out). */
+  | 'lb.maglev'
+  /** A slowed endpoint measurably gets fewer requests under `least_request`. */
+  | 'lb.least_request'
+  | 'lb.weights'
+  /** An endpoint answering 5xx is ejected after `consecutive5xx`. */
+  | 'outlier'
+  /** `trustForwardedProto: true` serves `X-Forwarded-Proto: https` instead of redirecting. */
+  | 'ingress.forwarded-proto';
+
+export interface ProxyDriver {
+  name: 'envoy' | 'nginx' | 'haproxy';
+  /** From proxyOrSkip: false skips the whole suite (CI fails instead). */
+  available: boolean;
+  /**
+   * Starts the proxy for one workload (a service name, 'ingress-gateway' or 'egress-gateway') from a
+   * built output dir, and resolves once it serves. rewrite: replace an address everywhere in a copy
+   * of the config (another replica of the same service on its own loopback address).
+   */
+  start(outDir: string, workload: string, opts?: { rewrite?: [from: string, to: string] }): Promise<Proc>;
+  /** The proxy's own config check of one workload's generated config. */
+  validate(outDir: string, workload: string): Promise<{ ok: boolean; output: string }>;
+  supports(feature: Feature | string): boolean;
+}
+
+/** Replaces an IPv4 address as a whole token (127.0.0.1 never matches inside 127.0.0.10). */
+export function rewriteAddress(text: string, from: string, to: string): string {
+  const escaped = from.replace(/\./g, '\\.');
+  return text.replace(new RegExp(`(?<![0-9.])${escaped}(?![0-9])`, 'g'), to);
+}

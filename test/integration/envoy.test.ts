@@ -1,0 +1,15 @@
+/** Every proxy-agnostic scenario, run with the real Envoy. */
+import { envoyDriver } from './drivers/envoy.js';
+import { egressScenario } from './scenarios/egress.js';
+import { ingressScenario } from './scenarios/ingress.js';
+import { loadBalancingScenario } from './scenarios/load-balancing.js';
+import { mtlsScenario } from './scenarios/mtls.js';
+import { rotationScenario } from './scenarios/rotation.js';
+import { validateScenario } from './scenarios/validate.js';
+
+mtlsScenario(envoyDriver);
+egressScenario(envoyDriver);
+ingressScenario(envoyDriver);
+loadBalancingScenario(envoyDriver);
+validateScenario(envoyDriver);
+rotationScenario(envoyDriver);

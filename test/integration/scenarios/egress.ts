@@ -1,0 +1,137 @@
+/**
+ * Scenario 2: egress limited to an allow-list of domains.
+ *
+ * Fake external sites (TLS and plain HTTP, certificates from a throw-away CA, names answered by
+ * the harness DNS server) behind frontend's sidecar egress ports:
+ *   api.allowed.test   frontend's own list (exact)
+ *   *.wild.test        mesh-wide list: a.b.wild.test allowed, the apex wild.test not
+ *   other.test         only service `other` lists it: must not leak to frontend
+ *   denied.test        nobody lists it
+ * TLS is matched by SNI and passed through: the client verifies the site's own certificate.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTestCa,
+  httpGet,
+  httpViaConnectProxy,
+  startHttpBackend,
+  startTlsBackend,
+  type Backend,
+  type Proc,
+  type TestCa,
+} from '../../harness/index.js';
+import type { ProxyDriver } from '../drivers/driver.js';
+import { buildTestMesh, type TestMesh } from '../mesh-builder.js';
+
+const SITES = ['api.allowed.test', 'a.b.wild.test', 'wild.test', 'other.test', 'denied.test'];
+
+export function egressScenario(driver: ProxyDriver): void {
+  describe.skipIf(!driver.available)(`${driver.name}: egress allow-list`, () => {
+    let mesh: TestMesh;
+    let ca: TestCa;
+    const procs: Proc[] = [];
+    const sites: Backend[] = [];
+
+    beforeAll(async () => {
+      mesh = await buildTestMesh({
+        targets: [driver.name],
+        services: {
+          frontend: { egress: ['api.allowed.test'] },
+          other: { egress: ['other.test'] },
+        },
+        egressAllow: ['*.wild.test'],
+        sites: SITES,
+      });
+      ca = await createTestCa('fake internet CA');
+      for (const name of SITES) {
+        const leaf = await ca.issue({ cn: name, sans: [name] });
+        sites.push(await startTlsBackend({ name, host: mesh.sites[name], port: mesh.egress.tlsPort, cert: leaf.cert, key: leaf.key }));
+        sites.push(await startHttpBackend({ name, host: mesh.sites[name], port: mesh.egress.httpPort }));
+      }
+      procs.push(await driver.start(mesh.out, 'frontend'));
+      procs.push(await driver.start(mesh.out, 'other'));
+      procs.push(await driver.start(mesh.out, 'egress-gateway'));
+    });
+
+    afterAll(async () => {
+      for (const p of procs) await p.stop();
+      for (const s of sites) await s.close();
+      await mesh?.cleanup();
+    });
+
+    /** HTTPS to `name` through a TLS egress port: SNI and certificate check are the site's. */
+    const viaTls = (name: string, address: string, port: number) =>
+      httpGet(`https://${name}:${port}/tls`, { lookupHost: address, ca: ca.cert, timeoutMs: 5_000 }).then(
+        (r) => ({ ok: true as const, status: r.status, body: r.body }),
+        (e: Error) => ({ ok: false as const, error: e.message }),
+      );
+    /** Plain HTTP with `Host: name` to an HTTP egress port. */
+    const viaHttp = (name: string, address: string, port: number) =>
+      httpGet(`http://${address}:${port}/plain`, { headers: { host: name }, timeoutMs: 5_000 }).then(
+        (r) => ({ ok: r.status === 200, status: r.status, body: r.body }),
+        (e: Error) => ({ ok: false, status: 0, body: e.message }),
+      );
+    const front = () => mesh.services.frontend;
+
+    it('TLS: an allowed exact name passes through with the site certificate untouched', async () => {
+      const r = await viaTls('api.allowed.test', front().addresses[0], front().egressTlsPort);
+      expect(r).toMatchObject({ ok: true, status: 200, body: 'api.allowed.test' });
+    });
+
+    it('TLS: a subdomain (two levels deep) of an allowed wildcard passes through', async () => {
+      const r = await viaTls('a.b.wild.test', front().addresses[0], front().egressTlsPort);
+      expect(r).toMatchObject({ ok: true, status: 200, body: 'a.b.wild.test' });
+    });
+
+    it('TLS: the apex of a wildcard, an unlisted name and another service’s name are refused', async () => {
+      for (const name of ['wild.test', 'denied.test', 'other.test']) {
+        const r = await viaTls(name, front().addresses[0], front().egressTlsPort);
+        expect(r.ok, `${name} should be refused`).toBe(false);
+      }
+    });
+
+    it('TLS: another service’s own list works for that service only', async () => {
+      const o = mesh.services.other;
+      expect(await viaTls('other.test', o.addresses[0], o.egressTlsPort)).toMatchObject({ ok: true, body: 'other.test' });
+      expect((await viaTls('api.allowed.test', o.addresses[0], o.egressTlsPort)).ok).toBe(false);
+    });
+
+    it('HTTP by Host: allowed exact and wildcard subdomain pass, the rest is refused', async () => {
+      const f = front();
+      expect(await viaHttp('api.allowed.test', f.addresses[0], f.egressHttpPort)).toMatchObject({ status: 200, body: 'api.allowed.test' });
+      expect(await viaHttp('a.b.wild.test', f.addresses[0], f.egressHttpPort)).toMatchObject({ status: 200, body: 'a.b.wild.test' });
+      for (const name of ['wild.test', 'denied.test', 'other.test']) {
+        const r = await viaHttp(name, f.addresses[0], f.egressHttpPort);
+        expect(r.ok, `${name} should be refused (got ${r.status} ${r.body})`).toBe(false);
+      }
+      // The refused sites never saw a plain-HTTP request.
+      for (const s of sites) {
+        if (['wild.test', 'denied.test', 'other.test'].includes(s.name)) expect(s.requests.filter((r) => r.path === '/plain')).toEqual([]);
+      }
+    });
+
+    it.skipIf(!driver.supports('egress.connect'))('HTTP CONNECT: allowed names tunnel to the site, others are refused', async () => {
+      const f = front();
+      const ok = await httpViaConnectProxy(f.addresses[0], f.egressHttpPort, `api.allowed.test:${mesh.egress.tlsPort}`, { ca: ca.cert });
+      expect(ok).toMatchObject({ connectStatus: 200, status: 200, body: 'api.allowed.test' });
+      const wild = await httpViaConnectProxy(f.addresses[0], f.egressHttpPort, `a.b.wild.test:${mesh.egress.tlsPort}`, { ca: ca.cert });
+      expect(wild).toMatchObject({ connectStatus: 200, status: 200, body: 'a.b.wild.test' });
+      for (const name of ['wild.test', 'denied.test', 'other.test']) {
+        const r = await httpViaConnectProxy(f.addresses[0], f.egressHttpPort, `${name}:${mesh.egress.tlsPort}`, { ca: ca.cert });
+        expect(r.connectStatus, `${name} should be refused`).not.toBe(200);
+      }
+    });
+
+    it('egress gateway: the union of every list passes, the rest is refused', async () => {
+      const g = mesh.egressGateway;
+      for (const name of ['api.allowed.test', 'a.b.wild.test', 'other.test']) {
+        expect(await viaTls(name, g.address, g.tlsPort)).toMatchObject({ ok: true, body: name });
+        expect(await viaHttp(name, g.address, g.httpPort)).toMatchObject({ status: 200, body: name });
+      }
+      for (const name of ['wild.test', 'denied.test']) {
+        expect((await viaTls(name, g.address, g.tlsPort)).ok).toBe(false);
+        expect((await viaHttp(name, g.address, g.httpPort)).ok).toBe(false);
+      }
+    });
+  });
+}

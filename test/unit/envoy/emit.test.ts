@@ -1,0 +1,356 @@
+/**
+ * The Envoy target's output, read back as objects: what each bootstrap holds and does not hold.
+ * Behaviour is proven with the real Envoy in test/integration; these pin the shape.
+ */
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { envoyTarget } from '../../../src/targets/envoy/index.js';
+import { GENERATED_HEADER } from '../../../src/targets/target.js';
+import { fakeCerts, sampleMesh } from './sample.js';
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function emit(mutate?: Parameters<typeof sampleMesh>[0]) {
+  const mesh = sampleMesh(mutate);
+  const files = envoyTarget.emit(mesh, fakeCerts(mesh));
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  const boot = (name: string): Any => parse(byPath.get(`envoy/${name}.yaml`)!.content);
+  return { mesh, files, boot };
+}
+
+const listener = (b: Any, name: string): Any => b.static_resources.listeners.find((l: Any) => l.name === name);
+const cluster = (b: Any, name: string): Any => b.static_resources.clusters.find((c: Any) => c.name === name);
+const filter = (chain: Any, name: string): Any => chain.filters.find((f: Any) => f.name === name)?.typed_config;
+const hcm = (chain: Any): Any => filter(chain, 'envoy.filters.network.http_connection_manager');
+const httpFilter = (h: Any, name: string): Any => h.http_filters.find((f: Any) => f.name === name)?.typed_config;
+
+/** Every object in the tree that has a `typed_config` must carry an `@type`. */
+function untyped(node: unknown, at = ''): string[] {
+  if (Array.isArray(node)) return node.flatMap((n, i) => untyped(n, `${at}/${i}`));
+  if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    const here = 'typed_config' in o && !(o.typed_config as Record<string, unknown>)['@type'] ? [at] : [];
+    return [...here, ...Object.entries(o).flatMap(([k, v]) => untyped(v, `${at}/${k}`))];
+  }
+  return [];
+}
+
+describe('envoy target: files', () => {
+  it('writes a sidecar per service and both gateways, sorted, each with the generated header', () => {
+    const { mesh, files } = emit();
+    expect(files.map((f) => f.path)).toEqual(
+      [...mesh.services.map((s) => `envoy/${s.name}.yaml`), 'envoy/egress-gateway.yaml', 'envoy/ingress-gateway.yaml'].sort(),
+    );
+    for (const f of files) expect(f.content.startsWith(`# ${GENERATED_HEADER}\n`)).toBe(true);
+  });
+
+  it('is deterministic', () => {
+    expect(emit().files).toEqual(emit().files);
+  });
+
+  it('gives every extension a typed_config with @type, and contains no absolute path', () => {
+    const { files } = emit();
+    for (const f of files) {
+      expect(untyped(parse(f.content)), f.path).toEqual([]);
+      expect(f.content).not.toMatch(/filename: \//);
+    }
+  });
+});
+
+describe('envoy target: sidecar', () => {
+  it('puts admin on the local address and names the node', () => {
+    const b = emit().boot('catalog');
+    expect(b.admin.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 15000 });
+    expect(b.node).toEqual({ id: 'catalog', cluster: 'catalog' });
+  });
+
+  it('requires a mesh client certificate inbound and allows only callers (HTTP RBAC)', () => {
+    const b = emit().boot('catalog');
+    const chain = listener(b, 'inbound').filter_chains[0];
+    const tls = chain.transport_socket.typed_config;
+    expect(tls.require_client_certificate).toBe(true);
+    expect(tls.common_tls_context.validation_context.trusted_ca.filename).toBe('certs/ca-bundle.pem');
+    expect(tls.common_tls_context.tls_certificates[0]).toEqual({ certificate_chain: { filename: 'certs/catalog.pem' }, private_key: { filename: 'secrets/catalog.key' } });
+    const rbac = httpFilter(hcm(chain), 'envoy.filters.http.rbac');
+    expect(rbac.rules.action).toBe('ALLOW');
+    // catalog is routed from the ingress gateway, so the gateway is a caller too.
+    expect(rbac.rules.policies['allow-from'].principals.map((p: Any) => p.authenticated.principal_name.exact)).toEqual([
+      'spiffe://shop.example/ns/shop/sa/frontend',
+      'spiffe://shop.example/ns/shop/sa/ingress-gateway',
+    ]);
+    expect(hcm(chain).route_config.virtual_hosts[0].routes[0].route.cluster).toBe('inbound|app');
+    expect(cluster(b, 'inbound|app').load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 8080 });
+  });
+
+  it('refuses everything when a service has no callers', () => {
+    const b = emit().boot('lonely');
+    const rbac = httpFilter(hcm(listener(b, 'inbound').filter_chains[0]), 'envoy.filters.http.rbac');
+    expect(rbac.rules).toEqual({ action: 'ALLOW', policies: {} });
+  });
+
+  it('checks tcp callers at the handshake, and lets no identity through without callers', () => {
+    const ledger = listener(emit().boot('ledger'), 'inbound').filter_chains[0];
+    expect(ledger.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+      { san_type: 'URI', matcher: { exact: 'spiffe://shop.example/ns/shop/sa/frontend' } },
+    ]);
+    expect(filter(ledger, 'envoy.filters.network.rbac').rules.policies['allow-from']).toBeDefined();
+    expect(filter(ledger, 'envoy.filters.network.tcp_proxy').cluster).toBe('inbound|app');
+    const vault = listener(emit().boot('vault'), 'inbound').filter_chains[0];
+    expect(filter(vault, 'envoy.filters.network.rbac').rules).toEqual({ action: 'ALLOW', policies: {} });
+    const sans = vault.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names;
+    expect(sans).toHaveLength(1);
+    expect(sans[0].matcher.exact).not.toMatch(/sa\/[a-z]/);
+  });
+
+  it('serves only the health path on the plaintext probe port', () => {
+    const lonely = emit().boot('lonely');
+    const probe = listener(lonely, 'probe');
+    expect(probe.address.socket_address.port_value).toBe(15021);
+    expect(probe.filter_chains[0].transport_socket).toBeUndefined();
+    const routes = hcm(probe.filter_chains[0]).route_config.virtual_hosts[0].routes;
+    expect(routes[0]).toEqual({ match: { path: '/ready' }, route: { cluster: 'inbound|app' } });
+    expect(routes[1].direct_response.status).toBe(404);
+  });
+
+  it('holds only its own upstreams: one outbound listener and cluster per edge', () => {
+    const { boot } = emit();
+    const fe = boot('frontend');
+    expect(fe.static_resources.listeners.map((l: Any) => l.name).sort()).toEqual(
+      ['egress-http', 'egress-tls', 'inbound', 'outbound|cart', 'outbound|catalog', 'outbound|ledger', 'probe'],
+    );
+    expect(fe.static_resources.clusters.map((c: Any) => c.name).filter((n: string) => n.startsWith('outbound|')).sort()).toEqual([
+      'outbound|cart',
+      'outbound|catalog',
+      'outbound|ledger',
+    ]);
+    expect(listener(fe, 'outbound|cart').address.socket_address.port_value).toBe(21001);
+    const lonely = boot('lonely');
+    expect(lonely.static_resources.clusters.map((c: Any) => c.name).filter((n: string) => n.startsWith('outbound|'))).toEqual([]);
+  });
+
+  it('originates mTLS to the upstream and verifies its SPIFFE identity', () => {
+    const c = cluster(emit().boot('frontend'), 'outbound|catalog');
+    const tls = c.transport_socket.typed_config;
+    expect(tls['@type']).toMatch(/UpstreamTlsContext$/);
+    expect(tls.sni).toBe('catalog.shop.svc.cluster.local');
+    expect(tls.common_tls_context.tls_certificates[0].certificate_chain.filename).toBe('certs/frontend.pem');
+    expect(tls.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+      { san_type: 'URI', matcher: { exact: 'spiffe://shop.example/ns/shop/sa/catalog' } },
+    ]);
+  });
+
+  it('carries endpoints, weights, least request, outlier detection, limits, retries and timeouts', () => {
+    const fe = emit().boot('frontend');
+    const c = cluster(fe, 'outbound|catalog');
+    expect(c.type).toBe('STATIC');
+    expect(c.connect_timeout).toBe('1s');
+    expect(c.load_assignment.endpoints[0].lb_endpoints.map((e: Any) => [e.endpoint.address.socket_address.address, e.load_balancing_weight])).toEqual([
+      ['127.0.0.11', 1],
+      ['127.0.0.12', 3],
+    ]);
+    const lb = c.load_balancing_policy.policies[0].typed_extension_config.typed_config;
+    expect(lb).toEqual({ '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest', choice_count: 3 });
+    expect(c.outlier_detection).toEqual({ consecutive_5xx: 3, interval: '1s', base_ejection_time: '30s', max_ejection_percent: 50 });
+    expect(c.circuit_breakers.thresholds).toEqual([{ priority: 'DEFAULT', max_connections: 100, max_pending_requests: 10, max_requests: 200 }]);
+    const route = hcm(listener(fe, 'outbound|catalog').filter_chains[0]).route_config.virtual_hosts[0].routes[0].route;
+    expect(route).toEqual({
+      cluster: 'outbound|catalog',
+      timeout: '3s',
+      idle_timeout: '60s',
+      retry_policy: { retry_on: '5xx,connect-failure', num_retries: 2, per_try_timeout: '0.25s' },
+    });
+  });
+
+  it('resolves DNS endpoints with STRICT_DNS and speaks HTTP/2 to grpc services; ring hash on a header', () => {
+    const fe = emit().boot('frontend');
+    const c = cluster(fe, 'outbound|cart');
+    expect(c.type).toBe('STRICT_DNS');
+    expect(c.dns_lookup_family).toBe('V4_ONLY');
+    expect(c.typed_dns_resolver_config.typed_config.resolvers).toEqual([{ socket_address: { address: '127.0.0.53', port_value: 5353 } }]);
+    expect(c.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config).toEqual({ http2_protocol_options: {} });
+    expect(c.load_balancing_policy.policies[0].typed_extension_config.name).toBe('envoy.load_balancing_policies.ring_hash');
+    const route = hcm(listener(fe, 'outbound|cart').filter_chains[0]).route_config.virtual_hosts[0].routes[0].route;
+    expect(route.hash_policy).toEqual([{ header: { header_name: 'x-user-id' } }]);
+  });
+
+  it('hashes tcp on the source address in tcp_proxy, with maglev', () => {
+    const fe = emit().boot('frontend');
+    const tcp = filter(listener(fe, 'outbound|ledger').filter_chains[0], 'envoy.filters.network.tcp_proxy');
+    expect(tcp.hash_policy).toEqual([{ source_ip: {} }]);
+    expect(cluster(fe, 'outbound|ledger').load_balancing_policy.policies[0].typed_extension_config.name).toBe('envoy.load_balancing_policies.maglev');
+    expect(cluster(fe, 'outbound|ledger').typed_extension_protocol_options).toBeUndefined();
+  });
+
+  it('hashes on a cookie with its ttl at the ingress gateway', () => {
+    const gw = emit().boot('ingress-gateway');
+    const chain = listener(gw, 'ingress-https').filter_chains.find((c: Any) => c.filter_chain_match.server_names[0] === 'shop.example.com');
+    const web = hcm(chain).route_config.virtual_hosts[0].routes.find((r: Any) => r.route.cluster === 'outbound|web');
+    expect(web.route.hash_policy).toEqual([{ cookie: { name: 'sid', ttl: '3600s', path: '/' } }]);
+  });
+
+  it('sets the bootstrap DNS resolver from spec.dns.resolvers, and none without', () => {
+    expect(emit().boot('lonely').typed_dns_resolver_config.name).toBe('envoy.network.dns_resolver.cares');
+    const bare = emit((w) => void delete w.spec.dns).boot('lonely');
+    expect(bare.typed_dns_resolver_config).toBeUndefined();
+  });
+});
+
+describe('envoy target: egress', () => {
+  it('passes allowed names through by SNI, one chain each, with no default chain', () => {
+    const fe = emit().boot('frontend');
+    const l = listener(fe, 'egress-tls');
+    expect(l.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 15081 });
+    expect(l.listener_filters[0].name).toBe('envoy.filters.listener.tls_inspector');
+    expect(l.filter_chains.map((c: Any) => c.filter_chain_match.server_names)).toEqual([['*.googleapis.com'], ['api.segment.io']]);
+    expect(l.default_filter_chain).toBeUndefined();
+    const exact = l.filter_chains[1];
+    expect(filter(exact, 'envoy.filters.network.tcp_proxy').cluster).toBe('egress|api.segment.io');
+    expect(exact.transport_socket).toBeUndefined();
+    const c = cluster(fe, 'egress|api.segment.io');
+    expect(c.type).toBe('LOGICAL_DNS');
+    expect(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: 'api.segment.io', port_value: 443 });
+  });
+
+  it('sends wildcards through the SNI dynamic forward proxy with the same DNS cache as its cluster', () => {
+    const fe = emit().boot('frontend');
+    const wild = listener(fe, 'egress-tls').filter_chains[0];
+    const sni = filter(wild, 'envoy.filters.network.sni_dynamic_forward_proxy');
+    expect(sni.port_value).toBe(443);
+    const dfp = cluster(fe, 'egress|dynamic-forward-proxy');
+    expect(dfp.lb_policy).toBe('CLUSTER_PROVIDED');
+    expect(dfp.cluster_type.typed_config.dns_cache_config).toEqual(sni.dns_cache_config);
+    const http = hcm(listener(fe, 'egress-http').filter_chains[0]);
+    expect(httpFilter(http, 'envoy.filters.http.dynamic_forward_proxy').dns_cache_config).toEqual(sni.dns_cache_config);
+  });
+
+  it('routes allowed Hosts and CONNECT authorities, and answers 403 to everything else', () => {
+    const fe = emit().boot('frontend');
+    const http = hcm(listener(fe, 'egress-http').filter_chains[0]);
+    expect(http.upgrade_configs).toEqual([{ upgrade_type: 'CONNECT' }]);
+    const vhosts = http.route_config.virtual_hosts;
+    expect(vhosts.map((v: Any) => v.domains)).toEqual([['*.googleapis.com'], ['*.googleapis.com:443'], ['api.segment.io'], ['api.segment.io:443'], ['*']]);
+    const connect = vhosts[3].routes[0];
+    expect(connect.match).toEqual({ connect_matcher: {} });
+    expect(connect.route.upgrade_configs[0].upgrade_type).toBe('CONNECT');
+    const denied = vhosts[4];
+    expect(denied.routes.every((r: Any) => r.direct_response.status === 403)).toBe(true);
+  });
+
+  it('forwards plain HTTP to spec.egress.httpPort via a host:port rewrite when it is not 80', () => {
+    const fe = emit().boot('frontend');
+    const http = hcm(listener(fe, 'egress-http').filter_chains[0]);
+    const mutation = httpFilter(http, 'envoy.filters.http.header_mutation');
+    expect(mutation.mutations.request_mutations[0].append.header.value).toBe('%REQ(:AUTHORITY)%:8080');
+    const route = http.route_config.virtual_hosts[2].routes[0];
+    expect(route.typed_per_filter_config['envoy.filters.http.dynamic_forward_proxy'].host_rewrite_header).toBe('x-meshc-egress-authority');
+    const port80 = emit((w) => void (w.spec.egress!.httpPort = 80)).boot('frontend');
+    expect(httpFilter(hcm(listener(port80, 'egress-http').filter_chains[0]), 'envoy.filters.http.header_mutation')).toBeUndefined();
+  });
+
+  it('has no egress listeners for a service with an empty list', () => {
+    const lonely = emit((w) => void delete w.spec.egress!.allow).boot('lonely');
+    expect(lonely.static_resources.listeners.map((l: Any) => l.name).sort()).toEqual(['inbound', 'probe']);
+  });
+
+  it('does not leak another service’s egress', () => {
+    const lonely = emit().boot('lonely');
+    expect(listener(lonely, 'egress-tls').filter_chains.map((c: Any) => c.filter_chain_match.server_names[0])).toEqual(['*.googleapis.com']);
+  });
+
+  it('egress gateway: the union of every list on its own address and ports', () => {
+    const gw = emit((w) => void (w.spec.egress!.gateway = { bindAddress: '127.0.0.9', tlsPort: 9443, httpPort: 9080, adminPort: 9000 })).boot('egress-gateway');
+    const tls = listener(gw, 'egress-tls');
+    expect(tls.address.socket_address).toEqual({ address: '127.0.0.9', port_value: 9443 });
+    expect(tls.filter_chains.map((c: Any) => c.filter_chain_match.server_names[0])).toEqual(['*.googleapis.com', 'api.segment.io']);
+    expect(listener(gw, 'egress-http').address.socket_address.port_value).toBe(9080);
+    expect(gw.admin.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 9000 });
+  });
+});
+
+describe('envoy target: ingress gateway', () => {
+  it('redirects with an explicit port, routes X-Forwarded-Proto https when trusted, serves non-redirect hosts', () => {
+    const gw = emit().boot('ingress-gateway');
+    const http = hcm(listener(gw, 'ingress-http').filter_chains[0]);
+    expect(http.use_remote_address).toBe(false);
+    expect(http.xff_num_trusted_hops).toBe(1);
+    const shop = http.route_config.virtual_hosts.find((v: Any) => v.name === 'shop.example.com');
+    expect(shop.domains).toEqual(['shop.example.com', 'shop.example.com:8080']);
+    const last = shop.routes[shop.routes.length - 1];
+    expect(last.redirect).toEqual({ https_redirect: true, host_redirect: 'shop.example.com', port_redirect: 8443, response_code: 'MOVED_PERMANENTLY' });
+    expect(shop.routes[0].match.headers).toEqual([{ name: 'x-forwarded-proto', string_match: { exact: 'https' } }]);
+    const admin = http.route_config.virtual_hosts.find((v: Any) => v.name === '*.admin.example.com');
+    expect(admin.routes.map((r: Any) => r.route?.cluster)).toEqual(['outbound|catalog']);
+  });
+
+  it('at the edge (no trusted proxy) uses the remote address and never routes by X-Forwarded-Proto', () => {
+    const gw = emit((w) => void (w.spec.ingress!.trustForwardedProto = false)).boot('ingress-gateway');
+    const http = hcm(listener(gw, 'ingress-http').filter_chains[0]);
+    expect(http.use_remote_address).toBe(true);
+    const shop = http.route_config.virtual_hosts.find((v: Any) => v.name === 'shop.example.com');
+    expect(shop.routes).toHaveLength(1);
+    expect(shop.routes[0].redirect).toBeDefined();
+  });
+
+  it('terminates TLS with one chain per host (its own certificate), no default chain', () => {
+    const gw = emit().boot('ingress-gateway');
+    const https = listener(gw, 'ingress-https');
+    expect(https.address.socket_address.port_value).toBe(8443);
+    expect(https.listener_filters[0].name).toBe('envoy.filters.listener.tls_inspector');
+    expect(https.default_filter_chain).toBeUndefined();
+    expect(https.filter_chains.map((c: Any) => [c.filter_chain_match.server_names[0], c.transport_socket.typed_config.common_tls_context.tls_certificates[0].certificate_chain.filename])).toEqual([
+      ['*.admin.example.com', 'certs/ingress/_wildcard.admin.example.com.pem'],
+      ['shop.example.com', 'certs/ingress/shop.example.com.pem'],
+    ]);
+  });
+
+  it('routes by path prefix, longest first, to service clusters over mTLS as the gateway', () => {
+    const gw = emit().boot('ingress-gateway');
+    const chain = listener(gw, 'ingress-https').filter_chains[1];
+    const routes = hcm(chain).route_config.virtual_hosts[0].routes;
+    expect(routes.map((r: Any) => [r.match.prefix, r.route.cluster, r.route.timeout])).toEqual([
+      ['/api/catalog', 'outbound|catalog', '2s'],
+      ['/', 'outbound|web', undefined],
+    ]);
+    const c = cluster(gw, 'outbound|catalog');
+    const tls = c.transport_socket.typed_config.common_tls_context;
+    expect(tls.tls_certificates[0].certificate_chain.filename).toBe('certs/ingress-gateway.pem');
+    expect(tls.validation_context.match_typed_subject_alt_names[0].matcher.exact).toBe('spiffe://shop.example/ns/shop/sa/catalog');
+    expect(gw.static_resources.clusters.map((x: Any) => x.name)).toEqual(['outbound|catalog', 'outbound|web']);
+  });
+
+  it('omits port_redirect when HTTPS is on 443', () => {
+    const gw = emit((w) => void (w.spec.ingress!.httpsPort = 443)).boot('ingress-gateway');
+    const shop = hcm(listener(gw, 'ingress-http').filter_chains[0]).route_config.virtual_hosts.find((v: Any) => v.name === 'shop.example.com');
+    expect(shop.routes[shop.routes.length - 1].redirect.port_redirect).toBeUndefined();
+  });
+});
+
+describe('envoy target: check', () => {
+  it('finds nothing for the sample mesh', () => {
+    const mesh = sampleMesh();
+    expect(envoyTarget.check(mesh).filter((f) => f.severity === 'error')).toEqual([]);
+  });
+
+  it('refuses header hashing on a tcp service, naming envoy and the field', () => {
+    const mesh = sampleMesh((w) => void (w.spec.services.ledger.loadBalancing = { policy: 'ring_hash', hashOn: { header: 'x-id' } }));
+    const errors = envoyTarget.check(mesh).filter((f) => f.severity === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0].pointer).toBe('/spec/services/ledger/loadBalancing/hashOn');
+    expect(errors[0].message).toMatch(/^envoy: /);
+  });
+
+  it('warns about request timeouts and non-connect retries on tcp services', () => {
+    const mesh = sampleMesh((w) => {
+      w.spec.services.ledger.timeouts = { request: '1s' };
+      w.spec.services.ledger.retries = { attempts: 2 };
+    });
+    const pointers = envoyTarget.check(mesh).filter((f) => f.severity === 'warning').map((f) => f.pointer);
+    expect(pointers).toEqual(['/spec/services/ledger/retries/retryOn', '/spec/services/ledger/timeouts/request']);
+  });
+
+  it('refuses partial wildcards', () => {
+    const mesh = sampleMesh((w) => void (w.spec.services.frontend.egress = ['*w.example.com']));
+    const errors = envoyTarget.check(mesh).filter((f) => f.severity === 'error');
+    expect(errors.map((e) => e.pointer)).toEqual(['/spec/services/frontend/egress']);
+  });
+});
