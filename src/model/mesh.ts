@@ -181,9 +181,30 @@ export const INGRESS_GATEWAY = 'ingress-gateway';
 export const EGRESS_GATEWAY = 'egress-gateway';
 export const RESERVED_NAMES: readonly string[] = [INGRESS_GATEWAY, EGRESS_GATEWAY];
 
+interface MeshIndex {
+  identities: Identity[];
+  identityByName: Map<string, Identity>;
+  serviceByName: Map<string, Service>;
+}
+// Targets look services up by name once per edge; an index per mesh keeps that O(1).
+const indexes = new WeakMap<Mesh, MeshIndex>();
+function indexOf(mesh: Mesh): MeshIndex {
+  let ix = indexes.get(mesh);
+  if (!ix) {
+    const all = [...mesh.services, mesh.ingress, mesh.egressGateway].sort((a, b) => cmp(a.name, b.name));
+    ix = { identities: all, identityByName: new Map(all.map((i) => [i.name, i])), serviceByName: new Map(mesh.services.map((s) => [s.name, s])) };
+    indexes.set(mesh, ix);
+  }
+  return ix;
+}
+
 /** Services and gateways: every identity that gets a certificate, sorted by name. */
 export function identities(mesh: Mesh): Identity[] {
-  return [...mesh.services, mesh.ingress, mesh.egressGateway].sort((a, b) => cmp(a.name, b.name));
+  return [...indexOf(mesh).identities];
+}
+
+export function identityByName(mesh: Mesh, name: string): Identity | undefined {
+  return indexOf(mesh).identityByName.get(name);
 }
 
 /** Plain code-unit comparison: never a locale collator (output must not depend on the machine). */
@@ -192,5 +213,5 @@ export function cmp(a: string, b: string): number {
 }
 
 export function serviceByName(mesh: Mesh, name: string): Service | undefined {
-  return mesh.services.find((s) => s.name === name);
+  return indexOf(mesh).serviceByName.get(name);
 }

@@ -4,7 +4,7 @@
  * its own egress allow-list, so its size grows with its edges, not with the mesh.
  */
 import type { CertMaterial } from '../../certs/material.js';
-import { type Mesh, type Service, identities, serviceByName } from '../../model/mesh.js';
+import { type Mesh, type Service, identityByName, serviceByName } from '../../model/mesh.js';
 import {
   type Obj,
   admin,
@@ -58,7 +58,7 @@ function callerUris(mesh: Mesh, svc: Service): string[] {
 }
 
 function spiffeId(mesh: Mesh, name: string): string {
-  return identities(mesh).find((i) => i.name === name)?.spiffeId ?? `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${name}`;
+  return identityByName(mesh, name)?.spiffeId ?? `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${name}`;
 }
 
 function rbacRules(uris: string[]): Obj {
