@@ -337,8 +337,8 @@ export const FEATURES: readonly Feature[] = [
     uses: () => [],
     cells: {
       ...envoyK8s('`common_http_protocol_options.idle_timeout`'),
-      nginx: yes('`keepalive_timeout` (upstream and listener)'),
-      haproxy: yes('`timeout http-keep-alive` / `timeout client`'),
+      nginx: yes('`keepalive_timeout` (upstream and listener); tcp: `proxy_timeout`'),
+      haproxy: yes('`timeout http-keep-alive`; tcp: `timeout client` / `timeout server` (one hour when unset, as Envoy)'),
       istio: yes('DestinationRule `connectionPool.http.idleTimeout`'),
     },
   },
@@ -425,7 +425,7 @@ export const FEATURES: readonly Feature[] = [
     cells: {
       ...envoyK8s('circuit breaker `max_requests`'),
       nginx: yes('`limit_conn` on the outbound listener (excess answered 503)'),
-      haproxy: yes('`http-request return status 503` when the backend has `maxRequests` requests in flight (`be_conn`)'),
+      haproxy: partial('`http-request return status 503` once `be_conn` reaches the limit: HAProxy counts connections established to the upstream (idle pooled ones included), not requests in flight', 'none closer in HAProxy 2.6'),
       istio: yes('`connectionPool.http.http2MaxRequests`'),
     },
   },
@@ -538,6 +538,18 @@ export const FEATURES: readonly Feature[] = [
     },
   },
   {
+    id: 'ingress-wildcard-host',
+    title: 'ingress: wildcard host (`*.example.com`)',
+    uses: (mesh) =>
+      mesh.ingress.hosts.filter((h) => h.host.startsWith('*.')).map((h) => ({ pointer: pointer('spec', 'ingress', 'hosts', h.host), field: `ingress host ${h.host}` })),
+    cells: {
+      ...envoyK8s('`server_names: ["*.example.com"]` + virtual host domain'),
+      nginx: yes('`server_name *.example.com` (SNI and Host)'),
+      haproxy: yes('crt-list SNI filter `*.example.com` (one label deep, like the wildcard certificate itself) + Host `-m end`'),
+      istio: yes('Gateway `hosts: ["*.example.com"]`'),
+    },
+  },
+  {
     id: 'ingress-redirect',
     title: 'ingress: `redirectHttp` (301, explicit port when not 443)',
     uses: (mesh) =>
@@ -611,20 +623,22 @@ const TARGET_LABEL: Record<MatrixTarget, string> = {
 };
 
 /**
- * The findings of `target` for `mesh`: one per place the mesh uses a feature whose cell is `no`
- * (error `unsupported-feature`) or `partial` (warning `partially-supported-feature`).
+ * The findings of `target` for `mesh`: an error (`unsupported-feature`) for every place the mesh
+ * uses a feature whose cell is `no`, and one warning (`partially-supported-feature`) per feature
+ * whose cell is `partial`, at its first use with a count of the others: a partial cell describes
+ * how the target works, so repeating it for every service would bury the errors.
  */
 export function unsupported(target: MatrixTarget, mesh: Mesh): Finding[] {
   const out: Finding[] = [];
   for (const f of FEATURES) {
     const cell = f.cells[target];
     if (cell.support === 'yes') continue;
-    for (const use of f.uses(mesh)) {
-      if (cell.support === 'no') {
-        out.push(error('unsupported-feature', use.pointer, `${target} cannot express ${use.field}: ${stripMd(cell.how)}`, cell.hint));
-      } else {
-        out.push(warning('partially-supported-feature', use.pointer, `${target} expresses ${use.field} only partly: ${stripMd(cell.how)}`, cell.hint));
-      }
+    const uses = f.uses(mesh);
+    if (cell.support === 'no') {
+      for (const use of uses) out.push(error('unsupported-feature', use.pointer, `${target} cannot express ${use.field}: ${stripMd(cell.how)}`, cell.hint));
+    } else if (uses.length > 0) {
+      const others = uses.length > 1 ? ` (here and in ${uses.length - 1} other place${uses.length === 2 ? '' : 's'})` : '';
+      out.push(warning('partially-supported-feature', uses[0].pointer, `${target} expresses ${uses[0].field} only partly${others}: ${stripMd(cell.how)}`, cell.hint));
     }
   }
   return out;

@@ -1,6 +1,8 @@
 import type { Target } from './target.js';
 import { summaryTarget } from './summary/index.js';
 import { envoyTarget } from './envoy/index.js';
+import { nginxTarget } from './nginx/index.js';
+import { haproxyTarget } from './haproxy/index.js';
 
 /**
  * Every target, in output order. Adding a target: copy a folder under src/targets/, export a
@@ -9,6 +11,8 @@ import { envoyTarget } from './envoy/index.js';
 export const TARGETS: readonly Target[] = [
   summaryTarget,
   envoyTarget,
+  nginxTarget,
+  haproxyTarget,
 ];
 
 export function targetNames(): string[] {

@@ -1,0 +1,57 @@
+/**
+ * nginx target: `nginx/<service>.conf` per service sidecar, `nginx/ingress-gateway.conf` and
+ * `nginx/egress-gateway.conf` (both always; without hosts or an allow-list they refuse everything).
+ * Run each as `nginx -p <out>/ -c <out>/nginx/<workload>.conf -e stderr` with `run/` and `tmp/`
+ * under the prefix (see view.ts for how nginx resolves relative paths).
+ */
+import { error, pointer, type Finding } from '../../model/diagnostic.js';
+import type { Mesh } from '../../model/mesh.js';
+import { unsupported } from '../capabilities.js';
+import { render } from '../render.js';
+import type { OutputFile, Target } from '../target.js';
+import { egressGatewayView, ingressView, sidecarView } from './view.js';
+
+const PARTIALS = ['prelude', 'http-common', 'upstream', 'mesh-proxy', 'stream-proxy', 'egress-http', 'egress-stream'] as const;
+
+/** Names nginx can carry in a variable name (`$http_<name>`, `$cookie_<name>`). */
+function nameFindings(mesh: Mesh): Finding[] {
+  const out: Finding[] = [];
+  for (const s of mesh.services) {
+    const h = s.loadBalancing.hashOn;
+    if (!h || (s.loadBalancing.policy !== 'ring_hash' && s.loadBalancing.policy !== 'maglev')) continue;
+    if (h.kind === 'header' && !/^[A-Za-z0-9_-]+$/.test(h.name)) {
+      out.push(error('unsupported-feature', pointer('spec', 'services', s.name, 'loadBalancing', 'hashOn', 'header'),
+        `nginx cannot express loadBalancing.hashOn.header "${h.name}": nginx reads headers through variables ($http_<name>), which allow only letters, digits, '-' and '_'`,
+        'rename the header'));
+    }
+    if (h.kind === 'cookie' && !/^[A-Za-z0-9_]+$/.test(h.name)) {
+      out.push(error('unsupported-feature', pointer('spec', 'services', s.name, 'loadBalancing', 'hashOn', 'cookie', 'name'),
+        `nginx cannot express loadBalancing.hashOn.cookie "${h.name}": nginx reads cookies through variables ($cookie_<name>), which allow only letters, digits and '_'`,
+        'rename the cookie'));
+    }
+  }
+  return out;
+}
+
+export function checkNginx(mesh: Mesh): Finding[] {
+  return [...unsupported('nginx', mesh), ...nameFindings(mesh)];
+}
+
+export function emitNginx(mesh: Mesh): OutputFile[] {
+  const files: OutputFile[] = mesh.services.map((s) => ({
+    path: `nginx/${s.name}.conf`,
+    content: render('nginx', 'sidecar', sidecarView(mesh, s), PARTIALS),
+  }));
+  // The gateways are always generated: without hosts (or an allow-list) they refuse everything.
+  files.push({ path: `nginx/${mesh.ingress.name}.conf`, content: render('nginx', 'ingress', ingressView(mesh), PARTIALS) });
+  files.push({ path: `nginx/${mesh.egressGateway.name}.conf`, content: render('nginx', 'egress-gateway', egressGatewayView(mesh), PARTIALS) });
+  return files;
+}
+
+export const nginxTarget: Target = {
+  name: 'nginx',
+  description: 'nginx configs: a sidecar per service, the ingress and egress gateways (nginx/*.conf)',
+  check: checkNginx,
+  // Certificates are referenced by path (certs/, secrets/); nginx reads PEM files as they are.
+  emit: (mesh) => emitNginx(mesh),
+};

@@ -1,0 +1,89 @@
+/**
+ * Text targets (nginx, HAProxy) render Handlebars templates from `templates/<target>/*.hbs`.
+ *
+ * One isolated Handlebars environment, HTML escaping off (configs are not HTML) and strict mode on
+ * (a field missing from the view model throws instead of printing nothing). Templates are read
+ * and compiled lazily, once per process, on first use: importing a target does no I/O, and
+ * `emit` stays a function of its inputs (the templates ship with the package, like code).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+
+/** The package root: this file is src/targets/render.ts or dist/targets/render.js. */
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let env: typeof Handlebars | undefined;
+const cache = new Map<string, Handlebars.TemplateDelegate>();
+
+function handlebars(): typeof Handlebars {
+  if (!env) {
+    env = Handlebars.create();
+    // {{#each}} over lists that may legitimately be empty still works in strict mode; `eq` is the
+    // only logic templates get (choosing between two spellings of one directive).
+    env.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  }
+  return env;
+}
+
+/** Absolute path of a template file (exported for tests and error messages). */
+export function templatePath(target: string, name: string): string {
+  return path.join(PACKAGE_ROOT, 'templates', target, `${name}.hbs`);
+}
+
+const COMPILE_OPTIONS = { noEscape: true, strict: true } as const;
+
+/**
+ * Renders `templates/<target>/<name>.hbs` with `view`. Each name in `partials` is registered once
+ * as `<target>-<partial>` (from `templates/<target>/<partial>.hbs`), so a template includes it as
+ * `{{> nginx-upstream}}`. Partials are compiled with the same strict options.
+ */
+export function render(target: string, name: string, view: object, partials: readonly string[] = []): string {
+  const hb = handlebars();
+  for (const p of partials) {
+    const key = `${target}-${p}`;
+    if (!hb.partials[key]) hb.registerPartial(key, hb.compile(readFileSync(templatePath(target, p), 'utf8'), COMPILE_OPTIONS));
+  }
+  const key = `${target}/${name}`;
+  let tpl = cache.get(key);
+  if (!tpl) {
+    tpl = hb.compile(readFileSync(templatePath(target, name), 'utf8'), COMPILE_OPTIONS);
+    cache.set(key, tpl);
+  }
+  return tpl(view);
+}
+
+// ---------------------------------------------------------------------------------------------
+// View-model helpers shared by the two text targets (nginx, HAProxy).
+
+/** `5s`, `250ms`, `2m`, `1h`: spellings both nginx and HAProxy read. */
+export function duration(ms: number): string {
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/**
+ * The name a caller verifies an upstream's certificate against and sends as SNI: the fully
+ * qualified service DNS SAN. Neither proxy checks URI SANs (`proxy_ssl_verify` and `verifyhost`
+ * look at DNS SANs and the CN), and every mesh leaf carries `<svc>.<ns>.svc.cluster.local`.
+ */
+export function verifyName(namespace: string, service: string): string {
+  return `${service}.${namespace}.svc.cluster.local`;
+}
+
+/**
+ * A caller's subject as the mesh CA writes it (O, OU, CN, most significant first), printed in
+ * RFC 2253 order, as nginx's `$ssl_client_s_dn` prints it. Inbound listeners trust only the mesh
+ * CA, so the subject names the caller as surely as its SPIFFE URI does.
+ */
+export function subjectRfc2253(name: string, namespace: string, trustDomain: string): string {
+  return `CN=${name},OU=${namespace},O=${trustDomain}`;
+}
+
+/** Splits a service-wide limit over its endpoints, rounding up (at least 1). */
+export function perEndpoint(n: number, parts: number): number {
+  return Math.max(1, Math.ceil(n / Math.max(1, parts)));
+}

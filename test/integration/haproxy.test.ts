@@ -1,0 +1,18 @@
+/** Every proxy-agnostic scenario, run with the real haproxy (the same scenarios as envoy.test.ts). */
+import { haproxyDriver } from './drivers/haproxy.js';
+import { retryScenario, subjectIdentityScenario } from './drivers/nginx.js';
+import { egressScenario } from './scenarios/egress.js';
+import { ingressScenario } from './scenarios/ingress.js';
+import { loadBalancingScenario } from './scenarios/load-balancing.js';
+import { mtlsScenario } from './scenarios/mtls.js';
+import { rotationScenario } from './scenarios/rotation.js';
+import { validateScenario } from './scenarios/validate.js';
+
+mtlsScenario(haproxyDriver);
+egressScenario(haproxyDriver);
+ingressScenario(haproxyDriver);
+loadBalancingScenario(haproxyDriver);
+validateScenario(haproxyDriver);
+rotationScenario(haproxyDriver);
+subjectIdentityScenario(haproxyDriver);
+retryScenario(haproxyDriver);
