@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerBuild } from './build.js';
 import { registerCerts } from './certs.js';
+import { registerDiff } from './diff.js';
+import { registerGraph } from './graph.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerVerify } from './verify.js';
@@ -30,6 +32,8 @@ Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring ce
   registerBuild(program);
   registerCerts(program);
   registerVerify(program);
+  registerDiff(program);
+  registerGraph(program);
   return program;
 }
 

@@ -51,11 +51,17 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
 /**
  * Compares what is on disk (the real bytes, not just the manifest, so hand edits count) with
  * what the build would write.
+ *
+ * `compare` (build --check, diff): an output tree with no `secrets/` at all is a git checkout of
+ * a committed out/ (its .gitignore keeps the keys out of git), so the missing keys are not
+ * drift. Keys that are present are compared like everything else. A real build always writes them.
  */
-export async function planOutput(outDir: string, files: readonly OutputFile[]): Promise<OutputPlan> {
+export async function planOutput(outDir: string, files: readonly OutputFile[], opts: { compare?: boolean } = {}): Promise<OutputPlan> {
   await recoverInterruptedSwap(outDir);
   const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
   const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
+  const isSecret = (p: string) => p.startsWith('secrets/');
+  if (opts.compare && onDisk.size > 0 && ![...onDisk].some(isSecret)) files = files.filter((f) => !isSecret(f.path));
   const CONCURRENCY = 64;
   const queue = [...files];
   const work = async () => {

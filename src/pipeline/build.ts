@@ -89,7 +89,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   let committed = false;
   try {
     const plan = opts.check
-      ? await planOutput(opts.out, c.files)
+      ? await planOutput(opts.out, c.files, { compare: true })
       : await writeOutput(opts.out, c.files, {
           beforeSwap: async () => {
             await c.finish(true);

@@ -92,6 +92,20 @@ describe('meshc CLI', () => {
     await expect(stat(join(out, 'stray.txt'))).rejects.toThrow();
   });
 
+  it('--check accepts a committed out/ without its git-ignored secrets/, but not a changed key', async () => {
+    const out = join(dir, 'checkout-out');
+    const args = ['-f', fixturePath('minimal'), '-o', out, '--state', join(dir, 'checkout-state'), '--targets', 'summary'];
+    expect((await meshc(['build', ...args])).exitCode).toBe(0);
+    const keys = (await readdir(join(out, 'secrets'))).filter((k) => k.endsWith('.key'));
+    await writeFile(join(out, 'secrets', keys[0]), 'tampered\n', { mode: 0o600 });
+    expect((await meshc(['build', '--check', ...args])).exitCode).toBe(1);
+    await rm(join(out, 'secrets'), { recursive: true });
+    const check = await meshc(['build', '--check', ...args]);
+    expect(check.exitCode, check.stdout).toBe(0);
+    expect((await meshc(['build', ...args])).exitCode).toBe(0); // a real build writes the keys back
+    expect((await readdir(join(out, 'secrets'))).filter((k) => k.endsWith('.key'))).toEqual(keys);
+  });
+
   it('writes nothing, prints no stack and never a key when the mesh is invalid', async () => {
     const out = join(dir, 'bad-out');
     const r = await meshc(['build', '-f', new URL('../../fixtures/invalid/wrong-type/mesh.yaml', import.meta.url).pathname, '-o', out, '--state', join(dir, 'bad-state')]);

@@ -1,0 +1,46 @@
+import { Option, type Command } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import { GRAPH_FORMATS, renderGraph, type GraphFormat } from '../graph/index.js';
+import { validate } from '../pipeline/validate.js';
+import { addDebug, addFile } from './options.js';
+import { countLine, formatDiagnostics } from './render.js';
+import { action, EXIT } from './run.js';
+
+export function registerGraph(program: Command): void {
+  const cmd = program
+    .command('graph')
+    .description('draw who may call whom, upstreams (with the callee\'s load balancing), egress domains and ingress routes')
+    .addOption(new Option('--format <format>', 'output format').choices([...GRAPH_FORMATS]).default('mermaid'))
+    .option('--output <file>', 'write to this file instead of standard output')
+    .addHelpText('after', `
+Examples:
+  $ meshc graph                                  # Mermaid, e.g. for a README or a pull request
+  $ meshc graph --format dot | dot -Tsvg > mesh.svg
+  $ meshc graph --format html --output mesh.html # a self-contained page with a picture and a legend
+  $ meshc graph --format json | jq '.edges[] | select(.allowed == false)'
+
+A call the callee's allowFrom does not allow is drawn dashed red and labelled NOT ALLOWED.
+Exit codes: 0 drawn, 1 invalid mesh, 2 usage or I/O error.`);
+  for (const add of [addFile, addDebug]) add(cmd);
+  cmd.action(
+    action(async (o: { file: string; format: GraphFormat; output?: string }) => {
+      // Graphs describe policy, not what a proxy can express: no target checks.
+      const v = await validate({ file: o.file, targets: [] });
+      if (!v.ok || !v.mesh) {
+        process.stderr.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}\n`);
+        return EXIT.FINDINGS;
+      }
+      const text = renderGraph(v.mesh, o.format);
+      if (o.output) {
+        try {
+          await writeFile(resolve(o.output), text);
+        } catch (e) {
+          throw new UserError(`cannot write ${o.output}: ${(e as Error).message}`, 2);
+        }
+      } else process.stdout.write(text);
+      return EXIT.OK;
+    }),
+  );
+}

@@ -1,0 +1,28 @@
+/**
+ * `meshc graph`: who may call whom, upstreams, egress domains and ingress routes, as Mermaid, DOT,
+ * JSON or a self-contained HTML page. `renderGraph` is pure: the same mesh gives the same bytes.
+ */
+import type { Mesh } from '../model/mesh.js';
+import { toHtml } from './html.js';
+import { meshGraph } from './model.js';
+import { toDot, toJsonGraph, toMermaid } from './text.js';
+
+export { callDepths, meshGraph, type Graph, type GraphEdge, type GraphNode } from './model.js';
+export { layout } from './layout.js';
+
+export const GRAPH_FORMATS = ['mermaid', 'dot', 'json', 'html'] as const;
+export type GraphFormat = (typeof GRAPH_FORMATS)[number];
+
+export function renderGraph(mesh: Mesh, format: GraphFormat): string {
+  const g = meshGraph(mesh);
+  switch (format) {
+    case 'mermaid':
+      return toMermaid(g);
+    case 'dot':
+      return toDot(g);
+    case 'json':
+      return toJsonGraph(g);
+    case 'html':
+      return toHtml(g);
+  }
+}
