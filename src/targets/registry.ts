@@ -3,6 +3,8 @@ import { summaryTarget } from './summary/index.js';
 import { envoyTarget } from './envoy/index.js';
 import { nginxTarget } from './nginx/index.js';
 import { haproxyTarget } from './haproxy/index.js';
+import { k8sTarget } from './k8s/index.js';
+import { istioTarget } from './istio/index.js';
 
 /**
  * Every target, in output order. Adding a target: copy a folder under src/targets/, export a
@@ -13,6 +15,8 @@ export const TARGETS: readonly Target[] = [
   envoyTarget,
   nginxTarget,
   haproxyTarget,
+  k8sTarget,
+  istioTarget,
 ];
 
 export function targetNames(): string[] {

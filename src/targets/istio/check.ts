@@ -1,0 +1,14 @@
+/**
+ * What Istio cannot express for this mesh: the Istio column of the capability matrix
+ * (src/targets/capabilities.ts), for example a least-request choice count other than 2
+ * (DestinationRule has no such field; Envoy's default of two is what Istio configures) or
+ * wildcard egress, which Istio admits only with `resolution: NONE`.
+ */
+import type { Finding } from '../../model/diagnostic.js';
+import type { Mesh } from '../../model/mesh.js';
+import { unsupported } from '../capabilities.js';
+import { serviceNameFindings } from '../k8s/check.js';
+
+export function checkIstio(mesh: Mesh): Finding[] {
+  return [...unsupported('istio', mesh), ...serviceNameFindings('istio', mesh)];
+}

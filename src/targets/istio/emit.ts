@@ -1,0 +1,414 @@
+/**
+ * The Istio tree: the same policy as Istio resources (networking.istio.io/v1,
+ * security.istio.io/v1), so a team can move to Istio with the same mesh.yaml.
+ *
+ *   istio/kustomization.yaml     every file below
+ *   istio/namespace.yaml         the Namespace, labelled for sidecar injection
+ *   istio/mesh.yaml              PeerAuthentication `default`: STRICT mTLS for the namespace
+ *   istio/<service>.yaml         the workload (ServiceAccount, Deployment of the application only,
+ *                                Service on its port; see workloads.ts), AuthorizationPolicy (ALLOW the callers' principals; no callers:
+ *                                no rules, which denies every request), Sidecar (egress to its
+ *                                upstreams and domains only, REGISTRY_ONLY), DestinationRule
+ *                                (ISTIO_MUTUAL, load balancing, outlier detection, connection
+ *                                pool), VirtualService (retries and request timeout, for http,
+ *                                http2 and grpc), and for written endpoints a ServiceEntry with
+ *                                their addresses and weights
+ *   istio/egress.yaml            a ServiceEntry per external domain (wildcards: resolution NONE)
+ *   istio/ingress-gateway.yaml   Gateway (a server per host, TLS from Secret credentials; HTTP
+ *                                redirected to HTTPS), a VirtualService per host, and the gateway
+ *                                workload (ServiceAccount, Deployment with Istio gateway injection,
+ *                                LoadBalancer Service)
+ *
+ *   secrets/istio/kustomization.yaml       overlay: ../../istio plus the Secret files below
+ *   secrets/istio/ingress/<host>-tls.yaml  the Gateway's credentials (kubernetes.io/tls, 0600)
+ *
+ * The tree deploys on its own, instead of k8s/ (both name objects after the services). Workloads
+ * are selected by the label `app.kubernetes.io/name: <service>` (as in the k8s target); principals are `cluster.local/ns/<namespace>/sa/<service>` (Istio's local
+ * trust domain alias), so each service runs as the ServiceAccount named like it, and the ingress
+ * gateway as `ingress-gateway` in the mesh namespace, labelled `istio: ingressgateway` (a gateway
+ * deployed with Istio's gateway injection).
+ */
+import type { CertMaterial } from '../../certs/material.js';
+import { INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
+import { toYaml, toYamlDocuments } from '../../output/yaml.js';
+import { GENERATED_HEADER, type OutputFile } from '../target.js';
+import { ingressSecretFiles } from '../k8s/emit.js';
+import { hasWrittenEndpoints, istioPort, namespaceObject, serviceWorkload } from './workloads.js';
+import {
+  APP_ENV_DOC_ISTIO,
+  cmpStr,
+  commonLabels,
+  fqdn,
+  header,
+  hostScopedName,
+  ingressSecretName,
+  objectName,
+  seconds,
+  selectorLabels,
+} from '../k8s/names.js';
+
+type Obj = Record<string, unknown>;
+
+export const ISTIO_DIR = 'istio';
+export const ISTIO_SECRETS_DIR = 'secrets/istio';
+export const GATEWAY_NAME = INGRESS_GATEWAY;
+export const GATEWAY_SELECTOR = { istio: 'ingressgateway' };
+/** The gateway pods: Istio's conventional label, and the mesh's own name label. */
+export const GATEWAY_POD_LABELS = { ...GATEWAY_SELECTOR, ...selectorLabels(INGRESS_GATEWAY) };
+
+const NET = 'networking.istio.io/v1';
+const SEC = 'security.istio.io/v1';
+
+function meta(mesh: Mesh, name: string): Obj {
+  return { name, namespace: mesh.namespace, labels: commonLabels(mesh) };
+}
+
+/** `cluster.local/ns/<ns>/sa/<name>` */
+export function principal(mesh: Mesh, name: string): string {
+  return `cluster.local/ns/${mesh.namespace}/sa/${name}`;
+}
+
+export function emitIstio(mesh: Mesh, certs: CertMaterial): OutputFile[] {
+  const files: OutputFile[] = [];
+  const add = (name: string, content: string) => files.push({ path: `${ISTIO_DIR}/${name}`, content });
+
+  add('namespace.yaml', toYaml(namespaceObject(mesh), GENERATED_HEADER));
+  add(
+    'mesh.yaml',
+    toYaml(
+      { apiVersion: SEC, kind: 'PeerAuthentication', metadata: meta(mesh, 'default'), spec: { mtls: { mode: 'STRICT' } } },
+      GENERATED_HEADER,
+    ),
+  );
+  for (const svc of mesh.services) {
+    add(
+      `${svc.name}.yaml`,
+      header(
+        `Service ${svc.name}: its workload (${svc.image}, sidecar injected by Istio), who may call it, what it may`,
+        'reach, how callers balance and retry.',
+        ...APP_ENV_DOC_ISTIO,
+      ) + toYamlDocuments(serviceObjects(mesh, svc)),
+    );
+  }
+  const entries = egressEntries(mesh);
+  if (entries.length > 0) {
+    add(
+      'egress.yaml',
+      header('External domains (the union of every allow-list); each service\'s Sidecar imports only its own.') + toYamlDocuments(entries),
+    );
+  }
+  if (mesh.ingress.hosts.length > 0) {
+    add(
+      'ingress-gateway.yaml',
+      header(
+        'The ingress gateway: the Gateway selects the workload below (labelled istio: ingressgateway, Istio gateway',
+        `injection), which runs as the ServiceAccount ${INGRESS_GATEWAY} in namespace ${mesh.namespace} and reads the`,
+        'host credentials (Secrets ingress.<host>) from that namespace: secrets/istio overlay.',
+      ) + toYamlDocuments(ingressObjects(mesh)),
+    );
+  }
+  const resources = files.map((f) => f.path.slice(ISTIO_DIR.length + 1)).sort(cmpStr);
+  add('kustomization.yaml', toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources }, GENERATED_HEADER));
+
+  // The Gateway's credentials: the same kubernetes.io/tls Secrets as the k8s target's.
+  const secrets = ingressSecretFiles(mesh, certs, ISTIO_SECRETS_DIR);
+  files.push(...secrets);
+  files.push({
+    path: `${ISTIO_SECRETS_DIR}/kustomization.yaml`,
+    content:
+      header(
+        'Overlay with the private keys: `kubectl apply -k out/secrets/istio` applies the istio/ tree and the',
+        'ingress hosts\' kubernetes.io/tls Secrets (the Gateway\'s credentialName). Keep secrets/ out of version control.',
+      ) +
+      toYaml({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        resources: [`../../${ISTIO_DIR}`, ...secrets.map((f) => f.path.slice(ISTIO_SECRETS_DIR.length + 1)).sort(cmpStr)],
+      }),
+  });
+  return files.sort((a, b) => cmpStr(a.path, b.path));
+}
+
+function serviceObjects(mesh: Mesh, svc: Service): Obj[] {
+  const out: Obj[] = [...serviceWorkload(mesh, svc), authorizationPolicy(mesh, svc), sidecarResource(mesh, svc), destinationRule(mesh, svc)];
+  const vs = serviceVirtualService(mesh, svc);
+  if (vs) out.push(vs);
+  const se = endpointsEntry(mesh, svc);
+  if (se) out.push(se);
+  return out;
+}
+
+function authorizationPolicy(mesh: Mesh, svc: Service): Obj {
+  const spec: Obj = { selector: { matchLabels: selectorLabels(svc.name) }, action: 'ALLOW' };
+  // An ALLOW policy without rules matches nothing: every request to the service is denied.
+  if (svc.callers.length > 0) spec.rules = [{ from: [{ source: { principals: svc.callers.map((c) => principal(mesh, c)) } }] }];
+  return { apiVersion: SEC, kind: 'AuthorizationPolicy', metadata: meta(mesh, svc.name), spec };
+}
+
+function sidecarResource(mesh: Mesh, svc: Service): Obj {
+  const hosts = [
+    ...[...new Set(svc.upstreams.map((u) => u.service))].sort(cmpStr).map((u) => `./${fqdn(mesh, u)}`),
+    ...svc.egress.map((d) => `./${d}`),
+  ];
+  return {
+    apiVersion: NET,
+    kind: 'Sidecar',
+    metadata: meta(mesh, svc.name),
+    spec: {
+      workloadSelector: { labels: selectorLabels(svc.name) },
+      // `~/*` imports nothing: without an egress listener Istio would import every namespace.
+      egress: [{ hosts: hosts.length > 0 ? hosts : ['~/*'] }],
+      outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
+    },
+  };
+}
+
+function loadBalancer(svc: Service): Obj {
+  const lb = svc.loadBalancing;
+  switch (lb.policy) {
+    case 'round_robin':
+      return { simple: 'ROUND_ROBIN' };
+    case 'least_request':
+      // Envoy's default of two choices; other counts are reported by `check` (capability matrix).
+      return { simple: 'LEAST_REQUEST' };
+    case 'random':
+      return { simple: 'RANDOM' };
+    case 'ring_hash':
+    case 'maglev': {
+      const algorithm = lb.policy === 'ring_hash' ? { ringHash: { minimumRingSize: 1024 } } : { maglev: { tableSize: 65537 } };
+      const key = lb.hashOn;
+      // Rules make a hash policy without a key an error before any target runs.
+      if (!key) throw new Error(`istio: ${svc.name} has ${lb.policy} without hashOn`);
+      const by =
+        key.kind === 'header'
+          ? { httpHeaderName: key.name }
+          : key.kind === 'cookie'
+            ? { httpCookie: { name: key.name, path: key.path, ttl: key.ttlSeconds === undefined ? undefined : seconds(key.ttlSeconds * 1000) } }
+            : { useSourceIp: true };
+      return { consistentHash: { ...algorithm, ...by } };
+    }
+  }
+}
+
+function destinationRule(mesh: Mesh, svc: Service): Obj {
+  const http = svc.protocol !== 'tcp';
+  const limits = svc.connectionLimits ?? {};
+  const tcp: Obj = {
+    connectTimeout: seconds(svc.timeouts.connectMs),
+    maxConnections: limits.maxConnections,
+    idleTimeout: !http && svc.timeouts.idleMs !== undefined ? seconds(svc.timeouts.idleMs) : undefined,
+  };
+  const httpPool: Obj = http
+    ? {
+        http1MaxPendingRequests: limits.maxPendingRequests,
+        http2MaxRequests: limits.maxRequests,
+        idleTimeout: svc.timeouts.idleMs !== undefined ? seconds(svc.timeouts.idleMs) : undefined,
+      }
+    : {};
+  const od = svc.outlierDetection;
+  return {
+    apiVersion: NET,
+    kind: 'DestinationRule',
+    metadata: meta(mesh, svc.name),
+    spec: {
+      host: fqdn(mesh, svc.name),
+      trafficPolicy: {
+        tls: { mode: 'ISTIO_MUTUAL' },
+        loadBalancer: loadBalancer(svc),
+        connectionPool: { tcp, http: Object.values(httpPool).some((v) => v !== undefined) ? httpPool : undefined },
+        outlierDetection: od
+          ? {
+              consecutive5xxErrors: od.consecutive5xx,
+              interval: seconds(od.intervalMs),
+              baseEjectionTime: seconds(od.baseEjectionTimeMs),
+              maxEjectionPercent: od.maxEjectionPercent,
+            }
+          : undefined,
+      },
+    },
+  };
+}
+
+/** Istio retries of a service: explicitly none when attempts is 0 (Istio would otherwise retry twice). */
+function retries(svc: Service): Obj {
+  const r = svc.retries;
+  if (r.attempts === 0) return { attempts: 0 };
+  return {
+    attempts: r.attempts,
+    perTryTimeout: r.perTryTimeoutMs !== undefined ? seconds(r.perTryTimeoutMs) : undefined,
+    retryOn: [...r.retryOn].sort(cmpStr).join(','),
+  };
+}
+
+/** Retries and the request timeout of calls from other services (http, http2, grpc). */
+function serviceVirtualService(mesh: Mesh, svc: Service): Obj | undefined {
+  if (svc.protocol === 'tcp') return undefined;
+  const host = fqdn(mesh, svc.name);
+  return {
+    apiVersion: NET,
+    kind: 'VirtualService',
+    metadata: meta(mesh, svc.name),
+    spec: {
+      hosts: [host],
+      http: [
+        {
+          route: [{ destination: { host, port: { number: svc.port } } }],
+          timeout: svc.timeouts.requestMs !== undefined ? seconds(svc.timeouts.requestMs) : undefined,
+          retries: retries(svc),
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * Written endpoints (anything but the default DNS name): a MESH_INTERNAL ServiceEntry for the
+ * service's host with those addresses and weights, running as the service's account. Istio's
+ * sidecar listens on the application's port, so that is the endpoint port.
+ */
+function endpointsEntry(mesh: Mesh, svc: Service): Obj | undefined {
+  if (!hasWrittenEndpoints(mesh, svc)) return undefined;
+  const host = fqdn(mesh, svc.name);
+  const p = istioPort(svc);
+  const portName = p.name;
+  return {
+    apiVersion: NET,
+    kind: 'ServiceEntry',
+    metadata: meta(mesh, objectName(`${svc.name}-endpoints`)),
+    spec: {
+      hosts: [host],
+      location: 'MESH_INTERNAL',
+      resolution: svc.endpoints.every((e) => e.isIp) ? 'STATIC' : 'DNS',
+      ports: [{ number: svc.port, name: portName, protocol: p.protocol }],
+      endpoints: svc.endpoints.map((e) => ({ address: e.host, ports: { [portName]: svc.port }, weight: e.weight, serviceAccount: svc.name, labels: selectorLabels(svc.name) })),
+      exportTo: ['.'],
+    },
+  };
+}
+
+export function egressEntryName(domain: string): string {
+  return hostScopedName('egress', domain);
+}
+
+function egressEntries(mesh: Mesh): Obj[] {
+  const ports = [
+    { number: mesh.egress.tlsPort, name: 'tls', protocol: 'TLS' },
+    { number: mesh.egress.httpPort, name: 'http', protocol: 'HTTP' },
+  ];
+  return mesh.egressGateway.allow.map((domain) => ({
+    apiVersion: NET,
+    kind: 'ServiceEntry',
+    metadata: meta(mesh, egressEntryName(domain)),
+    spec: {
+      hosts: [domain],
+      location: 'MESH_EXTERNAL',
+      ports,
+      // Istio resolves wildcard hosts only with NONE: the sidecar forwards to the address the
+      // application resolved (matched by SNI or Host).
+      resolution: domain.startsWith('*.') ? 'NONE' : 'DNS',
+      exportTo: ['.'],
+    },
+  }));
+}
+
+function ingressObjects(mesh: Mesh): Obj[] {
+  const gw = mesh.ingress;
+  const servers: Obj[] = gw.hosts.map((h, i) => ({
+    port: { number: gw.httpsPort, name: `https-${i}`, protocol: 'HTTPS' },
+    hosts: [h.host],
+    tls: { mode: 'SIMPLE', credentialName: ingressSecretName(h.host) },
+  }));
+  // A Gateway-level redirect keeps the port out of the Location (https://host/...), right only for
+  // 443; otherwise each host's VirtualService redirects with an explicit port.
+  const gatewayRedirect = gw.httpsPort === 443;
+  const redirected = gw.hosts.filter((h) => h.redirectHttp && gatewayRedirect).map((h) => h.host);
+  const plain = gw.hosts.filter((h) => !(h.redirectHttp && gatewayRedirect)).map((h) => h.host);
+  if (redirected.length > 0) servers.push({ port: { number: 80, name: 'http-redirect', protocol: 'HTTP' }, hosts: redirected, tls: { httpsRedirect: true } });
+  if (plain.length > 0) servers.push({ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: plain });
+  const gateway = {
+    apiVersion: NET,
+    kind: 'Gateway',
+    metadata: meta(mesh, GATEWAY_NAME),
+    spec: { selector: GATEWAY_SELECTOR, servers },
+  };
+  return [gateway, ...gw.hosts.map((h) => hostVirtualService(mesh, h, gatewayRedirect)), ...gatewayWorkload(mesh)];
+}
+
+/**
+ * The gateway workload the Gateway selects, deployed with Istio's gateway injection in the mesh
+ * namespace: it runs as the ServiceAccount `ingress-gateway` (the principal the services'
+ * AuthorizationPolicies allow) and reads its credentials from Secrets in this namespace.
+ * https://istio.io/latest/docs/setup/additional-setup/gateway/
+ */
+function gatewayWorkload(mesh: Mesh): Obj[] {
+  const gw = mesh.ingress;
+  const labels = { ...commonLabels(mesh), ...GATEWAY_POD_LABELS };
+  const podLabels = { ...labels, 'sidecar.istio.io/inject': 'true' };
+  const annotations: Record<string, string> = { 'inject.istio.io/templates': 'gateway' };
+  // The Location of a redirect does not look at X-Forwarded-Proto (capability matrix: partial);
+  // trusting one proxy in front at least keeps the client's scheme and address in the headers.
+  if (gw.trustForwardedProto) annotations['proxy.istio.io/config'] = JSON.stringify({ gatewayTopology: { numTrustedProxies: 1 } });
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: GATEWAY_POD_LABELS },
+        template: {
+          metadata: { labels: podLabels, annotations },
+          spec: {
+            serviceAccountName: INGRESS_GATEWAY,
+            // `auto`: Istio's injector replaces the image and the whole container.
+            containers: [{ name: 'istio-proxy', image: 'auto' }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels },
+      spec: {
+        type: 'LoadBalancer',
+        selector: GATEWAY_POD_LABELS,
+        // Istio binds the Gateway's server ports through these: 80 and the public HTTPS port.
+        ports: [
+          { name: 'http', port: 80, targetPort: gw.httpPort, protocol: 'TCP' },
+          { name: 'https', port: gw.httpsPort, targetPort: gw.httpsPort, protocol: 'TCP' },
+        ],
+      },
+    },
+  ];
+}
+
+export function hostVirtualServiceName(host: string): string {
+  return hostScopedName('ingress', host);
+}
+
+function hostVirtualService(mesh: Mesh, host: IngressHost, gatewayRedirect: boolean): Obj {
+  const http: Obj[] = [];
+  if (host.redirectHttp && !gatewayRedirect) {
+    http.push({ name: 'https-redirect', match: [{ port: 80 }], redirect: { scheme: 'https', port: mesh.ingress.httpsPort, redirectCode: 301 } });
+  }
+  // Routes arrive longest prefix first (normalize), which is the order Istio matches in.
+  for (const r of host.routes) {
+    const svc = serviceByName(mesh, r.service);
+    if (!svc) throw new Error(`istio: route to unknown service ${r.service}`);
+    const timeoutMs = r.timeoutMs ?? svc.timeouts.requestMs;
+    http.push({
+      match: [{ uri: { prefix: r.pathPrefix } }],
+      route: [{ destination: { host: fqdn(mesh, svc.name), port: { number: svc.port } } }],
+      timeout: timeoutMs !== undefined ? seconds(timeoutMs) : undefined,
+      retries: svc.protocol === 'tcp' ? undefined : retries(svc),
+    });
+  }
+  return {
+    apiVersion: NET,
+    kind: 'VirtualService',
+    metadata: meta(mesh, hostVirtualServiceName(host.host)),
+    spec: { hosts: [host.host], gateways: [GATEWAY_NAME], http },
+  };
+}

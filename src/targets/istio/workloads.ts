@@ -1,0 +1,85 @@
+/**
+ * The workloads of the Istio tree, so `istio/` deploys on its own (an alternative to `k8s/`, not
+ * an addition: both name their objects after the services). Each service runs its application
+ * only; Istio injects the sidecar (namespace label `istio-injection: enabled`, pod label
+ * `sidecar.istio.io/inject`), captures its traffic transparently and rewrites its probes, so the
+ * application calls its upstreams by their cluster names and listens on every interface.
+ */
+import type { Mesh, Service } from '../../model/mesh.js';
+import { extraEndpointServices } from '../k8s/emit.js';
+import { appEnvIstio, commonLabels, fqdn, selectorLabels, workloadLabels } from '../k8s/names.js';
+
+type Obj = Record<string, unknown>;
+
+/** Istio's protocol (port name prefix, ServiceEntry protocol) of a service. */
+export function istioPort(svc: Service): { protocol: string; name: string } {
+  switch (svc.protocol) {
+    case 'http':
+      return { protocol: 'HTTP', name: 'http-app' };
+    case 'http2':
+      return { protocol: 'HTTP2', name: 'http2-app' };
+    case 'grpc':
+      return { protocol: 'GRPC', name: 'grpc-app' };
+    case 'tcp':
+      return { protocol: 'TCP', name: 'tcp-app' };
+  }
+}
+
+export function namespaceObject(mesh: Mesh): Obj {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace, labels: { ...commonLabels(mesh), 'istio-injection': 'enabled' } } };
+}
+
+/** True when the service's endpoints are anything but its default DNS name (then a ServiceEntry defines its host). */
+export function hasWrittenEndpoints(mesh: Mesh, svc: Service): boolean {
+  const [e, ...rest] = svc.endpoints;
+  return rest.length > 0 || e.host !== fqdn(mesh, svc.name) || e.port !== svc.sidecar.inboundPort || e.weight !== 1;
+}
+
+export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
+  const labels = workloadLabels(mesh, svc.name);
+  const port = istioPort(svc);
+  const probe = svc.protocol === 'tcp' ? { tcpSocket: { port: svc.port } } : { httpGet: { path: svc.healthPath, port: svc.port, scheme: 'HTTP' } };
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: svc.name, namespace: mesh.namespace, labels },
+    spec: {
+      replicas: svc.replicas,
+      selector: { matchLabels: selectorLabels(svc.name) },
+      template: {
+        metadata: { labels: { ...labels, 'sidecar.istio.io/inject': 'true' } },
+        spec: {
+          serviceAccountName: svc.name,
+          // The injected proxy gets its identity token from its own projected volume.
+          automountServiceAccountToken: false,
+          containers: [
+            {
+              name: svc.name,
+              image: svc.image,
+              env: appEnvIstio(mesh, svc),
+              ports: [{ name: port.name, containerPort: svc.port, protocol: 'TCP' }],
+              // Istio rewrites these to its agent, so they work under STRICT mTLS.
+              readinessProbe: { ...probe, periodSeconds: 5, failureThreshold: 3 },
+              livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
+            },
+          ],
+        },
+      },
+    },
+  };
+  const service = (name: string) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: mesh.namespace, labels },
+    spec: { selector: selectorLabels(svc.name), ports: [{ name: port.name, port: svc.port, targetPort: svc.port, protocol: 'TCP' }] },
+  });
+  const services: Obj[] = [];
+  if (!hasWrittenEndpoints(mesh, svc)) services.push(service(svc.name));
+  else {
+    // The host is the ServiceEntry's (with the written weights); the names it lists that are in
+    // this namespace get a Service selecting the same pods, so they resolve.
+    const names = [...extraEndpointServices(mesh, svc).keys()];
+    services.push(...names.map(service));
+  }
+  return [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: svc.name, namespace: mesh.namespace, labels }, automountServiceAccountToken: false }, deployment, ...services];
+}

@@ -1,0 +1,128 @@
+/**
+ * What the Kubernetes target reports beyond the capability matrix (it deploys Envoy sidecars, so
+ * it inherits the Envoy column): addresses written for a single machine that mean something else
+ * inside a pod. Warnings: the manifests are still produced.
+ */
+import { error, pointer, warning, type Finding } from '../../model/diagnostic.js';
+import type { Mesh } from '../../model/mesh.js';
+import { unsupported } from '../capabilities.js';
+import { endpointNameClaims, endpointServiceName } from './emit.js';
+
+/** A target expressing a field only approximately (README diagnostics table). */
+const PARTIAL = 'partially-supported-feature';
+
+export function checkK8s(mesh: Mesh): Finding[] {
+  const out: Finding[] = [...unsupported('k8s', mesh), ...serviceNameFindings('k8s', mesh)];
+  for (const svc of mesh.services) {
+    const sc = svc.sidecar;
+    const at = (...rest: (string | number)[]) => pointer('spec', 'services', svc.name, ...rest);
+    if (sc.bindAddress !== '0.0.0.0') {
+      out.push(
+        warning(
+          PARTIAL,
+          at('sidecar', 'bindAddress'),
+          `k8s: sidecar.bindAddress ${sc.bindAddress} is used as written inside the pod; other pods and the kubelet reach the pod on its own IP`,
+          'leave sidecar.bindAddress at 0.0.0.0 for Kubernetes',
+        ),
+      );
+    }
+    svc.endpoints.forEach((e, i) => {
+      if (e.isIp) {
+        out.push(
+          warning(
+            PARTIAL,
+            at('endpoints', i),
+            `k8s: endpoint ${e.host}:${e.port} is an IP address; sidecars in the cluster call it as written, not the pods of ${svc.name}`,
+            `leave endpoints unset (default ${svc.name}.${mesh.namespace}.svc.cluster.local:${sc.inboundPort}) for Kubernetes`,
+          ),
+        );
+      } else if (endpointServiceName(mesh, e.host) !== undefined && e.port !== sc.inboundPort) {
+        out.push(
+          warning(
+            PARTIAL,
+            at('endpoints', i),
+            `k8s: endpoint ${e.host}:${e.port} resolves (headless Service) to pod addresses, where the sidecar listens on ${sc.inboundPort}, not ${e.port}`,
+            `use port ${sc.inboundPort}`,
+          ),
+        );
+      }
+    });
+    const named = svc.endpoints.filter((e) => endpointServiceName(mesh, e.host) !== undefined);
+    if (named.length > 1 && new Set(named.map((e) => e.weight)).size > 1) {
+      out.push(
+        warning(
+          PARTIAL,
+          at('endpoints'),
+          `k8s: the endpoint names of ${svc.name} are headless Services selecting the same pods (one Deployment), so their weights do not split traffic between different pods`,
+          'deploy the pods behind each name yourself, or use one endpoint',
+        ),
+      );
+    }
+  }
+  for (const [key, address] of [
+    ['ingress', mesh.ingress.bindAddress],
+    ['egress', mesh.egressGateway.bindAddress],
+  ] as const) {
+    if (address !== '0.0.0.0') {
+      out.push(
+        warning(
+          PARTIAL,
+          key === 'ingress' ? pointer('spec', 'ingress', 'bindAddress') : pointer('spec', 'egress', 'gateway', 'bindAddress'),
+          `k8s: the ${key} gateway binds ${address} inside its pod; its Service reaches the pod on the pod IP`,
+          'leave bindAddress at 0.0.0.0 for Kubernetes',
+        ),
+      );
+    }
+  }
+  for (const [name, owners] of endpointNameClaims(mesh)) {
+    if (owners.length < 2) continue;
+    out.push(
+      warning(
+        PARTIAL,
+        pointer('spec', 'services', owners[0], 'endpoints'),
+        `k8s: the endpoint name ${name} is listed by ${owners.join(' and ')}; one Service cannot select the pods of several services, so none is generated for it`,
+        'give each service endpoint names of its own',
+      ),
+    );
+  }
+  out.push(...egressPathFindings(mesh));
+  return out;
+}
+
+/**
+ * NetworkPolicy lets only the egress gateway reach the internet (issue 6), while the Envoy
+ * sidecar bootstraps (mounted unchanged) send each service's allowed egress out directly: in the
+ * cluster that traffic is dropped until the sidecars forward egress to the egress gateway. Said
+ * once, where egress is first configured, rather than silently.
+ */
+function egressPathFindings(mesh: Mesh): Finding[] {
+  const svc = mesh.services.find((s) => s.egress.length > 0);
+  if (!svc) return [];
+  const at = mesh.egress.allow.length > 0 ? pointer('spec', 'egress', 'allow') : pointer('spec', 'services', mesh.services.find((s) => s.ownEgress.length > 0)!.name, 'egress');
+  return [
+    warning(
+      PARTIAL,
+      at,
+      'k8s: NetworkPolicy lets only the egress gateway reach the internet, but the Envoy sidecars connect to allowed domains directly, so egress from service pods is dropped in the cluster',
+      'send egress through the egress gateway Service (egress-gateway:<tlsPort>/<httpPort>) until the sidecars forward to it',
+    ),
+  ];
+}
+
+/**
+ * A Kubernetes Service name is a DNS-1035 label: it must start with a letter, where a mesh
+ * service name (DNS-1123) may start with a digit. Both the k8s and the Istio trees create one.
+ */
+export function serviceNameFindings(target: 'k8s' | 'istio', mesh: Mesh): Finding[] {
+  return mesh.services
+    .filter((s) => !/^[a-z]/.test(s.name))
+    .map((s) => ({
+      ...error(
+        'unsupported-feature',
+        pointer('spec', 'services', s.name),
+        `${target} cannot express the service name ${s.name}: a Kubernetes Service name must start with a letter`,
+        `rename it, for example to s${s.name}`,
+      ),
+      atKey: true,
+    }));
+}

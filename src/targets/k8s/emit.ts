@@ -1,0 +1,346 @@
+/**
+ * The Kubernetes tree (kustomize-ready). Every object is a plain object serialized by the one YAML
+ * module; files and lists are in code-unit order, so the same mesh gives the same bytes.
+ *
+ *   k8s/kustomization.yaml         every file below
+ *   k8s/namespace.yaml             the Namespace
+ *   k8s/ca-bundle.yaml             ConfigMap meshc-ca-bundle: the trust bundle (public)
+ *   k8s/network-policies.yaml      default deny (ingress and egress), DNS
+ *   k8s/<service>.yaml             ServiceAccount, ConfigMap <service>-envoy (the Envoy bootstrap),
+ *                                  Deployment (app + Envoy sidecar), headless Service, NetworkPolicy
+ *   k8s/ingress-gateway.yaml       the same for the ingress gateway; its Service is a LoadBalancer
+ *   k8s/egress-gateway.yaml        the same for the egress gateway; ClusterIP Service
+ *
+ * Private keys never enter k8s/ (a tree meant to be committed): they are in kubernetes.io/tls
+ * Secrets under secrets/k8s/ (mode 0600, git-ignored with the rest of secrets/), with an overlay:
+ *
+ *   secrets/k8s/kustomization.yaml        resources: ../../k8s and every Secret file below
+ *   secrets/k8s/<identity>-tls.yaml       a workload's certificate and key
+ *   secrets/k8s/ingress/<host>-tls.yaml   an ingress host's certificate chain and key (`*.` as `_wildcard.`)
+ *
+ * so `kubectl apply -k out/secrets/k8s` deploys everything, keys included.
+ */
+import type { CertMaterial, IssuedCert } from '../../certs/material.js';
+import { hostFileName } from '../../certs/material.js';
+import { EGRESS_GATEWAY, INGRESS_GATEWAY, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
+import { toYaml, toYamlDocuments } from '../../output/yaml.js';
+import type { OutputFile } from '../target.js';
+import { GENERATED_HEADER } from '../target.js';
+import {
+  APP_ENV_DOC,
+  CA_BUNDLE_CONFIGMAP,
+  appEnv,
+  cmpStr,
+  commonLabels,
+  fqdn,
+  header,
+  ingressSecretName,
+  selectorLabels,
+  workloadLabels,
+  workloadSecretName,
+} from './names.js';
+import { egressGatewayPolicy, ingressGatewayPolicy, namespacePolicies, servicePolicy } from './network-policy.js';
+import { deployment, envoyConfigMap, envoyContainer, podFiles, podSpec, serviceAccount, type PodFiles } from './workload.js';
+
+type Obj = Record<string, unknown>;
+
+export const K8S_DIR = 'k8s';
+export const K8S_SECRETS_DIR = 'secrets/k8s';
+const SECRET_MODE = 0o600;
+
+/** Envoy bootstraps by output path (`envoy/<name>.yaml`), as the Envoy target emits them. */
+export type EnvoyFiles = ReadonlyMap<string, string>;
+
+export function envoyBootstrapPath(name: string): string {
+  return `envoy/${name}.yaml`;
+}
+
+function bootstrapOf(envoy: EnvoyFiles, name: string): string {
+  const content = envoy.get(envoyBootstrapPath(name));
+  if (content === undefined) throw new Error(`k8s: the Envoy target produced no ${envoyBootstrapPath(name)}`);
+  return content;
+}
+
+function kustomization(resources: string[]): string {
+  return toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources }, GENERATED_HEADER);
+}
+
+/** The Kubernetes manifests and the secrets overlay, sorted by path. */
+export function emitK8s(mesh: Mesh, certs: CertMaterial, envoy: EnvoyFiles): OutputFile[] {
+  const files: OutputFile[] = [];
+  const add = (name: string, content: string) => files.push({ path: `${K8S_DIR}/${name}`, content });
+
+  add(
+    'namespace.yaml',
+    toYaml({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace, labels: commonLabels(mesh) } }, GENERATED_HEADER),
+  );
+  add(
+    'ca-bundle.yaml',
+    toYaml(
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: CA_BUNDLE_CONFIGMAP, namespace: mesh.namespace, labels: commonLabels(mesh) },
+        data: { [baseName(certs.trustBundlePath)]: certs.trustBundlePem },
+      },
+      GENERATED_HEADER,
+    ),
+  );
+  add('network-policies.yaml', toYamlDocuments(namespacePolicies(mesh), GENERATED_HEADER));
+
+  for (const svc of mesh.services) add(`${svc.name}.yaml`, serviceFile(mesh, certs, svc, bootstrapOf(envoy, svc.name)));
+  add(`${INGRESS_GATEWAY}.yaml`, ingressGatewayFile(mesh, certs, bootstrapOf(envoy, INGRESS_GATEWAY)));
+  add(`${EGRESS_GATEWAY}.yaml`, egressGatewayFile(mesh, certs, bootstrapOf(envoy, EGRESS_GATEWAY)));
+
+  const resources = files.map((f) => f.path.slice(K8S_DIR.length + 1)).sort(cmpStr);
+  add('kustomization.yaml', kustomization(resources));
+
+  const secrets = [...workloadSecretFiles(mesh, certs), ...ingressSecretFiles(mesh, certs)];
+  files.push(...secrets);
+  const secretNames = secrets.map((f) => f.path.slice(K8S_SECRETS_DIR.length + 1)).sort(cmpStr);
+  files.push({
+    path: `${K8S_SECRETS_DIR}/kustomization.yaml`,
+    content:
+      header(
+        'Overlay with the private keys: `kubectl apply -k out/secrets/k8s` deploys the k8s/ tree and',
+        'these kubernetes.io/tls Secrets (a workload\'s certificate and key, an ingress host\'s chain and key).',
+        'Keep secrets/ out of version control.',
+      ) + toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [`../../${K8S_DIR}`, ...secretNames] }),
+  });
+  return files.sort((a, b) => cmpStr(a.path, b.path));
+}
+
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+function serviceFile(mesh: Mesh, certs: CertMaterial, svc: Service, bootstrap: string): string {
+  const labels = workloadLabels(mesh, svc.name);
+  const files = podFiles(svc.name, envoyBootstrapPath(svc.name), bootstrap, certs);
+  const sc = svc.sidecar;
+  const probe =
+    svc.protocol === 'tcp'
+      ? { tcpSocket: { port: sc.probePort } }
+      : { httpGet: { path: svc.healthPath, port: sc.probePort, scheme: 'HTTP' } };
+  const app: Obj = {
+    name: svc.name,
+    image: svc.image,
+    env: appEnv(mesh, svc),
+    ports: [{ name: 'app', containerPort: svc.port, protocol: 'TCP' }],
+    // Through the sidecar's plaintext probe port: it answers the health path only, so probes
+    // work under strict mTLS, and a failing application is restarted (not its sidecar).
+    readinessProbe: { ...probe, periodSeconds: 5, failureThreshold: 3 },
+    livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
+  };
+  const sidecar = envoyContainer(files, {
+    ports: [
+      { name: 'mesh-inbound', containerPort: sc.inboundPort },
+      { name: 'mesh-probe', containerPort: sc.probePort },
+    ],
+    sidecar: true,
+    // The application starts once its sidecar listens (its upstreams are reachable from the start).
+    startupProbe: { tcpSocket: { port: sc.probePort }, periodSeconds: 1, failureThreshold: 60 },
+  });
+  const objects: Obj[] = [
+    serviceAccount(mesh, svc.name, labels),
+    envoyConfigMap(mesh, files, labels),
+    deployment(mesh, svc.name, labels, selectorLabels(svc.name), svc.replicas, files, podSpec(svc.name, files, { initContainers: [sidecar], containers: [app] })),
+    ...sidecarServices(mesh, svc, labels),
+    servicePolicy(mesh, svc),
+  ];
+  return (
+    header(
+      `Service ${svc.name}: its application (${svc.image}) with an Envoy sidecar (bootstrap: envoy/${svc.name}.yaml).`,
+      'The Service is headless: callers\' sidecars resolve it (STRICT_DNS) and balance over the pods themselves.',
+      ...APP_ENV_DOC,
+    ) + toYamlDocuments(objects)
+  );
+}
+
+/**
+ * The headless Service on the sidecar's inbound port, named like the service; and one more per
+ * written endpoint that names another host in this namespace (`search-a.<ns>.svc.cluster.local`),
+ * selecting the same pods, so the names the sidecars resolve exist.
+ */
+function sidecarServices(mesh: Mesh, svc: Service, labels: Record<string, string>): Obj[] {
+  const extra = extraEndpointServices(mesh, svc);
+  const headless = (name: string, port: number) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: mesh.namespace, labels },
+    spec: {
+      clusterIP: 'None',
+      selector: selectorLabels(svc.name),
+      ports: [{ name: 'mesh-inbound', port, targetPort: svc.sidecar.inboundPort, protocol: 'TCP', appProtocol: 'tls' }],
+    },
+  });
+  return [headless(svc.name, svc.sidecar.inboundPort), ...[...extra].map(([n, p]) => headless(n, p))];
+}
+
+function isIdentity(mesh: Mesh, name: string): boolean {
+  return name === INGRESS_GATEWAY || name === EGRESS_GATEWAY || serviceByName(mesh, name) !== undefined;
+}
+
+/** `x.<ns>.svc.cluster.local` → `x`; anything else → undefined. */
+export function endpointServiceName(mesh: Mesh, host: string): string | undefined {
+  const suffix = `.${mesh.namespace}.svc.cluster.local`;
+  if (!host.endsWith(suffix)) return undefined;
+  const name = host.slice(0, -suffix.length);
+  return /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name) && name.length <= 63 ? name : undefined;
+}
+
+const endpointNameIndex = new WeakMap<Mesh, Map<string, string[]>>();
+
+/** Endpoint names in the namespace that are not an identity's own name → the services listing them. */
+export function endpointNameClaims(mesh: Mesh): Map<string, string[]> {
+  let claims = endpointNameIndex.get(mesh);
+  if (!claims) {
+    claims = new Map();
+    for (const svc of mesh.services) {
+      for (const e of svc.endpoints) {
+        const name = endpointServiceName(mesh, e.host);
+        if (!name || isIdentity(mesh, name)) continue;
+        const owners = claims.get(name) ?? [];
+        if (!owners.includes(svc.name)) owners.push(svc.name);
+        claims.set(name, owners);
+      }
+    }
+    endpointNameIndex.set(mesh, claims);
+  }
+  return claims;
+}
+
+/**
+ * The extra Service names (and ports) a service's written endpoints need: names in the namespace
+ * that no identity has and no other service lists (a shared name cannot select two services'
+ * pods; `check` warns about it).
+ */
+export function extraEndpointServices(mesh: Mesh, svc: Service): Map<string, number> {
+  const claims = endpointNameClaims(mesh);
+  const extra = new Map<string, number>();
+  for (const e of svc.endpoints) {
+    const name = endpointServiceName(mesh, e.host);
+    if (name && claims.get(name)?.length === 1 && !extra.has(name)) extra.set(name, e.port);
+  }
+  return new Map([...extra].sort(([a], [b]) => cmpStr(a, b)));
+}
+
+function ingressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): string {
+  const gw = mesh.ingress;
+  const labels = workloadLabels(mesh, INGRESS_GATEWAY);
+  const files = podFiles(INGRESS_GATEWAY, envoyBootstrapPath(INGRESS_GATEWAY), bootstrap, certs);
+  const ports = [{ name: 'http', containerPort: gw.httpPort }];
+  if (gw.httpsPort !== gw.httpPort) ports.push({ name: 'https', containerPort: gw.httpsPort });
+  const container = envoyContainer(files, {
+    ports,
+    sidecar: false,
+    // The HTTP listener always exists; the admin port is on loopback, out of the kubelet's reach.
+    readinessProbe: { tcpSocket: { port: gw.httpPort }, periodSeconds: 5 },
+  });
+  const spec = podSpec(INGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.httpsPort < 1024 });
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels },
+    spec: {
+      type: 'LoadBalancer',
+      // Client addresses reach the gateway unchanged (no second hop through another node).
+      externalTrafficPolicy: 'Local',
+      selector: selectorLabels(INGRESS_GATEWAY),
+      ports: [
+        { name: 'http', port: 80, targetPort: gw.httpPort, protocol: 'TCP' },
+        // The public HTTPS port is the one redirects name.
+        { name: 'https', port: gw.httpsPort, targetPort: gw.httpsPort, protocol: 'TCP' },
+      ],
+    },
+  };
+  const objects = [
+    serviceAccount(mesh, INGRESS_GATEWAY, labels),
+    envoyConfigMap(mesh, files, labels),
+    deployment(mesh, INGRESS_GATEWAY, labels, selectorLabels(INGRESS_GATEWAY), 1, files, spec),
+    service,
+    ingressGatewayPolicy(mesh),
+  ];
+  return (
+    header(
+      'The ingress gateway: TLS termination by SNI, HTTP to HTTPS redirects, routing over mesh mTLS.',
+      `LoadBalancer ports: 80 -> ${gw.httpPort} (HTTP), ${gw.httpsPort} -> ${gw.httpsPort} (HTTPS, the port redirects name).`,
+      'Host certificates and keys: Secrets ingress.<host> (ingress-wildcard.<domain> for *.<domain>) in the secrets/k8s overlay.',
+    ) + toYamlDocuments(objects)
+  );
+}
+
+function egressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): string {
+  const gw = mesh.egressGateway;
+  const labels = workloadLabels(mesh, EGRESS_GATEWAY);
+  const files = podFiles(EGRESS_GATEWAY, envoyBootstrapPath(EGRESS_GATEWAY), bootstrap, certs);
+  const ports = [{ name: 'http', containerPort: gw.httpPort }];
+  if (gw.tlsPort !== gw.httpPort) ports.push({ name: 'tls', containerPort: gw.tlsPort });
+  const container = envoyContainer(files, {
+    ports,
+    sidecar: false,
+    // No probe: its only ports are the egress listeners, which NetworkPolicy opens to the services
+    // with an allow-list alone (opening them to the kubelet would open them to every pod), and the
+    // admin port is on loopback. Without an allow-list it has no listener at all.
+  });
+  const spec = podSpec(EGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.tlsPort < 1024 });
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: EGRESS_GATEWAY, namespace: mesh.namespace, labels },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(EGRESS_GATEWAY),
+      ports: ports.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.containerPort, protocol: 'TCP' })),
+    },
+  };
+  const objects = [
+    serviceAccount(mesh, EGRESS_GATEWAY, labels),
+    envoyConfigMap(mesh, files, labels),
+    deployment(mesh, EGRESS_GATEWAY, labels, selectorLabels(EGRESS_GATEWAY), 1, files, spec),
+    service,
+    egressGatewayPolicy(mesh),
+  ];
+  return (
+    header(
+      `The egress gateway: the union of every egress allow-list (${gw.allow.length} domains). The only pods`,
+      'NetworkPolicy lets out to the internet.',
+    ) + toYamlDocuments(objects)
+  );
+}
+
+function tlsSecret(mesh: Mesh, name: string, cert: IssuedCert): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name, namespace: mesh.namespace, labels: commonLabels(mesh) },
+    data: { 'tls.crt': b64(cert.certPem), 'tls.key': b64(cert.keyPem) },
+  };
+}
+
+function b64(s: string): string {
+  return Buffer.from(s, 'utf8').toString('base64');
+}
+
+/** A kubernetes.io/tls Secret per workload (`<name>-tls.yaml`), each in its own file (0600). */
+export function workloadSecretFiles(mesh: Mesh, certs: CertMaterial, dir = K8S_SECRETS_DIR): OutputFile[] {
+  return [...certs.workloads]
+    .sort(([a], [b]) => cmpStr(a, b))
+    .map(([name, cert]) => ({
+      path: `${dir}/${name}-tls.yaml`,
+      content: toYaml(tlsSecret(mesh, workloadSecretName(name), cert), GENERATED_HEADER),
+      mode: SECRET_MODE,
+    }));
+}
+
+/** A kubernetes.io/tls Secret per ingress host (`ingress/<host>-tls.yaml`, `*.` as `_wildcard.`), 0600. */
+export function ingressSecretFiles(mesh: Mesh, certs: CertMaterial, dir = K8S_SECRETS_DIR): OutputFile[] {
+  return [...certs.ingressHosts]
+    .sort(([a], [b]) => cmpStr(a, b))
+    .map(([host, cert]) => ({
+      path: `${dir}/ingress/${hostFileName(host)}-tls.yaml`,
+      content: toYaml(tlsSecret(mesh, ingressSecretName(host), cert), GENERATED_HEADER),
+      mode: SECRET_MODE,
+    }));
+}

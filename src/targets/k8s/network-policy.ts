@@ -1,0 +1,114 @@
+/**
+ * NetworkPolicies: the namespace denies everything, then each workload's policy opens exactly its
+ * mesh edges. Policies are additive, so a pod may send or receive only what some policy selecting
+ * it allows, on both ends of a connection:
+ *
+ *   meshc.default-deny     every pod: no ingress, no egress
+ *   meshc.allow-dns        every pod: egress to kube-dns (kube-system) and to `dns.resolvers`, port 53 or as written
+ *   <service>              ingress from each caller (`callers`, with ingress-gateway) on inboundPort;
+ *                          ingress from anywhere on probePort (kubelet probes; plaintext, health path only);
+ *                          egress to each service that lists it as a caller, on that service's inboundPort;
+ *                          egress to the egress gateway when the service has an egress allow-list
+ *   ingress-gateway        ingress from anywhere on its HTTP and HTTPS ports; egress to the routed services
+ *   egress-gateway         ingress from services with an egress allow-list; egress to the internet
+ *                          (0.0.0.0/0 minus private, shared and link-local ranges) on the egress ports only
+ */
+import { EGRESS_GATEWAY, INGRESS_GATEWAY, type Mesh, type Service } from '../../model/mesh.js';
+import { commonLabels, selectorLabels } from './names.js';
+
+type Obj = Record<string, unknown>;
+
+/**
+ * Not the internet: RFC 1918, shared address space (CGNAT, used by some CNIs), link-local (cloud
+ * metadata endpoints). Pod and Service ranges of a cluster fall in these in every common setup.
+ */
+/** Namespace-wide policies: a dot in the name, so no workload's policy (named like it) collides. */
+export const DEFAULT_DENY = 'meshc.default-deny';
+export const ALLOW_DNS = 'meshc.allow-dns';
+
+export const NON_INTERNET_CIDRS = ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'];
+
+function policy(mesh: Mesh, name: string, podSelector: Obj, spec: Obj): Obj {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: mesh.namespace, labels: commonLabels(mesh) },
+    spec: { podSelector, ...spec },
+  };
+}
+
+const tcp = (port: number) => ({ protocol: 'TCP', port });
+const pods = (name: string) => ({ podSelector: { matchLabels: selectorLabels(name) } });
+
+export function namespacePolicies(mesh: Mesh): Obj[] {
+  const dnsPorts = [
+    { protocol: 'UDP', port: 53 },
+    { protocol: 'TCP', port: 53 },
+  ];
+  const egress: Obj[] = [
+    {
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: dnsPorts,
+    },
+  ];
+  // Resolvers written as IP addresses (a ClusterIP is translated to kube-dns pods before the
+  // policy applies; an address outside the cluster needs its own rule).
+  for (const r of mesh.dns.resolvers.filter((x) => /^\d+\.\d+\.\d+\.\d+$/.test(x.host))) {
+    egress.push({ to: [{ ipBlock: { cidr: `${r.host}/32` } }], ports: [{ protocol: 'UDP', port: r.port }, { protocol: 'TCP', port: r.port }] });
+  }
+  return [
+    policy(mesh, DEFAULT_DENY, {}, { policyTypes: ['Ingress', 'Egress'] }),
+    policy(mesh, ALLOW_DNS, {}, { policyTypes: ['Egress'], egress }),
+  ];
+}
+
+const calleeIndex = new WeakMap<Mesh, Map<string, Service[]>>();
+
+/** Services that list `caller` among their callers (sorted by name): where its pods may connect. */
+function calleesOf(mesh: Mesh, caller: string): Service[] {
+  let index = calleeIndex.get(mesh);
+  if (!index) {
+    index = new Map();
+    for (const s of mesh.services) for (const c of s.callers) index.set(c, [...(index.get(c) ?? []), s]);
+    calleeIndex.set(mesh, index);
+  }
+  return index.get(caller) ?? [];
+}
+
+function egressToCallees(mesh: Mesh, caller: string): Obj[] {
+  return calleesOf(mesh, caller).map((s) => ({ to: [pods(s.name)], ports: [tcp(s.sidecar.inboundPort)] }));
+}
+
+export function servicePolicy(mesh: Mesh, svc: Service): Obj {
+  const ingress: Obj[] = [];
+  if (svc.callers.length > 0) ingress.push({ from: svc.callers.map(pods), ports: [tcp(svc.sidecar.inboundPort)] });
+  // Kubelet probes come from the node, whose address is not known here: the probe port is open
+  // to every source, and answers only the health path in plaintext.
+  ingress.push({ ports: [tcp(svc.sidecar.probePort)] });
+  const egress = egressToCallees(mesh, svc.name);
+  if (svc.egress.length > 0) egress.push({ to: [pods(EGRESS_GATEWAY)], ports: egressGatewayPorts(mesh) });
+  return policy(mesh, svc.name, pods(svc.name).podSelector, { policyTypes: ['Ingress', 'Egress'], ingress, egress });
+}
+
+function egressGatewayPorts(mesh: Mesh): Obj[] {
+  const gw = mesh.egressGateway;
+  return [...new Set([gw.httpPort, gw.tlsPort])].sort((a, b) => a - b).map(tcp);
+}
+
+export function ingressGatewayPolicy(mesh: Mesh): Obj {
+  const gw = mesh.ingress;
+  const ports = [...new Set([gw.httpPort, gw.httpsPort])].sort((a, b) => a - b).map(tcp);
+  return policy(mesh, INGRESS_GATEWAY, pods(INGRESS_GATEWAY).podSelector, {
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [{ ports }],
+    egress: egressToCallees(mesh, INGRESS_GATEWAY),
+  });
+}
+
+export function egressGatewayPolicy(mesh: Mesh): Obj {
+  const users = mesh.services.filter((s) => s.egress.length > 0);
+  const ingress = users.length > 0 ? [{ from: users.map((s) => pods(s.name)), ports: egressGatewayPorts(mesh) }] : [];
+  const internetPorts = [...new Set([mesh.egress.httpPort, mesh.egress.tlsPort])].sort((a, b) => a - b).map(tcp);
+  const egress = mesh.egressGateway.allow.length > 0 ? [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: NON_INTERNET_CIDRS } }], ports: internetPorts }] : [];
+  return policy(mesh, EGRESS_GATEWAY, pods(EGRESS_GATEWAY).podSelector, { policyTypes: ['Ingress', 'Egress'], ingress, egress });
+}

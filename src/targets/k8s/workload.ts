@@ -1,0 +1,166 @@
+/**
+ * The pod of a workload (a service with its Envoy sidecar, or a gateway): what it mounts, how it
+ * is probed, and the hash that rolls it when its configuration or certificate changes.
+ */
+import type { CertMaterial } from '../../certs/material.js';
+import { INGRESS_GATEWAY, type Mesh } from '../../model/mesh.js';
+import {
+  CA_BUNDLE_CONFIGMAP,
+  CONFIG_HASH_ANNOTATION,
+  ENVOY_IMAGE,
+  MOUNT_ROOT,
+  envoyConfigMapName,
+  ingressSecretName,
+  sha256,
+  workloadSecretName,
+} from './names.js';
+
+type Obj = Record<string, unknown>;
+
+/** The uid and gid the Envoy image runs as (user `envoy`); fsGroup lets it read the key files. */
+export const ENVOY_UID = 101;
+export const MESHC_VOLUME = 'meshc';
+/** Key files: owner and group (fsGroup) read, nobody else. */
+const KEY_MODE = 0o440;
+const FILE_MODE = 0o444;
+
+/**
+ * Which files of the output tree a workload's pod needs: its bootstrap, and each certificate
+ * file the bootstrap names (the Envoy target references them by their output-relative paths).
+ * Paths not named by the bootstrap are not mounted, so a pod sees no key it does not use.
+ */
+export interface PodFiles {
+  name: string;
+  bootstrapPath: string;
+  bootstrap: string;
+  projected: Obj[];
+  /** sha256 of the bootstrap and every certificate mounted (keys excluded). */
+  configHash: string;
+}
+
+export function podFiles(name: string, bootstrapPath: string, bootstrap: string, certs: CertMaterial): PodFiles {
+  const sources: Obj[] = [
+    { configMap: { name: envoyConfigMapName(name), items: [{ key: baseName(bootstrapPath), path: bootstrapPath, mode: FILE_MODE }] } },
+  ];
+  const hashed: string[] = [bootstrap];
+  const uses = (p: string) => bootstrap.includes(p);
+  if (uses(certs.trustBundlePath)) {
+    sources.push({ configMap: { name: CA_BUNDLE_CONFIGMAP, items: [{ key: baseName(certs.trustBundlePath), path: certs.trustBundlePath, mode: FILE_MODE }] } });
+    hashed.push(certs.trustBundlePem);
+  }
+  const own = certs.workloads.get(name);
+  if (own && (uses(own.certPath) || uses(own.keyPath))) {
+    sources.push({ secret: { name: workloadSecretName(name), items: tlsItems(own.certPath, own.keyPath) } });
+    hashed.push(own.certPem);
+  }
+  // Only the ingress gateway terminates the public hosts' TLS.
+  const hosts = name === INGRESS_GATEWAY ? [...certs.ingressHosts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+  for (const [host, cert] of hosts) {
+    if (!uses(cert.certPath) && !uses(cert.keyPath)) continue;
+    sources.push({ secret: { name: ingressSecretName(host), items: tlsItems(cert.certPath, cert.keyPath) } });
+    hashed.push(cert.certPem);
+  }
+  return { name, bootstrapPath, bootstrap, projected: sources, configHash: sha256(hashed.join('\n')) };
+}
+
+function tlsItems(certPath: string, keyPath: string): Obj[] {
+  return [
+    { key: 'tls.crt', path: certPath, mode: FILE_MODE },
+    { key: 'tls.key', path: keyPath, mode: KEY_MODE },
+  ];
+}
+
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+export interface EnvoyContainerOptions {
+  ports: { name: string; containerPort: number }[];
+  /**
+   * Native sidecar (an init container with `restartPolicy: Always`, Kubernetes 1.29 and later):
+   * it starts before the application (whose upstreams are then reachable) and stops after it.
+   */
+  sidecar: boolean;
+  startupProbe?: Obj;
+  readinessProbe?: Obj;
+}
+
+export function envoyContainer(files: PodFiles, opts: EnvoyContainerOptions): Obj {
+  return {
+    name: 'envoy',
+    image: ENVOY_IMAGE,
+    command: ['envoy'],
+    args: ['-c', `${MOUNT_ROOT}/${files.bootstrapPath}`, '--log-level', 'info'],
+    // The bootstraps name certificates relative to the output root, mounted here.
+    workingDir: MOUNT_ROOT,
+    ports: opts.ports.map((p) => ({ ...p, protocol: 'TCP' })),
+    restartPolicy: opts.sidecar ? 'Always' : undefined,
+    startupProbe: opts.startupProbe,
+    readinessProbe: opts.readinessProbe,
+    volumeMounts: [{ name: MESHC_VOLUME, mountPath: MOUNT_ROOT, readOnly: true }],
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsGroup: ENVOY_UID,
+      runAsNonRoot: true,
+      runAsUser: ENVOY_UID,
+    },
+  };
+}
+
+export interface PodSpecOptions {
+  containers: Obj[];
+  initContainers?: Obj[];
+  /** Ports below 1024 the gateway binds as a non-root user. */
+  lowPorts?: boolean;
+}
+
+export function podSpec(name: string, files: PodFiles, opts: PodSpecOptions): Obj {
+  return {
+    serviceAccountName: name,
+    // No workload talks to the Kubernetes API.
+    automountServiceAccountToken: false,
+    initContainers: opts.initContainers,
+    containers: opts.containers,
+    securityContext: {
+      fsGroup: ENVOY_UID,
+      sysctls: opts.lowPorts ? [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] : undefined,
+    },
+    volumes: [{ name: MESHC_VOLUME, projected: { defaultMode: FILE_MODE, sources: files.projected } }],
+  };
+}
+
+export function deployment(mesh: Mesh, name: string, labels: Record<string, string>, selector: Record<string, string>, replicas: number, files: PodFiles, spec: Obj): Obj {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: mesh.namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: files.configHash } },
+        spec,
+      },
+    },
+  };
+}
+
+export function envoyConfigMap(mesh: Mesh, files: PodFiles, labels: Record<string, string>): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: envoyConfigMapName(files.name), namespace: mesh.namespace, labels },
+    data: { [baseName(files.bootstrapPath)]: files.bootstrap },
+  };
+}
+
+export function serviceAccount(mesh: Mesh, name: string, labels: Record<string, string>): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name, namespace: mesh.namespace, labels },
+    automountServiceAccountToken: false,
+  };
+}
