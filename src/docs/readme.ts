@@ -1,16 +1,15 @@
 import { loadSchema } from '../schema/validate.js';
 import { renderReference } from '../schema/reference.js';
+import { renderCapabilityMatrix } from '../targets/capabilities.js';
+import { renderK8sEnv } from '../targets/k8s/names.js';
 
 /** The README sections that are generated, by marker name. */
 export async function renderReadmeSections(): Promise<Record<string, string>> {
-  const sections: Record<string, string> = { reference: renderReference(loadSchema()) };
-  try {
-    const caps = (await import('../targets/capabilities.js')) as { renderCapabilityMatrix?: () => string };
-    if (caps.renderCapabilityMatrix) sections.capabilities = caps.renderCapabilityMatrix();
-  } catch {
-    // no capability table yet
-  }
-  return sections;
+  return {
+    reference: renderReference(loadSchema()),
+    capabilities: renderCapabilityMatrix(),
+    'k8s-env': renderK8sEnv(),
+  };
 }
 
 /** Replaces the text between `<!-- BEGIN name -->` and `<!-- END name -->` for each section. */

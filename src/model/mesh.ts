@@ -152,6 +152,8 @@ export interface IngressGateway extends Identity {
 
 export interface EgressGateway extends Identity {
   bindAddress: string;
+  /** Where sidecars reach the gateway when egress goes through it. */
+  address: string;
   httpPort: number;
   tlsPort: number;
   adminPort: number;
@@ -172,6 +174,8 @@ export interface Mesh {
     allow: string[];
     tlsPort: number;
     httpPort: number;
+    /** Sidecars send egress to the egress gateway rather than to the destination. */
+    viaGateway: boolean;
   };
   ingress: IngressGateway;
   egressGateway: EgressGateway;

@@ -173,7 +173,12 @@ export function normalize(w: WrittenMesh): Mesh {
     pki: { ...DEFAULTS.pki, ...dropUndefined(spec.pki ?? {}) } as Mesh['pki'],
     dns: { resolvers: (spec.dns?.resolvers ?? []).map(parseHostPort), ipFamily: spec.dns?.ipFamily ?? 'v4' },
     services,
-    egress: { allow: meshAllow, tlsPort: spec.egress?.tlsPort ?? DEFAULTS.egress.tlsPort, httpPort: spec.egress?.httpPort ?? DEFAULTS.egress.httpPort },
+    egress: {
+      allow: meshAllow,
+      tlsPort: spec.egress?.tlsPort ?? DEFAULTS.egress.tlsPort,
+      httpPort: spec.egress?.httpPort ?? DEFAULTS.egress.httpPort,
+      viaGateway: spec.egress?.viaGateway ?? false,
+    },
     ingress: {
       ...identity(INGRESS_GATEWAY, td, ns),
       httpPort: ing.httpPort ?? DEFAULTS.ingress.httpPort,
@@ -186,6 +191,7 @@ export function normalize(w: WrittenMesh): Mesh {
     egressGateway: {
       ...identity(EGRESS_GATEWAY, td, ns),
       bindAddress: eg.bindAddress ?? DEFAULTS.egressGateway.bindAddress,
+      address: eg.address ?? `${EGRESS_GATEWAY}.${ns}.svc.cluster.local`,
       httpPort: eg.httpPort ?? DEFAULTS.egressGateway.httpPort,
       tlsPort: eg.tlsPort ?? DEFAULTS.egressGateway.tlsPort,
       adminPort: eg.adminPort ?? DEFAULTS.egressGateway.adminPort,

@@ -385,6 +385,10 @@ export interface Egress {
    */
   httpPort?: number;
   /**
+   * Send every sidecar's egress through the egress gateway instead of straight to the destination: the sidecar still enforces the service's own list, the gateway the union of all lists. The Kubernetes target always does this, since its NetworkPolicies let only the gateway reach the internet. Default false (Envoy target only).
+   */
+  viaGateway?: boolean;
+  /**
    * The egress gateway, which enforces the union of every allow-list for deployments that force all outbound traffic through one place.
    */
   gateway?: {
@@ -392,6 +396,10 @@ export interface Egress {
      * Address the gateway listens on. Default `0.0.0.0`.
      */
     bindAddress?: string;
+    /**
+     * Where sidecars reach the gateway with `viaGateway` (a DNS name or an IPv4 address). Default `egress-gateway.<namespace>.svc.cluster.local`.
+     */
+    address?: string;
     /**
      * Plain-HTTP (Host and CONNECT) port. Default 15080.
      */

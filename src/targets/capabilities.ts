@@ -516,6 +516,18 @@ export const FEATURES: readonly Feature[] = [
     },
   },
   {
+    id: 'egress-via-gateway',
+    title: 'egress through the egress gateway (`egress.viaGateway`)',
+    uses: (mesh) => (mesh.egress.viaGateway && usesEgress(mesh) ? [{ pointer: pointer('spec', 'egress', 'viaGateway'), field: 'egress.viaGateway' }] : []),
+    cells: {
+      envoy: yes('the sidecar keeps its own allow-list and sends what it allows to the gateway: TLS passed through, HTTP with its Host, CONNECT as the tunnelled TLS stream'),
+      k8s: yes('always: the NetworkPolicies let only the egress gateway reach the internet, so the sidecars in the cluster always send egress through it'),
+      nginx: no('not generated: the nginx sidecar sends allowed egress to the destination', 'leave viaGateway unset for nginx (the egress gateway config still enforces the union), or use the envoy target'),
+      haproxy: no('not generated: the HAProxy sidecar sends allowed egress to the destination', 'leave viaGateway unset for haproxy (the egress gateway config still enforces the union), or use the envoy target'),
+      istio: partial('Istio routes egress through its own egress gateway only with a Gateway and VirtualService per host, which meshc does not generate: the sidecars reach allowed ServiceEntries directly', 'add an Istio egress gateway by hand if you need one'),
+    },
+  },
+  {
     id: 'egress-system-resolver',
     title: 'egress with the system resolver (`dns.resolvers` empty)',
     uses: (mesh) => (usesEgress(mesh) && mesh.dns.resolvers.length === 0 ? firstEgressUse(mesh, 'egress without dns.resolvers') : []),

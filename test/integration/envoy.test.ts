@@ -9,6 +9,7 @@ import { validateScenario } from './scenarios/validate.js';
 
 mtlsScenario(envoyDriver);
 egressScenario(envoyDriver);
+egressScenario(envoyDriver, { viaGateway: true });
 ingressScenario(envoyDriver);
 loadBalancingScenario(envoyDriver);
 validateScenario(envoyDriver);

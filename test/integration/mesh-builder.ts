@@ -43,6 +43,8 @@ export interface TestMeshSpec {
   services: Record<string, TestService>;
   /** Mesh-wide egress allow-list. */
   egressAllow?: string[];
+  /** Sidecars send egress through the egress gateway (`egress.viaGateway`). */
+  egressViaGateway?: boolean;
   /** Fake external domains the test DNS answers (each with its own loopback address). */
   sites?: string[];
   ingress?: {
@@ -154,7 +156,13 @@ export async function buildTestMesh(spec: TestMeshSpec): Promise<TestMesh> {
         namespace: 'it',
         dns: { resolvers: [`${dns.host}:${dns.port}`], ipFamily: 'v4' },
         services: writtenServices,
-        egress: { allow: spec.egressAllow ?? [], tlsPort: egressPorts.tlsPort, httpPort: egressPorts.httpPort, gateway: { bindAddress: egwAddr, httpPort: egwHttp, tlsPort: egwTls, adminPort: egwAdmin } },
+        egress: dropUndefined({
+          allow: spec.egressAllow ?? [],
+          tlsPort: egressPorts.tlsPort,
+          httpPort: egressPorts.httpPort,
+          viaGateway: spec.egressViaGateway,
+          gateway: { bindAddress: egwAddr, address: egwAddr, httpPort: egwHttp, tlsPort: egwTls, adminPort: egwAdmin },
+        }),
         ingress: spec.ingress
           ? dropUndefined({ bindAddress: ingAddr, httpPort: ingHttp, httpsPort: ingHttps, adminPort: ingAdmin, trustForwardedProto: spec.ingress.trustForwardedProto, hosts: spec.ingress.hosts })
           : { bindAddress: ingAddr, httpPort: ingHttp, httpsPort: ingHttps, adminPort: ingAdmin },

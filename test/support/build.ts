@@ -45,6 +45,6 @@ export async function modeOf(p: string): Promise<number> {
 export function scrub(text: string): string {
   return text
     .replace(/-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g, '<PEM $1>')
-    .replace(/\b[0-9a-f]{64}\b/g, '<sha256>')
+    .replace(/"?\b[0-9a-f]{64}\b"?/g, "<sha256>")
     .replace(/\b[A-Za-z0-9+/]{200,}={0,2}/g, '<base64>');
 }

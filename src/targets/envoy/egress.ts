@@ -10,6 +10,12 @@
  *
  * Plain HTTP: one virtual host per allowed name (by Host), forwarded through the HTTP dynamic
  * forward proxy; CONNECT to `name:tlsPort` is tunnelled the same way; everything else gets 403.
+ *
+ * Through the egress gateway (`egress.viaGateway`, always in Kubernetes, where NetworkPolicies let
+ * only the gateway out): the sidecar still decides by its own list, but sends what it allows to
+ * the gateway instead of the destination: TLS passed through unchanged (the gateway reads the same
+ * SNI), HTTP with its Host header, CONNECT tunnels as the raw TLS stream they carry. The gateway
+ * then enforces the union of every list and resolves the names.
  */
 import type { Mesh } from '../../model/mesh.js';
 import {
@@ -38,13 +44,23 @@ export interface EgressPlace {
   httpPort: number;
 }
 
+/** Where a sidecar sends allowed egress when it goes through the egress gateway. */
+export interface EgressVia {
+  host: string;
+  tlsPort: number;
+  httpPort: number;
+}
+export const GATEWAY_TLS_CLUSTER = 'egress|gateway-tls';
+export const GATEWAY_HTTP_CLUSTER = 'egress|gateway-http';
+
 export function isWildcard(name: string): boolean {
   return name.startsWith('*.');
 }
 
 /** Listeners and clusters letting `allow` through and nothing else. Empty list: nothing at all. */
-export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[]): { listeners: Obj[]; clusters: Obj[] } {
+export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[], via?: EgressVia): { listeners: Obj[]; clusters: Obj[] } {
   if (allow.length === 0) return { listeners: [], clusters: [] };
+  if (via) return viaGateway(mesh, place, allow, via);
   const { tlsPort, httpPort } = mesh.egress;
   const cache = dnsCacheConfig(mesh.dns);
 
@@ -179,4 +195,61 @@ export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly 
 
 function exactClusterName(name: string): string {
   return `egress|${name}`;
+}
+
+/** The sidecar's egress when it goes through the egress gateway: same allow-list, one next hop. */
+function viaGateway(mesh: Mesh, place: EgressPlace, allow: readonly string[], via: EgressVia): { listeners: Obj[]; clusters: Obj[] } {
+  const { tlsPort } = mesh.egress;
+  const tlsListener = {
+    name: `${place.stem}-tls`,
+    address: socketAddress(place.address, place.tlsPort),
+    listener_filters: [tlsInspector()],
+    filter_chains: allow.map((name) => ({ filter_chain_match: { server_names: [name] }, filters: [tcpProxy(`${place.stem}_tls`, GATEWAY_TLS_CLUSTER)] })),
+  };
+  const virtualHosts: Obj[] = [];
+  for (const name of allow) {
+    virtualHosts.push({ name: `http|${name}`, domains: [name], routes: [{ match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER } }] });
+    virtualHosts.push({
+      name: `connect|${name}`,
+      domains: [`${name}:${tlsPort}`],
+      // connect_config: the sidecar answers the CONNECT and sends the tunnelled bytes (a TLS
+      // stream with its SNI) to the gateway's TLS listener.
+      routes: [{ match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
+    });
+  }
+  virtualHosts.push({
+    name: 'denied',
+    domains: ['*'],
+    routes: [
+      { match: { connect_matcher: {} }, direct_response: directResponse(403, 'egress denied by meshc\n') },
+      { match: { prefix: '/' }, direct_response: directResponse(403, 'egress denied by meshc\n') },
+    ],
+  });
+  const httpListener = {
+    name: `${place.stem}-http`,
+    address: socketAddress(place.address, place.httpPort),
+    filter_chains: [
+      {
+        filters: [
+          httpConnectionManager({
+            stat_prefix: `${place.stem}_http`,
+            codec_type: 'HTTP1',
+            http_protocol_options: { allow_absolute_url: true },
+            upgrade_configs: [{ upgrade_type: 'CONNECT' }],
+            route_config: { name: `${place.stem}-http`, virtual_hosts: virtualHosts },
+            http_filters: [router()],
+          }),
+        ],
+      },
+    ],
+  };
+  const ip = /^\d+\.\d+\.\d+\.\d+$/.test(via.host);
+  const cluster = (name: string, port: number): Obj => ({
+    name,
+    type: ip ? 'STATIC' : 'STRICT_DNS',
+    ...(ip ? {} : { dns_lookup_family: dnsLookupFamily(mesh.dns), typed_dns_resolver_config: dnsResolverConfig(mesh.dns) }),
+    connect_timeout: '5s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(via.host, port) } }] }] },
+  });
+  return { listeners: [tlsListener, httpListener], clusters: [cluster(GATEWAY_TLS_CLUSTER, via.tlsPort), cluster(GATEWAY_HTTP_CLUSTER, via.httpPort)] };
 }

@@ -40,7 +40,9 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
     clusters.push(serviceCluster(mesh, certs, svc.name, target));
   }
 
-  const egress = egressResources(mesh, { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort }, svc.egress);
+  const gw = mesh.egressGateway;
+  const via = mesh.egress.viaGateway ? { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort } : undefined;
+  const egress = egressResources(mesh, { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort }, svc.egress, via);
   listeners.push(...egress.listeners);
   clusters.push(...egress.clusters);
 

@@ -85,28 +85,7 @@ export function checkK8s(mesh: Mesh): Finding[] {
       ),
     );
   }
-  out.push(...egressPathFindings(mesh));
   return out;
-}
-
-/**
- * NetworkPolicy lets only the egress gateway reach the internet (issue 6), while the Envoy
- * sidecar bootstraps (mounted unchanged) send each service's allowed egress out directly: in the
- * cluster that traffic is dropped until the sidecars forward egress to the egress gateway. Said
- * once, where egress is first configured, rather than silently.
- */
-function egressPathFindings(mesh: Mesh): Finding[] {
-  const svc = mesh.services.find((s) => s.egress.length > 0);
-  if (!svc) return [];
-  const at = mesh.egress.allow.length > 0 ? pointer('spec', 'egress', 'allow') : pointer('spec', 'services', mesh.services.find((s) => s.ownEgress.length > 0)!.name, 'egress');
-  return [
-    warning(
-      PARTIAL,
-      at,
-      'k8s: NetworkPolicy lets only the egress gateway reach the internet, but the Envoy sidecars connect to allowed domains directly, so egress from service pods is dropped in the cluster',
-      'send egress through the egress gateway Service (egress-gateway:<tlsPort>/<httpPort>) until the sidecars forward to it',
-    ),
-  ];
 }
 
 /**

@@ -14,9 +14,18 @@ import { istioTarget } from '../istio/index.js';
 import { checkK8s } from './check.js';
 import { emitK8s } from './emit.js';
 
-/** The Envoy bootstraps by path; `emitEnvoy` is replaceable for tests only. */
+/**
+ * The Envoy bootstraps by path, as they run in the cluster: egress always goes through the
+ * egress gateway's Service, because the NetworkPolicies let only the gateway reach the internet.
+ * `emitEnvoy` is replaceable for tests only.
+ */
 export function envoyBootstraps(mesh: Mesh, certs: CertMaterial, emitEnvoy: Target['emit'] = (m, c) => envoyTarget.emit(m, c)): Map<string, string> {
-  return new Map(emitEnvoy(mesh, certs).map((f) => [f.path, f.content]));
+  const inCluster: Mesh = {
+    ...mesh,
+    egress: { ...mesh.egress, viaGateway: true },
+    egressGateway: { ...mesh.egressGateway, address: `${mesh.egressGateway.name}.${mesh.namespace}.svc.cluster.local` },
+  };
+  return new Map(emitEnvoy(inCluster, certs).map((f) => [f.path, f.content]));
 }
 
 export const k8sTarget: Target = {

@@ -11,6 +11,8 @@ import type { Proc } from '../../harness/index.js';
 export type Feature =
   /** HTTP CONNECT tunnels on the egress HTTP port. */
   | 'egress.connect'
+  /** Sidecars send allowed egress through the egress gateway (`egress.viaGateway`). */
+  | 'egress.via-gateway'
   /** `policy: maglev` compiles (without it, the scenario leaves the maglev upstream out). */
   | 'lb.maglev'
   /** A slowed endpoint measurably gets fewer requests under `least_request`. */

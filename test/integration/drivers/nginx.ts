@@ -25,6 +25,7 @@ const nginx = proxyOrSkip('nginx');
  */
 const FEATURE_ROWS: Record<Feature, string> = {
   'egress.connect': 'egress-http-connect',
+  'egress.via-gateway': 'egress-via-gateway',
   'lb.maglev': 'lb-maglev',
   'lb.least_request': 'lb-least-request',
   'lb.ring_hash.header': 'lb-ring-hash-header',

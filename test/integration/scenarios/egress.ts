@@ -25,8 +25,13 @@ import { buildTestMesh, type TestMesh } from '../mesh-builder.js';
 
 const SITES = ['api.allowed.test', 'a.b.wild.test', 'wild.test', 'other.test', 'denied.test'];
 
-export function egressScenario(driver: ProxyDriver): void {
-  describe.skipIf(!driver.available)(`${driver.name}: egress allow-list`, () => {
+/**
+ * `viaGateway`: the same assertions with every sidecar sending egress through the egress gateway
+ * (as in Kubernetes), plus proof that the gateway is on the path: stopped, it takes egress down.
+ */
+export function egressScenario(driver: ProxyDriver, opts: { viaGateway?: boolean } = {}): void {
+  const via = opts.viaGateway === true;
+  describe.skipIf(!driver.available || (via && !driver.supports('egress.via-gateway')))(`${driver.name}: egress allow-list${via ? ' through the egress gateway' : ''}`, () => {
     let mesh: TestMesh;
     let ca: TestCa;
     const procs: Proc[] = [];
@@ -40,6 +45,7 @@ export function egressScenario(driver: ProxyDriver): void {
           other: { egress: ['other.test'] },
         },
         egressAllow: ['*.wild.test'],
+        egressViaGateway: via || undefined,
         sites: SITES,
       });
       ca = await createTestCa('fake internet CA');
@@ -132,6 +138,15 @@ export function egressScenario(driver: ProxyDriver): void {
         expect((await viaTls(name, g.address, g.tlsPort)).ok).toBe(false);
         expect((await viaHttp(name, g.address, g.httpPort)).ok).toBe(false);
       }
+    });
+
+    it.skipIf(!via)('through the gateway: with the egress gateway stopped, allowed egress from a sidecar fails', async () => {
+      const f = front();
+      expect(await viaTls('api.allowed.test', f.addresses[0], f.egressTlsPort)).toMatchObject({ ok: true });
+      const gateway = procs[2]; // started in beforeAll: frontend, other, egress-gateway
+      await gateway.stop();
+      expect((await viaTls('api.allowed.test', f.addresses[0], f.egressTlsPort)).ok).toBe(false);
+      expect((await viaHttp('api.allowed.test', f.addresses[0], f.egressHttpPort)).ok).toBe(false);
     });
   });
 }

@@ -313,10 +313,11 @@ describe.each(all)('k8s target: %s', (_name, mesh) => {
 });
 
 describe('k8s target: details', () => {
-  it('uses the bootstrap the Envoy target emits (no copy of its logic)', () => {
+  it('uses the bootstrap the Envoy target emits (no copy of its logic), with egress through the gateway Service', () => {
     const [, mesh] = all[0];
     const certs = fakeCerts(mesh);
-    const fromEnvoy = new Map(envoyTarget.emit(mesh, certs).map((f) => [f.path, f.content]));
+    const inCluster = { ...mesh, egress: { ...mesh.egress, viaGateway: true }, egressGateway: { ...mesh.egressGateway, address: `egress-gateway.${mesh.namespace}.svc.cluster.local` } };
+    const fromEnvoy = new Map(envoyTarget.emit(inCluster, certs).map((f) => [f.path, f.content]));
     expect(envoyBootstraps(mesh, certs)).toEqual(fromEnvoy);
     const stub = envoyBootstraps(mesh, certs, (m) => [{ path: `envoy/${m.services[0].name}.yaml`, content: 'stub' }]);
     expect([...stub.keys()]).toEqual([`envoy/${mesh.services[0].name}.yaml`]);
@@ -330,11 +331,14 @@ describe('k8s target: details', () => {
     expect(findings.some((f) => f.pointer === '/spec/services/b/endpoints/0' && f.message.startsWith('k8s:'))).toBe(true);
   });
 
-  it('says (once, as a warning) that sidecar egress is dropped by the NetworkPolicy until it goes through the gateway', () => {
-    const { maglev, lonely } = handMeshes();
-    const f = k8sTarget.check(maglev).filter((x) => x.message.includes('only the egress gateway reach the internet'));
-    expect(f.map((x) => [x.severity, x.pointer])).toEqual([['warning', '/spec/services/web/egress']]);
-    expect(k8sTarget.check(lonely)).toEqual([]);
+  it('sends sidecar egress through the egress gateway Service, the only pod the NetworkPolicies let out', () => {
+    const { maglev } = handMeshes();
+    const certs = fakeCerts(maglev);
+    const web = parse(envoyBootstraps(maglev, certs).get('envoy/web.yaml')!) as { static_resources: { clusters: { name: string; load_assignment?: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string; port_value: number } } } }[] }[] } }[] } };
+    const clusters = web.static_resources.clusters.filter((c) => c.name.startsWith('egress|'));
+    expect(clusters.map((c) => c.name).sort()).toEqual(['egress|gateway-http', 'egress|gateway-tls']);
+    for (const c of clusters) expect(c.load_assignment!.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address).toBe(`egress-gateway.${maglev.namespace}.svc.cluster.local`);
+    expect(k8sTarget.check(maglev).some((x) => x.message.includes('egress'))).toBe(false);
   });
 
   it('exports both trees for the golden test: sorted, deterministic, exactly the two targets\' files', async () => {
