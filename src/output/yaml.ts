@@ -11,7 +11,7 @@
  * through the `yaml` parser.
  */
 export function toYaml(value: unknown, header?: string): string {
-  const body = emitDocument(sortKeys(value));
+  const body = emitDocument(value);
   return header ? `# ${header}\n${body}` : body;
 }
 
@@ -52,13 +52,15 @@ function scalarString(s: string): string {
 
 function literalBlock(s: string, indent: string): string | undefined {
   // Literal blocks keep bytes exactly; only safe for printable text whose first line has no
-  // leading space and with no carriage returns or tabs.
-  if (!s.includes('\n') || /[\r\t\u0000-\u0008\u000b-\u001f\u007f]/.test(s) || /^[ \n]/.test(s)) return undefined;
-  const trailing = /\n*$/.exec(s)![0].length;
+  // leading space, with no carriage returns or tabs, and no trailing spaces on a line.
+  if (s.indexOf('\n') === -1 || s.charCodeAt(0) === 32 || s.charCodeAt(0) === 10 || /[\r\t\u0000-\u0008\u000b-\u001f\u007f]| \n| $/.test(s)) return undefined;
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 10) end--;
+  const trailing = s.length - end;
   const chomp = trailing === 0 ? '-' : trailing === 1 ? '' : '+';
   const content = trailing === 0 ? s : s.slice(0, -1);
-  if (content.split('\n').some((l) => / $/.test(l))) return undefined;
-  return `|${chomp}\n` + content.split('\n').map((l) => (l === '' ? '' : indent + l)).join('\n');
+  // Indent every non-empty line.
+  return `|${chomp}\n${indent}` + content.replace(/\n(?=[^\n])/g, `\n${indent}`);
 }
 
 function scalar(v: unknown, indent: string): string {
@@ -73,7 +75,10 @@ function scalar(v: unknown, indent: string): string {
 }
 
 const isCollection = (v: unknown): v is object => v !== null && typeof v === 'object';
-const isEmpty = (v: object) => (Array.isArray(v) ? v.length === 0 : Object.keys(v).length === 0);
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Keys in code-unit order, without those whose value is undefined. */
+const keysOf = (v: object): string[] => Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort(byCodeUnit);
+const isEmpty = (v: object) => (Array.isArray(v) ? v.every((x) => x === undefined) : keysOf(v).length === 0);
 
 function emitDocument(v: unknown): string {
   const out: string[] = [];
@@ -86,6 +91,7 @@ function emitDocument(v: unknown): string {
 function emitCollection(v: object, indent: string, out: string[]): void {
   if (Array.isArray(v)) {
     for (const item of v) {
+      if (item === undefined) continue;
       if (isCollection(item) && !isEmpty(item)) {
         const inner: string[] = [];
         emitCollection(item, indent + '  ', inner);
@@ -96,7 +102,8 @@ function emitCollection(v: object, indent: string, out: string[]): void {
     }
     return;
   }
-  for (const [k, val] of Object.entries(v)) {
+  for (const k of keysOf(v)) {
+    const val = (v as Record<string, unknown>)[k];
     const key = scalarString(k);
     if (isCollection(val) && !isEmpty(val)) {
       out.push(`${indent}${key}:`);

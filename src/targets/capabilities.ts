@@ -507,7 +507,9 @@ export const FEATURES: readonly Feature[] = [
   {
     id: 'egress-http-connect',
     title: 'egress HTTP `CONNECT` (`HTTPS_PROXY`)',
-    uses: (mesh) => (usesEgress(mesh) ? firstEgressUse(mesh, 'egress through HTTP CONNECT') : []),
+    // mesh.yaml never asks for CONNECT: it is one of two ways an application can use its egress
+    // port, so the matrix says where it is missing and no diagnostic repeats it for every mesh.
+    uses: () => [],
     cells: {
       ...envoyK8s('HCM `upgrade_configs: CONNECT` + dynamic forward proxy'),
       nginx: partial('open-source nginx cannot forward `CONNECT`: applications must send TLS to `egressTlsPort` (SNI) instead of using `HTTPS_PROXY`', 'point TLS clients at egressTlsPort'),

@@ -84,7 +84,10 @@ const SAMPLES: Record<string, (w: Written) => void> = {
   'egress-tls-sni': egressTo('api.example.com'),
   'egress-wildcard': egressTo('*.example.com'),
   'egress-http-host': egressTo('api.example.com'),
-  'egress-http-connect': egressTo('api.example.com'),
+  'egress-via-gateway': (w) => {
+    egressTo('api.example.com')(w);
+    w.spec.egress = { viaGateway: true };
+  },
   'egress-system-resolver': (w) => {
     w.spec.dns = { resolvers: [] };
     egressTo('api.example.com')(w);
