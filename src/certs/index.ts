@@ -39,6 +39,8 @@ export interface PreparedCerts {
   changed: boolean;
   /** Identities (and `ingress/<host>`) issued by this prepare, sorted. */
   issued: string[];
+  /** The state file's text as it is after `commit` (the build's input fingerprint uses it). */
+  stateText: string;
   /** Atomically persists the new state (no-op when unchanged or already committed). */
   commit(): Promise<void>;
   /** Releases the state lock; idempotent. Always call it, also after errors. */
@@ -61,6 +63,7 @@ export async function prepareCerts(mesh: Mesh, opts: CertStageOptions): Promise<
       findings: result.findings,
       changed: result.changed,
       issued: result.issued,
+      stateText: result.nextText,
       async commit() {
         if (committed || !result.changed) return;
         if (!lock.held) throw new Error('certificate state committed after its lock was released');

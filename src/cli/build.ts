@@ -35,7 +35,7 @@ Private keys are written only under <out>/secrets/ (mode 0600, git-ignored); set
       const c = colours();
       const stale = r.plan ? [...r.plan.added, ...r.plan.changed, ...r.plan.removed, ...r.plan.modeChanged] : [];
       if (o.format === 'json') {
-        printJson({ ok: r.ok, diagnostics: r.diagnostics, ...(r.plan ? { upToDate: r.plan.upToDate, added: r.plan.added, changed: r.plan.changed, removed: r.plan.removed, modeChanged: r.plan.modeChanged } : {}) });
+        printJson({ ok: r.ok, cached: r.cached ?? false, diagnostics: r.diagnostics, ...(r.plan ? { upToDate: r.plan.upToDate, added: r.plan.added, changed: r.plan.changed, removed: r.plan.removed, modeChanged: r.plan.modeChanged } : {}) });
       } else {
         if (r.diagnostics.length) process.stdout.write(formatDiagnostics(r.diagnostics, c) + '\n');
         if (!r.ok) process.stdout.write(`${o.file} is invalid: ${countLine(r.diagnostics)}; nothing was written\n`);
@@ -49,7 +49,8 @@ Private keys are written only under <out>/secrets/ (mode 0600, git-ignored); set
             for (const p of r.plan!.removed) process.stdout.write(`  ${c.red('extra')}    ${p}\n`);
             process.stdout.write(`run meshc build to update it\n`);
           }
-        } else if (r.plan!.upToDate) process.stdout.write(`${o.out} is up to date (${r.files!.length} files)\n`);
+        } else if (r.cached) process.stdout.write(`${o.out} is up to date (mesh.yaml, certificates and meshc unchanged since the last build)\n`);
+        else if (r.plan!.upToDate) process.stdout.write(`${o.out} is up to date (${r.files!.length} files)\n`);
         else process.stdout.write(`wrote ${o.out}: ${r.files!.length} files (${r.plan!.added.length} added, ${r.plan!.changed.length + r.plan!.modeChanged.length} changed, ${r.plan!.removed.length} removed)\n`);
       }
       if (!r.ok) return EXIT.FINDINGS;

@@ -8,7 +8,20 @@ export const MANIFEST_NAME = 'meshc-manifest.json';
 export interface Manifest {
   generator: 'meshc';
   formatVersion: 1;
-  files: Record<string, { sha256: string; mode: string }>;
+  files: Record<string, { sha256: string; mode: string; size: number }>;
+}
+
+/**
+ * What the last build of an output directory was made from, kept in the state directory (not in
+ * the output, which stays a pure function of mesh.yaml and the certificates).
+ */
+export interface BuildStamp {
+  /** See output/fingerprint.ts. */
+  inputs: string;
+  /** The earliest expiry of a shipped certificate: a build after it must issue again. */
+  validUntil: string;
+  /** sha256 of the manifest that build wrote. */
+  manifestSha256: string;
 }
 
 export function sha256(content: string | Buffer): string {
@@ -21,7 +34,7 @@ export function modeOf(f: OutputFile): number {
 
 export function buildManifest(files: readonly OutputFile[]): Manifest {
   const entries: Manifest['files'] = {};
-  for (const f of files) entries[f.path] = { sha256: sha256(f.content), mode: modeOf(f).toString(8) };
+  for (const f of files) entries[f.path] = { sha256: sha256(f.content), mode: modeOf(f).toString(8), size: Buffer.byteLength(f.content) };
   return { generator: 'meshc', formatVersion: 1, files: entries };
 }
 

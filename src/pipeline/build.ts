@@ -3,7 +3,12 @@ import { certOutputFiles, prepareCerts } from '../certs/index.js';
 import { hasErrors, type Diagnostic } from '../model/diagnostic.js';
 import type { Mesh } from '../model/mesh.js';
 import { locate } from '../source/parse.js';
-import { checkRecords, planOutput, writeOutput, type OutputPlan } from '../output/writer.js';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { BuildStamp } from '../output/manifest.js';
+import { STATE_FILE } from '../certs/state.js';
+import { inputFingerprint } from '../output/fingerprint.js';
+import { isUpToDate, checkRecords, planOutput, writeOutput, type OutputPlan } from '../output/writer.js';
+import { selectTargets } from './targets.js';
 import type { OutputFile } from '../targets/target.js';
 import { sortDiagnostics, validate } from './validate.js';
 
@@ -27,12 +32,43 @@ export interface BuildOptions {
 
 export interface BuildResult {
   ok: boolean;
+  /** True when the rebuild shortcut found nothing to do (nothing was validated or written). */
+  cached?: boolean;
   diagnostics: Diagnostic[];
   /** What differs between out/ and this build (for --check: what would be written). */
   plan?: OutputPlan;
   /** Every file of the build, sorted by path (not written with --check). */
   files?: OutputFile[];
   mesh?: Mesh;
+}
+
+/** The build stamps of output directories, by absolute path: a cache, safe to delete. */
+const STAMPS_FILE = 'builds.json';
+
+async function readStamp(stateDir: string, out: string): Promise<BuildStamp | undefined> {
+  try {
+    const all = JSON.parse(await readFile(join(stateDir, STAMPS_FILE), 'utf8')) as Record<string, BuildStamp>;
+    return all[resolve(out)];
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeStamp(stateDir: string, out: string, stamp: BuildStamp): Promise<void> {
+  let all: Record<string, BuildStamp> = {};
+  try {
+    all = JSON.parse(await readFile(join(stateDir, STAMPS_FILE), 'utf8')) as Record<string, BuildStamp>;
+  } catch {
+    all = {};
+  }
+  all[resolve(out)] = stamp;
+  const tmp = join(stateDir, `.${STAMPS_FILE}.${process.pid}`);
+  try {
+    await writeFile(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
+    await rename(tmp, join(stateDir, STAMPS_FILE));
+  } catch {
+    // a cache: a build that cannot record its stamp just takes the full path next time
+  }
 }
 
 export function defaultStateDir(file: string): string {
@@ -44,7 +80,7 @@ export function defaultStateDir(file: string): string {
  * target. The caller decides whether to write (build) or compare (check, diff). The state lock is
  * held until `finish` is called.
  */
-export async function compile(opts: BuildOptions): Promise<BuildResult & { finish(commit: boolean): Promise<void> }> {
+export async function compile(opts: BuildOptions): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string }> {
   const noop = async () => {};
   const v = await validate({ file: opts.file, targets: opts.targets });
   if (!v.ok || !v.mesh || !v.source) return { ok: false, diagnostics: v.diagnostics, finish: noop };
@@ -72,7 +108,9 @@ export async function compile(opts: BuildOptions): Promise<BuildResult & { finis
     }
     const files = [...certOutputFiles(certs.material), ...v.targets.flatMap((t) => t.emit(mesh, certs.material))].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     checkRecords(files);
-    return { ok: true, diagnostics, files, mesh, finish };
+    const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
+    const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
+    return { ok: true, diagnostics, files, mesh, finish, stateText: certs.stateText, validUntil };
   } catch (e) {
     await finish(false);
     throw e;
@@ -84,18 +122,38 @@ export async function compile(opts: BuildOptions): Promise<BuildResult & { finis
  * the swap. With `check`, compare only. A failed build leaves out/ and the state as they were.
  */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const stateDir = opts.state ?? defaultStateDir(opts.file);
+  const targets = selectTargets(opts.targets).map((t) => t.name);
+  const now = (opts.clock ?? (() => new Date()))();
+  let meshText: Buffer | undefined;
+  // The rebuild shortcut (see isUpToDate). Meshes that name supplied certificate files always
+  // take the full path: those files are inputs too and are read only by the certificate stage.
+  if (!opts.check) {
+    meshText = await readFile(opts.file).catch(() => undefined);
+    if (meshText && !meshText.includes('certFile')) {
+      const stateText = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => undefined);
+      if (stateText !== undefined && (await isUpToDate(opts.out, await readStamp(stateDir, opts.out), await inputFingerprint(meshText, stateText, targets), now))) {
+        return { ok: true, cached: true, diagnostics: [], plan: { added: [], changed: [], removed: [], modeChanged: [], upToDate: true } };
+      }
+    }
+  }
   const c = await compile(opts);
   if (!c.ok || !c.files) return { ok: c.ok, diagnostics: c.diagnostics, ...(c.mesh ? { mesh: c.mesh } : {}) };
   let committed = false;
   try {
-    const plan = opts.check
-      ? await planOutput(opts.out, c.files, { compare: true })
-      : await writeOutput(opts.out, c.files, {
-          beforeSwap: async () => {
-            await c.finish(true);
-            committed = true;
-          },
-        });
+    let plan: OutputPlan;
+    if (opts.check) plan = await planOutput(opts.out, c.files, { compare: true });
+    else {
+      const written = await writeOutput(opts.out, c.files, {
+        beforeSwap: async () => {
+          await c.finish(true);
+          committed = true;
+        },
+      });
+      plan = written;
+      if (meshText && c.stateText !== undefined && c.validUntil)
+        await writeStamp(stateDir, opts.out, { inputs: await inputFingerprint(meshText, c.stateText, targets), validUntil: c.validUntil, manifestSha256: written.manifestSha256 });
+    }
     return { ok: true, diagnostics: c.diagnostics, plan, files: c.files, mesh: c.mesh };
   } finally {
     if (!committed) await c.finish(false);

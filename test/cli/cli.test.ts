@@ -106,6 +106,24 @@ describe('meshc CLI', () => {
     expect((await readdir(join(out, 'secrets'))).filter((k) => k.endsWith('.key'))).toEqual(keys);
   });
 
+  it('a rebuild with nothing changed takes the shortcut; a changed mesh or a rotated certificate does not', async () => {
+    const work = join(dir, 'shortcut');
+    await mkdir(work);
+    const file = join(work, 'mesh.yaml');
+    await writeFile(file, await readFile(fixturePath('minimal'), 'utf8'));
+    const args = ['-f', file, '-o', join(work, 'out'), '--targets', 'summary,envoy', '--format', 'json'];
+    const run = async (extra: string[] = []) => JSON.parse((await meshc(['build', ...args, ...extra])).stdout);
+    expect((await run()).cached).toBe(false);
+    expect(await run()).toMatchObject({ cached: true, upToDate: true });
+    await writeFile(file, (await readFile(file, 'utf8')).replace('replicas', 'replicas') + '\n# a comment\n');
+    expect(await run()).toMatchObject({ cached: false, upToDate: true }); // new input bytes, same output
+    expect((await run()).cached).toBe(true);
+    expect((await meshc(['certs', 'rotate', '--service', 'api', '-f', file])).exitCode).toBe(0);
+    const rotated = await run();
+    expect(rotated.cached).toBe(false);
+    expect(rotated.changed).toEqual(expect.arrayContaining(['certs/api.pem', 'secrets/api.key']));
+  });
+
   it('writes nothing, prints no stack and never a key when the mesh is invalid', async () => {
     const out = join(dir, 'bad-out');
     const r = await meshc(['build', '-f', new URL('../../fixtures/invalid/wrong-type/mesh.yaml', import.meta.url).pathname, '-o', out, '--state', join(dir, 'bad-state')]);

@@ -34,6 +34,26 @@ describe('the writer', () => {
     expect((await stat(join(out, 'a.txt'))).mtimeMs).toBe(before);
   });
 
+  it('notices a hand edit that keeps the size, even right after the build', async () => {
+    const out = join(await scratch(), 'out');
+    const files = [{ path: 'a.txt', content: 'aaaa' }, { path: 'b.txt', content: 'bbbb' }];
+    await writeOutput(out, files);
+    await writeFile(join(out, 'a.txt'), 'AAAA'); // same size, immediately
+    const plan = await writeOutput(out, files);
+    expect(plan.changed).toEqual(['a.txt']);
+    expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('aaaa');
+  });
+
+  it('links unchanged files from the previous tree instead of writing them again', async () => {
+    const out = join(await scratch(), 'out');
+    await writeOutput(out, [{ path: 'same.txt', content: 'same' }, { path: 'moves.txt', content: 'v1' }]);
+    const before = await stat(join(out, 'same.txt'));
+    await writeOutput(out, [{ path: 'same.txt', content: 'same' }, { path: 'moves.txt', content: 'v2' }]);
+    const after = await stat(join(out, 'same.txt'));
+    expect(after.ino).toBe(before.ino);
+    expect(await readFile(join(out, 'moves.txt'), 'utf8')).toBe('v2');
+  });
+
   it('leaves the previous output intact when the build fails before the swap', async () => {
     const parent = await scratch();
     const out = join(parent, 'out');
@@ -62,5 +82,27 @@ describe('the writer', () => {
     expect(await readFile(join(out, 'precious.txt'), 'utf8')).toBe('mine');
     await expect(writeOutput(join(out, 'x'), [{ path: '../escape', content: '' }])).rejects.toThrow(/clean relative path/);
     await expect(writeOutput(join(out, 'x'), [{ path: 'a', content: '' }, { path: 'a', content: '' }])).rejects.toThrow(/two targets/);
+  });
+});
+
+describe('the rebuild shortcut', () => {
+  it('trusts an untouched output, and nothing else', async () => {
+    const { isUpToDate } = await import('../../src/output/writer.js');
+    const out = join(await scratch(), 'out');
+    const files = [{ path: 'a.txt', content: 'aaaa' }, { path: 'secrets/k.key', content: 'k', mode: 0o600 }];
+    const now = new Date('2026-01-01T00:00:00Z');
+    const w = await writeOutput(out, files);
+    const stamp = { inputs: 'x', validUntil: '2026-06-01T00:00:00.000Z', manifestSha256: w.manifestSha256 };
+    expect(await isUpToDate(out, stamp, 'x', now)).toBe(true);
+    expect(await isUpToDate(out, undefined, 'x', now)).toBe(false); // never built here
+    expect(await isUpToDate(out, stamp, 'y', now)).toBe(false); // other inputs
+    expect(await isUpToDate(out, stamp, 'x', new Date('2026-06-02T00:00:00Z'))).toBe(false); // a certificate expired since
+    expect(await isUpToDate(out, { ...stamp, manifestSha256: 'other' }, 'x', now)).toBe(false); // another build's output
+    await writeFile(join(out, 'a.txt'), 'AAAA'); // same size, right away
+    expect(await isUpToDate(out, stamp, 'x', now)).toBe(false);
+    await writeOutput(out, files);
+    expect(await isUpToDate(out, stamp, 'x', now)).toBe(true);
+    await writeFile(join(out, 'extra.txt'), '');
+    expect(await isUpToDate(out, stamp, 'x', now)).toBe(false);
   });
 });
