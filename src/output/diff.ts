@@ -25,7 +25,7 @@ import { compile, defaultStateDir } from '../pipeline/build.js';
 import type { OutputFile } from '../targets/target.js';
 import { MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
 import { meshFromSummary, summarizeFile, summarizeMeshes, type SummaryItem } from './summarize.js';
-import { planOutput, type OutputPlan } from './writer.js';
+import { exists, listFiles, planOutput, type OutputPlan } from './writer.js';
 
 export type { SummaryItem } from './summarize.js';
 
@@ -221,25 +221,10 @@ export async function buildReport(plan: OutputPlan, oldSide: Side, newSide: Side
 // ---------------------------------------------------------------------------------------------
 // Against the output directory
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function listKeyFiles(dir: string, prefix = 'secrets'): Promise<string[]> {
-  const abs = join(dir, ...prefix.split('/'));
-  if (!(await exists(abs))) return [];
-  const out: string[] = [];
-  for (const e of await readdir(abs, { withFileTypes: true })) {
-    const rel = `${prefix}/${e.name}`;
-    if (e.isDirectory()) out.push(...(await listKeyFiles(dir, rel)));
-    else if (e.isFile()) out.push(rel);
-  }
-  return out;
+/** Every file under `<dir>/secrets/`, as output-relative paths. */
+async function listKeyFiles(dir: string): Promise<string[]> {
+  const abs = join(dir, 'secrets');
+  return (await exists(abs)) ? (await listFiles(abs)).map((p) => `secrets/${p}`) : [];
 }
 
 /**

@@ -28,7 +28,7 @@ export function checkRecords(files: readonly OutputFile[]): void {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+export async function exists(p: string): Promise<boolean> {
   try {
     await lstat(p);
     return true;
@@ -38,7 +38,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Every regular file under dir, as relative `/` paths. */
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;

@@ -116,14 +116,7 @@ export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly 
       routes: [{ match: { connect_matcher: {} }, route: { cluster: DFP_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
     });
   }
-  virtualHosts.push({
-    name: 'denied',
-    domains: ['*'],
-    routes: [
-      { match: { connect_matcher: {} }, direct_response: directResponse(403, 'egress denied by meshc\n') },
-      { match: { prefix: '/' }, direct_response: directResponse(403, 'egress denied by meshc\n') },
-    ],
-  });
+  virtualHosts.push(DENIED);
 
   const httpFilters: Obj[] = [];
   if (rewritePort) {
@@ -147,24 +140,7 @@ export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly 
     router(),
   );
 
-  const httpListener = {
-    name: `${place.stem}-http`,
-    address: socketAddress(place.address, place.httpPort),
-    filter_chains: [
-      {
-        filters: [
-          httpConnectionManager({
-            stat_prefix: `${place.stem}_http`,
-            codec_type: 'HTTP1',
-            http_protocol_options: { allow_absolute_url: true },
-            upgrade_configs: [{ upgrade_type: 'CONNECT' }],
-            route_config: { name: `${place.stem}-http`, virtual_hosts: virtualHosts },
-            http_filters: httpFilters,
-          }),
-        ],
-      },
-    ],
-  };
+  const httpListener = egressHttpListener(place, virtualHosts, httpFilters);
 
   const clusters: Obj[] = [
     {
@@ -193,6 +169,38 @@ export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly 
   return { listeners: [tlsListener, httpListener], clusters };
 }
 
+/** Everything not allowed: 403, for plain requests and CONNECT alike. */
+const DENIED: Obj = {
+  name: 'denied',
+  domains: ['*'],
+  routes: [
+    { match: { connect_matcher: {} }, direct_response: directResponse(403, 'egress denied by meshc\n') },
+    { match: { prefix: '/' }, direct_response: directResponse(403, 'egress denied by meshc\n') },
+  ],
+};
+
+/** The plain-HTTP egress listener: by Host, and CONNECT. */
+function egressHttpListener(place: EgressPlace, virtualHosts: Obj[], httpFilters: Obj[]): Obj {
+  return {
+    name: `${place.stem}-http`,
+    address: socketAddress(place.address, place.httpPort),
+    filter_chains: [
+      {
+        filters: [
+          httpConnectionManager({
+            stat_prefix: `${place.stem}_http`,
+            codec_type: 'HTTP1',
+            http_protocol_options: { allow_absolute_url: true },
+            upgrade_configs: [{ upgrade_type: 'CONNECT' }],
+            route_config: { name: `${place.stem}-http`, virtual_hosts: virtualHosts },
+            http_filters: httpFilters,
+          }),
+        ],
+      },
+    ],
+  };
+}
+
 function exactClusterName(name: string): string {
   return `egress|${name}`;
 }
@@ -217,32 +225,8 @@ function viaGateway(mesh: Mesh, place: EgressPlace, allow: readonly string[], vi
       routes: [{ match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
     });
   }
-  virtualHosts.push({
-    name: 'denied',
-    domains: ['*'],
-    routes: [
-      { match: { connect_matcher: {} }, direct_response: directResponse(403, 'egress denied by meshc\n') },
-      { match: { prefix: '/' }, direct_response: directResponse(403, 'egress denied by meshc\n') },
-    ],
-  });
-  const httpListener = {
-    name: `${place.stem}-http`,
-    address: socketAddress(place.address, place.httpPort),
-    filter_chains: [
-      {
-        filters: [
-          httpConnectionManager({
-            stat_prefix: `${place.stem}_http`,
-            codec_type: 'HTTP1',
-            http_protocol_options: { allow_absolute_url: true },
-            upgrade_configs: [{ upgrade_type: 'CONNECT' }],
-            route_config: { name: `${place.stem}-http`, virtual_hosts: virtualHosts },
-            http_filters: [router()],
-          }),
-        ],
-      },
-    ],
-  };
+  virtualHosts.push(DENIED);
+  const httpListener = egressHttpListener(place, virtualHosts, [router()]);
   const ip = /^\d+\.\d+\.\d+\.\d+$/.test(via.host);
   const cluster = (name: string, port: number): Obj => ({
     name,
