@@ -7,7 +7,7 @@
  * the target writes bundles under `secrets/haproxy/` (mode 0600).
  */
 import { TRUST_BUNDLE_PATH, hostFileName } from '../../certs/material.js';
-import type { IngressHost, Mesh, Service } from '../../model/mesh.js';
+import { serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
 import { GENERATED_HEADER } from '../target.js';
 import { duration, perEndpoint, verifyName } from '../render.js';
 
@@ -225,7 +225,7 @@ function needsDns(services: Service[]): boolean {
 export function sidecarView(mesh: Mesh, s: Service): SidecarView {
   const sc = s.sidecar;
   const targets = s.upstreams.flatMap((u) => {
-    const t = mesh.services.find((x) => x.name === u.service);
+    const t = serviceByName(mesh, u.service);
     return t ? [{ u, t }] : [];
   });
   const egress = s.egress.length > 0;
@@ -270,7 +270,7 @@ export function ingressView(mesh: Mesh): IngressView {
   // One backend per service and request timeout: a route's own timeout gets its own backend.
   const backends = new Map<string, MeshBackend>();
   const backendFor = (service: string, routeTimeoutMs: number | undefined): string | undefined => {
-    const s = mesh.services.find((x) => x.name === service);
+    const s = serviceByName(mesh, service);
     if (!s) return undefined;
     const name = routeTimeoutMs === undefined ? `svc_${service}` : `svc_${service}_t${routeTimeoutMs}`;
     if (!backends.has(name)) backends.set(name, meshBackend(mesh, ing.name, s, name, routeTimeoutMs ?? s.timeouts.requestMs));

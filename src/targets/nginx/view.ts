@@ -11,7 +11,7 @@
  */
 import { TRUST_BUNDLE_PATH, ingressCertPath, ingressKeyPath, workloadCertPath, workloadKeyPath } from '../../certs/material.js';
 import { GENERATED_HEADER } from '../target.js';
-import type { IngressHost, Mesh, Service } from '../../model/mesh.js';
+import { serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
 import { duration, perEndpoint, subjectRfc2253, verifyName } from '../render.js';
 
 /** Debian's libnginx-mod-stream; `stream` (egress by SNI) needs it. */
@@ -288,7 +288,7 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
   const grpc = s.protocol === 'grpc';
   const egress = s.egress.length > 0;
   const outbound: Outbound[] = s.upstreams.flatMap((u) => {
-    const target = mesh.services.find((x) => x.name === u.service);
+    const target = serviceByName(mesh, u.service);
     if (!target) return [];
     const block = blockName('meshc_up_', u.service);
     return [
@@ -304,7 +304,7 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
       },
     ];
   });
-  const isTcp = (o: Outbound) => mesh.services.find((x) => x.name === o.service)?.protocol === 'tcp';
+  const isTcp = (o: Outbound) => serviceByName(mesh, o.service)?.protocol === 'tcp';
   const streamOutbound = outbound.filter(isTcp);
   const tcp = s.protocol === 'tcp';
   return {
@@ -345,7 +345,7 @@ export function ingressView(mesh: Mesh): IngressView {
     redirect: h.redirectHttp,
     location: redirectLocation(mesh),
     routes: h.routes.flatMap((r) => {
-      const s = mesh.services.find((x) => x.name === r.service);
+      const s = serviceByName(mesh, r.service);
       if (!s) return [];
       return [{ prefix: r.pathPrefix, service: s.name, proxy: meshProxy(mesh, ing.name, s, block(s.name), r.timeoutMs ?? s.timeouts.requestMs, true) }];
     }),
@@ -358,7 +358,7 @@ export function ingressView(mesh: Mesh): IngressView {
     adminListen: `127.0.0.1:${ing.adminPort}`,
     trustForwardedProto: ing.trustForwardedProto,
     upstreams: routed.flatMap((name) => {
-      const s = mesh.services.find((x) => x.name === name);
+      const s = serviceByName(mesh, name);
       return s && !resolvedAtRunTime(mesh, s) ? [upstreamBlock(s, block(name))] : [];
     }),
     hosts: ing.hosts.map(hostView),
