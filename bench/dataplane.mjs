@@ -123,7 +123,12 @@ try {
     if (!r.ok) throw new Error(`${proxy}: ${JSON.stringify(r.diagnostics)}`);
     for (const w of ['server', 'client']) {
       if (proxy === 'envoy') start(bins.envoy, ['-c', `envoy/${w}.yaml`, '--concurrency', '1', '--base-id', String(1000 + procs.length), '-l', 'error'], { cwd: out });
-      if (proxy === 'nginx') start(bins.nginx, ['-p', `${out}/`, '-c', `${out}/nginx/${w}.conf`, '-e', 'stderr'], { cwd: out });
+      if (proxy === 'nginx') {
+        // nginx's runtime prefix (pid file, temp paths) lives outside out/, which builds replace.
+        const prefix = join(work, `nginx-${w}`);
+        execFileSync('mkdir', ['-p', join(prefix, 'run'), join(prefix, 'tmp')]);
+        start(bins.nginx, ['-p', `${prefix}/`, '-c', `${out}/nginx/${w}.conf`, '-e', 'stderr'], { cwd: out });
+      }
       if (proxy === 'haproxy') start(bins.haproxy, ['-db', '-f', `haproxy/${w}.cfg`], { cwd: out });
     }
     const url = `http://${clientAddr}:${ports.clientLocal}/`;
