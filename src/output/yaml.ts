@@ -87,12 +87,52 @@ function emitDocument(v: unknown): string {
   return out.join('\n') + '\n';
 }
 
+const FLOW_WIDTH = 100;
+
+/**
+ * A small collection of one-line scalars is written on one line (`{ address: 127.0.0.1,
+ * port_value: 15443 }`, `[http/1.1, h2]`): Envoy and Kubernetes objects are mostly such leaves,
+ * and block style spent a third of every file on indentation. Undefined when it would not fit.
+ */
+function flow(v: object, room: number): string | undefined {
+  const parts: string[] = [];
+  let width = 4;
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      if (item === undefined) continue;
+      if (isCollection(item) || (typeof item === 'string' && item.includes('\n'))) return undefined;
+      const text = flowScalar(item);
+      width += text.length + 2;
+      if (width > room) return undefined;
+      parts.push(text);
+    }
+    return `[${parts.join(', ')}]`;
+  }
+  for (const k of keysOf(v)) {
+    const item = (v as Record<string, unknown>)[k];
+    if (isCollection(item) || (typeof item === 'string' && item.includes('\n'))) return undefined;
+    const text = `${scalarString(k)}: ${flowScalar(item)}`;
+    width += text.length + 2;
+    if (width > room) return undefined;
+    parts.push(text);
+  }
+  return `{ ${parts.join(', ')} }`;
+}
+
+/** A scalar inside a flow collection, where `,` `[` `]` `{` `}` are indicators too. */
+function flowScalar(v: unknown): string {
+  const s = scalar(v, '');
+  return typeof v === 'string' && /[,[\]{}]/.test(s) && !s.startsWith('"') ? JSON.stringify(v) : s;
+}
+
 /** Emits a non-empty collection whose lines start at `indent`. */
 function emitCollection(v: object, indent: string, out: string[]): void {
   if (Array.isArray(v)) {
     for (const item of v) {
       if (item === undefined) continue;
-      if (isCollection(item) && !isEmpty(item)) {
+      const inline = isCollection(item) && !isEmpty(item) ? flow(item, FLOW_WIDTH - indent.length - 2) : undefined;
+      if (inline) out.push(`${indent}- ${inline}`);
+      else if (isCollection(item) && !isEmpty(item)) {
         const inner: string[] = [];
         emitCollection(item, indent + '  ', inner);
         // The first line of the item shares the line with "- ".
@@ -105,7 +145,9 @@ function emitCollection(v: object, indent: string, out: string[]): void {
   for (const k of keysOf(v)) {
     const val = (v as Record<string, unknown>)[k];
     const key = scalarString(k);
-    if (isCollection(val) && !isEmpty(val)) {
+    const inline = isCollection(val) && !isEmpty(val) ? flow(val, FLOW_WIDTH - indent.length - key.length - 2) : undefined;
+    if (inline) out.push(`${indent}${key}: ${inline}`);
+    else if (isCollection(val) && !isEmpty(val)) {
       out.push(`${indent}${key}:`);
       emitCollection(val, Array.isArray(val) ? indent + '  ' : indent + '  ', out);
     } else out.push(`${indent}${key}: ${isCollection(val) ? (Array.isArray(val) ? '[]' : '{}') : scalar(val, indent + '  ')}`);

@@ -57,6 +57,14 @@ describe('toYaml', () => {
     for (const v of [[], {}, 'x', 1, null, [[]], [{}], { a: [] }]) expect(parse(toYaml(v))).toEqual(v);
   });
 
+  it('writes small collections of scalars on one line, quoting what flow style would misread', () => {
+    const v = { addr: { address: '127.0.0.1', port_value: 15443 }, names: ['a.example.com', '*.b.example.com'], odd: { a: 'x,y', b: '[z]', c: 'p}q', d: 'a: b', e: 'x #y' }, list: [{ k: 'v' }, ['x', 'y']] };
+    const text = toYaml(v);
+    expect(text).toContain('addr: { address: "127.0.0.1", port_value: 15443 }');
+    expect(text).toContain('names: [a.example.com, "*.b.example.com"]');
+    expect(parse(text)).toEqual(v);
+  });
+
   it('sorts keys, drops undefined, and writes multi-line text as literal blocks', () => {
     const text = toYaml({ b: 1, a: { d: undefined, c: 'x\ny\n' } }, 'generated');
     expect(text).toBe('# generated\na:\n  c: |\n    x\n    y\nb: 1\n');
