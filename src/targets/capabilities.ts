@@ -79,6 +79,16 @@ function hashOnKind(kind: 'header' | 'cookie' | 'sourceIp', extra?: (s: Service)
   );
 }
 
+/**
+ * nginx can re-resolve a name at run time only through `proxy_pass $variable`, which bypasses
+ * any `upstream` block: plain round robin over the resolved addresses, no weights, no
+ * `max_fails`, no `max_conns`, no balancing directive. A service that needs any of those gets a
+ * static `upstream` (names resolved at start) instead, and the row below says so.
+ */
+export function nginxNeedsUpstreamBlock(s: Service): boolean {
+  return s.loadBalancing.policy !== 'round_robin' || s.outlierDetection !== undefined || s.connectionLimits?.maxConnections !== undefined;
+}
+
 function usesEgress(mesh: Mesh): boolean {
   return mesh.services.some((s) => s.egress.length > 0) || mesh.egressGateway.allow.length > 0;
 }
@@ -241,16 +251,16 @@ export const FEATURES: readonly Feature[] = [
     cells: {
       ...envoyK8s('`STRICT_DNS` cluster'),
       nginx: yes('one name per service with `dns.resolvers`: `proxy_pass` with a variable and `resolver` (no `upstream` block)'),
-      haproxy: yes('`server <name>:<port> resolvers meshc init-addr last,libc,none`'),
+      haproxy: yes('`server-template <prefix> <slots> <name>:<port> resolvers meshc init-addr last,libc,none`: one slot per address, max(4, 2 × replicas) slots'),
       istio: yes('Kubernetes Service / ServiceEntry `resolution: DNS`'),
     },
   },
   {
     id: 'dns-endpoints-static',
-    title: 'DNS-named endpoints without `dns.resolvers`, or several per service',
+    title: 'DNS-named endpoints without `dns.resolvers`, several per service, or with a non-default `loadBalancing`, `outlierDetection` or `maxConnections`',
     uses: (mesh) =>
       mesh.services.flatMap((s) =>
-        s.endpoints.some((e) => !e.isIp) && (mesh.dns.resolvers.length === 0 || s.endpoints.length > 1)
+        s.endpoints.some((e) => !e.isIp) && (mesh.dns.resolvers.length === 0 || s.endpoints.length > 1 || nginxNeedsUpstreamBlock(s))
           ? [{ pointer: svcPtr(s, 'endpoints'), field: 'endpoints (DNS names)' }]
           : [],
       ),
@@ -258,9 +268,9 @@ export const FEATURES: readonly Feature[] = [
       ...envoyK8s('`STRICT_DNS` cluster, re-resolved at run time'),
       nginx: partial(
         'static `upstream`: open-source nginx 1.22 resolves the names once, at start, and `nginx -t` needs them to resolve (a Kubernetes ClusterIP does not change; other addresses need a reload)',
-        'set spec.dns.resolvers and give the service one DNS endpoint, or list IP endpoints',
+        'set spec.dns.resolvers and give the service one DNS endpoint with default balancing, or list IP endpoints',
       ),
-      haproxy: yes('`server <name>:<port> resolvers meshc init-addr last,libc,none` (`parse-resolv-conf` without dns.resolvers)'),
+      haproxy: yes('`server-template` slots filled from every address of the name (`resolvers meshc`; `parse-resolv-conf` without dns.resolvers)'),
       istio: yes('Kubernetes Service / ServiceEntry `resolution: DNS`'),
     },
   },

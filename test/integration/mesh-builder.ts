@@ -35,6 +35,11 @@ export interface TestService {
   replicas?: number;
   /** Endpoint weights, one per replica. */
   weights?: number[];
+  /**
+   * One DNS name for every replica (`<service>.svc.it.test`, answered by the test DNS with all the
+   * replicas' addresses) instead of one IP endpoint each: what a headless Service looks like.
+   */
+  dnsEndpoint?: boolean;
 }
 
 export interface TestMeshSpec {
@@ -125,13 +130,17 @@ export async function buildTestMesh(spec: TestMeshSpec): Promise<TestMesh> {
       const [appPort, inboundPort, probePort, adminPort, egressHttpPort, egressTlsPort, ...upPorts] = await distinctPorts(a, 6 + ups.length);
       const localPorts: Record<string, number> = Object.fromEntries(ups.map((up, i) => [up, upPorts[i]]));
       services[name] = { addresses, appPort, inboundPort, probePort, adminPort, egressHttpPort, egressTlsPort, localPorts };
+      if (s.dnsEndpoint) dns.setRecord(`${name}.svc.it.test`, addresses);
       writtenServices[name] = dropUndefined({
         port: appPort,
         protocol: s.protocol,
         allowFrom: s.allowFrom,
         upstreams: s.upstreams?.map((service) => ({ service, localPort: localPorts[service] })),
         egress: s.egress,
-        endpoints: addresses.map((addr, i) => (s.weights ? { address: `${addr}:${inboundPort}`, weight: s.weights[i] } : `${addr}:${inboundPort}`)),
+        endpoints: s.dnsEndpoint
+          ? [`${name}.svc.it.test:${inboundPort}`]
+          : addresses.map((addr, i) => (s.weights ? { address: `${addr}:${inboundPort}`, weight: s.weights[i] } : `${addr}:${inboundPort}`)),
+        replicas: s.dnsEndpoint ? addresses.length : undefined,
         loadBalancing: s.loadBalancing,
         retries: s.retries,
         timeouts: s.timeouts,

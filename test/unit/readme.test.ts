@@ -22,7 +22,7 @@ describe('README.md', () => {
   it('lists every diagnostic code the source can produce', () => {
     const section = extractSection(readme, 'diagnostics') ?? '';
     const codes = new Set<string>();
-    const patterns = [/\b(?:error|warning|bad)\(\s*'([a-z0-9-]+)'/g, /code: '([a-z0-9-]+)'/g, /\? '([a-z0-9-]+)' : '([a-z0-9-]+)'/g];
+    const patterns = [/\b(?:error|warning|bad)\(\s*'([a-z0-9-]+)'/g, /code: '([a-z0-9-]+)'/g, /code[^\n]*\? '([a-z0-9-]+)' : '([a-z0-9-]+)'/g];
     for (const file of sources(new URL('../../src', import.meta.url).pathname)) {
       const text = readFileSync(file, 'utf8');
       for (const re of patterns) for (const m of text.matchAll(re)) for (const c of m.slice(1)) if (c && /-/.test(c) && c !== 'ca-previous') codes.add(c);

@@ -46,7 +46,7 @@ interface MeshBackend {
   serverTimeout: string;
   /** Everything after `default-server`. */
   defaultServer: string;
-  servers: { name: string; address: string; params: string }[];
+  servers: { directive: string; name: string; count: number; address: string; params: string }[];
 }
 
 interface EgressView {
@@ -194,8 +194,12 @@ function meshBackend(mesh: Mesh, caller: string, s: Service, name: string, reque
     connectTimeout: duration(s.timeouts.connectMs),
     serverTimeout: serverMs !== undefined ? duration(serverMs) : '',
     defaultServer: ds.join(' '),
+    // A name may stand for several addresses (a headless Service): `server-template` gives each
+    // address a slot of its own, where a plain `server` line would use one address only.
     servers: s.endpoints.map((e, i) => ({
-      name: `e${i}`,
+      directive: e.isIp ? 'server' : 'server-template',
+      name: e.isIp ? `e${i}` : `e${i}-`,
+      count: e.isIp ? 0 : Math.max(4, 2 * s.replicas),
       address: `${e.host}:${e.port}`,
       params: [`weight ${e.weight * weightScale(s)}`, ...(e.isIp ? [] : [`resolvers meshc init-addr last,libc,none resolve-prefer ${mesh.dns.ipFamily === 'v4' ? 'ipv4' : 'ipv6'}`])].join(' '),
     })),

@@ -12,6 +12,7 @@
 import { TRUST_BUNDLE_PATH, ingressCertPath, ingressKeyPath, workloadCertPath, workloadKeyPath } from '../../certs/material.js';
 import { GENERATED_HEADER } from '../target.js';
 import { serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
+import { nginxNeedsUpstreamBlock } from '../capabilities.js';
 import { duration, perEndpoint, subjectRfc2253, verifyName } from '../render.js';
 
 /** Debian's libnginx-mod-stream; `stream` (egress by SNI) needs it. */
@@ -180,7 +181,8 @@ function balanceOf(s: Service): string {
  * directive, weights, max_fails or keepalive; a single name needs none of them).
  */
 export function resolvedAtRunTime(mesh: Mesh, s: Service): boolean {
-  return mesh.dns.resolvers.length > 0 && s.endpoints.length === 1 && !s.endpoints[0].isIp;
+  // See nginxNeedsUpstreamBlock: run-time resolution would silently drop the balancing.
+  return mesh.dns.resolvers.length > 0 && s.endpoints.length === 1 && !s.endpoints[0].isIp && !nginxNeedsUpstreamBlock(s);
 }
 
 export function upstreamBlock(s: Service, block: string): UpstreamBlock {

@@ -13,6 +13,8 @@ export type Feature =
   | 'egress.connect'
   /** Sidecars send allowed egress through the egress gateway (`egress.viaGateway`). */
   | 'egress.via-gateway'
+  /** A DNS endpoint with a non-default policy is re-resolved through `dns.resolvers` (nginx resolves it once, at start, with the system resolver). */
+  | 'endpoints.dns-static'
   /** `policy: maglev` compiles (without it, the scenario leaves the maglev upstream out). */
   | 'lb.maglev'
   /** A slowed endpoint measurably gets fewer requests under `least_request`. */

@@ -26,6 +26,7 @@ const nginx = proxyOrSkip('nginx');
 const FEATURE_ROWS: Record<Feature, string> = {
   'egress.connect': 'egress-http-connect',
   'egress.via-gateway': 'egress-via-gateway',
+  'endpoints.dns-static': 'dns-endpoints-static',
   'lb.maglev': 'lb-maglev',
   'lb.least_request': 'lb-least-request',
   'lb.ring_hash.header': 'lb-ring-hash-header',

@@ -65,7 +65,8 @@ describe('haproxy target', () => {
     expect(f).toContain('http-request return status 503 if { be_conn(up_cart) ge 20 }');
     expect(f).toContain('balance random(2)');
     expect(f).toContain('balance source\n    hash-type consistent');
-    expect(f).toContain('server e0 db.t.svc.cluster.local:15443 weight 256 resolvers meshc init-addr last,libc,none');
+    // A name may stand for several addresses: one slot per address, max(4, 2 x replicas) slots.
+    expect(f).toContain('server-template e0- 4 db.t.svc.cluster.local:15443 weight 256 resolvers meshc init-addr last,libc,none');
     expect(f).toContain('alpn h2');
     expect(f).toContain('frontend out_users\n    mode http\n    bind 127.0.0.1:');
     expect(f).toMatch(/frontend out_users\n(.*\n){2}    timeout http-keep-alive 90s\n/);

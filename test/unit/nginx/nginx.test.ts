@@ -61,8 +61,11 @@ describe('nginx target', () => {
     expect(f).not.toContain('ip_hash');
     expect(f).toContain('        keepalive 16;\n        keepalive_timeout 90s;\n    }');
     expect(f).toContain('grpc_pass grpcs://meshc_up_payments;');
-    // db: one DNS-named endpoint with a resolver → resolved at run time, in the stream block.
-    expect(f).toMatch(/stream \{[\s\S]*set \$meshc_target "db\.t\.svc\.cluster\.local:15443";\s*proxy_pass \$meshc_target;\s*proxy_ssl on;/);
+    // db: one DNS-named endpoint, but least_request: run-time resolution (proxy_pass $variable)
+    // would bypass the balancing, so it gets a static upstream in the stream block (names
+    // resolved at start, which the dns-endpoints-static warning says).
+    expect(f).toMatch(/stream \{[\s\S]*upstream meshc_up_db \{\s*random two least_conn;\s*server db\.t\.svc\.cluster\.local:15443 weight=1 max_fails=0;\s*\}/);
+    expect(f).not.toContain('set $meshc_target "db.t.svc.cluster.local:15443"');
   });
 
   it('passes egress by SNI and by Host for the allowed names only', () => {
