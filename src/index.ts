@@ -7,3 +7,6 @@ export type { Diagnostic } from './model/diagnostic.js';
 export type { OutputFile, Target } from './targets/target.js';
 export { TARGETS } from './targets/registry.js';
 export { UserError } from './errors.js';
+export { diffOutput, diffAgainstRef } from './output/diff.js';
+export { renderGraph } from './graph/index.js';
+export { certsStatus, certsRotate } from './certs/index.js';
