@@ -112,6 +112,7 @@ export async function writeOutput(outDir: string, files: readonly OutputFile[], 
   await guardForeignDirectory(outDir);
   const parent = dirname(outDir);
   await mkdir(parent, { recursive: true });
+  await removeAbandonedStaging(parent, basename(outDir));
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const staging = join(parent, `.${basename(outDir)}.staging-${tag}`);
   const old = join(parent, `.${basename(outDir)}.old-${tag}`);
@@ -242,6 +243,25 @@ async function guardForeignDirectory(outDir: string): Promise<void> {
     manifest = undefined;
   }
   if (!manifest) throw new UserError(`refusing to replace ${outDir}: it is not empty and has no ${MANIFEST_NAME}, so meshc did not write it`, 2, `remove it or choose another --out`);
+}
+
+/** A build killed while staging leaves `.out.staging-<pid>-…` behind: remove those of dead processes. */
+async function removeAbandonedStaging(parent: string, base: string): Promise<void> {
+  const prefix = `.${base}.staging-`;
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) await rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

@@ -63,6 +63,17 @@ describe('the writer', () => {
     expect((await readdir(parent)).sort()).toEqual(['out']); // no staging directory left behind
   });
 
+  it('removes the staging directory a killed build left behind, not that of a live one', async () => {
+    const parent = await scratch();
+    const out = join(parent, 'out');
+    const dead = join(parent, '.out.staging-999999999-dead');
+    const live = join(parent, `.out.staging-${process.ppid}-live`);
+    await mkdir(dead);
+    await mkdir(live);
+    await writeOutput(out, [{ path: 'a.txt', content: 'a' }]);
+    expect((await readdir(parent)).sort()).toEqual(['.out.staging-' + process.ppid + '-live', 'out'].sort());
+  });
+
   it('restores the old tree when a build died between its two renames', async () => {
     const parent = await scratch();
     const out = join(parent, 'out');
