@@ -9,6 +9,7 @@ import { STATE_FILE } from '../certs/state.js';
 import { inputFingerprint } from '../output/fingerprint.js';
 import { isUpToDate, checkRecords, planOutput, writeOutput, type OutputPlan } from '../output/writer.js';
 import { selectTargets } from './targets.js';
+import { emitTargets } from './emit.js';
 import type { OutputFile } from '../targets/target.js';
 import { sortDiagnostics, validate } from './validate.js';
 
@@ -106,7 +107,7 @@ export async function compile(opts: BuildOptions): Promise<BuildResult & { finis
       await finish(false);
       return { ok: false, diagnostics, mesh, finish: noop };
     }
-    const files = [...certOutputFiles(certs.material), ...v.targets.flatMap((t) => t.emit(mesh, certs.material))].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const files = [...certOutputFiles(certs.material), ...(await emitTargets(v.targets, mesh, certs.material))].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     checkRecords(files);
     const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
     const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();

@@ -1,0 +1,30 @@
+import { execa } from 'execa';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixturePath, readTree, tmp } from '../support/build.js';
+
+/**
+ * The built CLI emits large meshes' k8s and istio targets in a worker thread (src/pipeline/emit.ts).
+ * MESHC_PARALLEL forces either way, so a small fixture proves the two give the same bytes.
+ */
+const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
+let dir: string;
+afterAll(async () => dir && rm(dir, { recursive: true, force: true }));
+
+describe('emitting in a worker thread', () => {
+  it('writes exactly what one thread writes', async () => {
+    dir = await tmp('meshc-parallel-');
+    const state = join(dir, 'state');
+    const run = (out: string, parallel: '0' | '1') =>
+      execa('node', [bin, 'build', '-f', fixturePath('shop'), '-o', join(dir, out), '--state', state], { env: { MESHC_PARALLEL: parallel, NO_COLOR: '1' }, reject: false });
+    expect((await run('one', '0')).exitCode).toBe(0);
+    const two = await run('two', '1');
+    expect(two.exitCode, two.stderr).toBe(0);
+    const a = await readTree(join(dir, 'one'));
+    const b = await readTree(join(dir, 'two'));
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    expect([...a.keys()].some((p) => p.startsWith('k8s/')) && [...a.keys()].some((p) => p.startsWith('istio/'))).toBe(true);
+    for (const [p, content] of a) expect(b.get(p), p).toBe(content);
+  });
+});
