@@ -2,7 +2,7 @@
  * What the proxy-agnostic integration scenarios need from a proxy target. One driver per proxy
  * (envoy.ts, nginx.ts, haproxy.ts); `test/integration/<proxy>.test.ts` runs every scenario with it.
  */
-import type { Proc } from '../../harness/index.js';
+import { tempDir, type Proc } from '../../harness/index.js';
 
 /**
  * Features a proxy may legitimately lack. A scenario gates only the one assertion that needs the
@@ -19,6 +19,10 @@ export type Feature =
   | 'lb.maglev'
   /** A slowed endpoint measurably gets fewer requests under `least_request`. */
   | 'lb.least_request'
+  /** Consistent hashing on a header. */
+  | 'lb.ring_hash.header'
+  /** A valid mesh certificate of a caller not in allowFrom gets exactly 403 (not a handshake failure). */
+  | 'mtls.403'
   | 'lb.weights'
   /** An endpoint answering 5xx is ejected after `consecutive5xx`. */
   | 'outlier'
@@ -41,6 +45,27 @@ export interface ProxyDriver {
 }
 
 /** Replaces an IPv4 address as a whole token (127.0.0.1 never matches inside 127.0.0.10). */
+/**
+ * Runs `start` with a fresh scratch directory (a rewritten replica config, nginx's runtime
+ * prefix) that lives as long as the process: removed when it stops, or when it fails to start.
+ */
+export async function withScratch(label: string, start: (dir: string) => Promise<Proc>): Promise<Proc> {
+  const scratch = await tempDir(label);
+  try {
+    const proc = await start(scratch.path);
+    return {
+      ...proc,
+      stop: async () => {
+        await proc.stop();
+        await scratch.cleanup();
+      },
+    };
+  } catch (err) {
+    await scratch.cleanup();
+    throw err;
+  }
+}
+
 export function rewriteAddress(text: string, from: string, to: string): string {
   const escaped = from.replace(/\./g, '\\.');
   return text.replace(new RegExp(`(?<![0-9.])${escaped}(?![0-9])`, 'g'), to);

@@ -5,8 +5,8 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { proxyOrSkip, startHaproxy, tempDir, validateHaproxy, type Proc } from '../../harness/index.js';
-import { rewriteAddress, type ProxyDriver } from './driver.js';
+import { proxyOrSkip, startHaproxy, validateHaproxy } from '../../harness/index.js';
+import { rewriteAddress, withScratch, type ProxyDriver } from './driver.js';
 import { listenPorts, supportsFrom } from './nginx.js';
 
 const haproxy = proxyOrSkip('haproxy');
@@ -20,23 +20,12 @@ export const haproxyDriver: ProxyDriver = {
     const original = path.join(outDir, 'haproxy', `${workload}.cfg`);
     const text = await readFile(original, 'utf8');
     if (!opts?.rewrite) return startHaproxy({ configPath: original, cwd: outDir, waitPorts: listenPorts(text, BIND) });
-    const scratch = await tempDir(`haproxy-${workload}`);
-    try {
-      const copy = path.join(scratch.path, `${workload}.cfg`);
-      const rewritten = rewriteAddress(text, opts.rewrite[0], opts.rewrite[1]);
+    const rewritten = rewriteAddress(text, opts.rewrite[0], opts.rewrite[1]);
+    return withScratch(`haproxy-${workload}`, async (dir) => {
+      const copy = path.join(dir, `${workload}.cfg`);
       await writeFile(copy, rewritten);
-      const proc: Proc = await startHaproxy({ configPath: copy, cwd: outDir, waitPorts: listenPorts(rewritten, BIND) });
-      return {
-        ...proc,
-        stop: async () => {
-          await proc.stop();
-          await scratch.cleanup();
-        },
-      };
-    } catch (err) {
-      await scratch.cleanup();
-      throw err;
-    }
+      return startHaproxy({ configPath: copy, cwd: outDir, waitPorts: listenPorts(rewritten, BIND) });
+    });
   },
   validate: (outDir, workload) => validateHaproxy(path.join(outDir, 'haproxy', `${workload}.cfg`), outDir),
   supports: supportsFrom('haproxy'),

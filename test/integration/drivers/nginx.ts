@@ -8,10 +8,10 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { proxyOrSkip, startNginx, tempDir, type Proc } from '../../harness/index.js';
+import { proxyOrSkip, startNginx, type Proc } from '../../harness/index.js';
 import { verifyNginxFile } from '../../../src/verify/nginx.js';
 import { featureById, type MatrixTarget } from '../../../src/targets/capabilities.js';
-import { rewriteAddress, type Feature, type ProxyDriver } from './driver.js';
+import { rewriteAddress, withScratch, type Feature, type ProxyDriver } from './driver.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, startHttpBackend, startTlsBackend, tlsProbe, type Backend } from '../../harness/index.js';
 import { buildTestMesh, type TestMesh } from '../mesh-builder.js';
@@ -54,39 +54,24 @@ export function listenPorts(text: string, pattern: RegExp): { host: string; port
   return [...seen.values()];
 }
 
-async function scratchPrefix(label: string) {
-  const dir = await tempDir(`nginx-${label}`);
-  await mkdir(path.join(dir.path, 'run'));
-  await mkdir(path.join(dir.path, 'tmp'));
-  return dir;
-}
-
 export const nginxDriver: ProxyDriver = {
   name: 'nginx',
   available: Boolean(nginx.path),
   async start(outDir, workload, opts) {
     const original = path.join(outDir, 'nginx', `${workload}.conf`);
-    const prefix = await scratchPrefix(workload);
-    try {
+    // The scratch directory is nginx's runtime prefix (pid file, temp paths), outside out/.
+    return withScratch(`nginx-${workload}`, async (prefix) => {
+      await mkdir(path.join(prefix, 'run'));
+      await mkdir(path.join(prefix, 'tmp'));
       let configPath = original;
       let text = await readFile(original, 'utf8');
       if (opts?.rewrite) {
         text = rewriteAddress(text, opts.rewrite[0], opts.rewrite[1]).replace(/ \.\.\//g, ` ${outDir}/`);
-        configPath = path.join(prefix.path, `${workload}.conf`);
+        configPath = path.join(prefix, `${workload}.conf`);
         await writeFile(configPath, text);
       }
-      const proc: Proc = await startNginx({ configPath, prefix: prefix.path, waitPorts: listenPorts(text, /^\s*listen\s+(\d+\.\d+\.\d+\.\d+):(\d+)/gm) });
-      return {
-        ...proc,
-        stop: async () => {
-          await proc.stop();
-          await prefix.cleanup();
-        },
-      };
-    } catch (err) {
-      await prefix.cleanup();
-      throw err;
-    }
+      return startNginx({ configPath, prefix, waitPorts: listenPorts(text, /^\s*listen\s+(\d+\.\d+\.\d+\.\d+):(\d+)/gm) });
+    });
   },
   // What `meshc verify` runs: nginx -t, with names of static upstreams (resolved where nginx
   // runs, e.g. *.svc.cluster.local) replaced by 127.0.0.1 in a copy; the output names them.
