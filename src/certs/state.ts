@@ -18,6 +18,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { isAlive } from '../process.js';
 
 export const STATE_FILE = 'state.json';
 export const LOCK_FILE = 'lock';
@@ -165,15 +166,6 @@ export async function writeState(stateDir: string, text: string): Promise<void> 
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** A held lock; `release` is idempotent and only removes the lock if it is still ours. */
 export interface Lock {

@@ -4,6 +4,7 @@ import { basename, dirname, join, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
 import { MANIFEST_NAME, manifestFile, modeOf, parseManifest, sha256, type BuildStamp, type Manifest } from './manifest.js';
+import { isAlive } from '../process.js';
 
 /** How the output directory on disk differs from what a build produces. */
 export interface OutputPlan {
@@ -255,14 +256,6 @@ async function removeAbandonedStaging(parent: string, base: string): Promise<voi
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * If a previous build died between its two renames, the output directory is missing and the old

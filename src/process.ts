@@ -1,0 +1,9 @@
+/** Whether a process exists (EPERM: it exists but belongs to someone else). For stale lock files and staging directories. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
