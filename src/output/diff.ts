@@ -23,7 +23,7 @@ import type { Diagnostic } from '../model/diagnostic.js';
 import { cmp, type Mesh } from '../model/mesh.js';
 import { compile, defaultStateDir } from '../pipeline/build.js';
 import type { OutputFile } from '../targets/target.js';
-import { MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
+import { contentHash, MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
 import { meshFromSummary, summarizeFile, summarizeMeshes, type SummaryItem } from './summarize.js';
 import { exists, listFiles, planOutput, type OutputPlan } from './writer.js';
 
@@ -147,7 +147,7 @@ export function compareFiles(oldFiles: readonly OutputFile[], newFiles: readonly
   for (const f of newFiles) {
     const o = old.get(f.path);
     if (!o) plan.added.push(f.path);
-    else if (sha256(o.content) !== sha256(f.content)) plan.changed.push(f.path);
+    else if (contentHash(o) !== contentHash(f)) plan.changed.push(f.path);
     else if (modeOf(o) !== modeOf(f)) plan.modeChanged.push(f.path);
     old.delete(f.path);
   }

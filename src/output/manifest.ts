@@ -28,13 +28,25 @@ export function sha256(content: string | Buffer): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
+const hashes = new WeakMap<OutputFile, string>();
+
+/** The sha256 of a record's content, computed once per record (the plan and the manifest both need it). */
+export function contentHash(f: OutputFile): string {
+  let h = hashes.get(f);
+  if (h === undefined) {
+    h = sha256(f.content);
+    hashes.set(f, h);
+  }
+  return h;
+}
+
 export function modeOf(f: OutputFile): number {
   return f.mode ?? 0o644;
 }
 
 export function buildManifest(files: readonly OutputFile[]): Manifest {
   const entries: Manifest['files'] = {};
-  for (const f of files) entries[f.path] = { sha256: sha256(f.content), mode: modeOf(f).toString(8), size: Buffer.byteLength(f.content) };
+  for (const f of files) entries[f.path] = { sha256: contentHash(f), mode: modeOf(f).toString(8), size: Buffer.byteLength(f.content) };
   return { generator: 'meshc', formatVersion: 1, files: entries };
 }
 

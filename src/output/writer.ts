@@ -3,7 +3,7 @@ import { chmod, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } f
 import { basename, dirname, join, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
-import { MANIFEST_NAME, manifestFile, modeOf, parseManifest, sha256, type BuildStamp, type Manifest } from './manifest.js';
+import { contentHash, MANIFEST_NAME, manifestFile, modeOf, parseManifest, sha256, type BuildStamp, type Manifest } from './manifest.js';
 import { isAlive } from '../process.js';
 
 /** How the output directory on disk differs from what a build produces. */
@@ -79,8 +79,8 @@ export async function planOutput(outDir: string, files: readonly OutputFile[], o
       const p = join(outDir, ...f.path.split('/'));
       const st = await lstat(p);
       const known = manifest?.m.files[f.path];
-      const diskHash = known && st.size === known.size && st.mtimeMs < manifest!.mtimeMs ? known.sha256 : sha256(await readFile(p));
-      if (diskHash !== sha256(f.content)) plan.changed.push(f.path);
+      const diskHash = known && untouched(st, known, manifest!.mtimeMs) ? known.sha256 : sha256(await readFile(p));
+      if (diskHash !== contentHash(f)) plan.changed.push(f.path);
       else if ((st.mode & 0o777) !== modeOf(f)) plan.modeChanged.push(f.path);
     }
   };
@@ -174,11 +174,12 @@ export async function writeOutput(outDir: string, files: readonly OutputFile[], 
   return done;
 }
 
-async function readManifestWithTime(outDir: string): Promise<{ m: Manifest; mtimeMs: number } | undefined> {
+async function readManifestWithTime(outDir: string): Promise<{ m: Manifest; mtimeMs: number; sha256: string } | undefined> {
   try {
     const p = join(outDir, MANIFEST_NAME);
-    const m = parseManifest(await readFile(p, 'utf8'));
-    return m ? { m, mtimeMs: (await lstat(p)).mtimeMs } : undefined;
+    const text = await readFile(p, 'utf8');
+    const m = parseManifest(text);
+    return m ? { m, mtimeMs: (await lstat(p)).mtimeMs, sha256: sha256(text) } : undefined;
   } catch {
     return undefined;
   }
@@ -209,16 +210,9 @@ async function writeFileAtomic(path: string, content: string): Promise<void> {
  */
 export async function isUpToDate(outDir: string, stamp: BuildStamp | undefined, inputs: string, now: Date): Promise<boolean> {
   if (!stamp || stamp.inputs !== inputs || !(Date.parse(stamp.validUntil) > now.getTime())) return false;
-  let manifestText: string;
-  let manifestMtime: number;
-  try {
-    manifestText = await readFile(join(outDir, MANIFEST_NAME), 'utf8');
-    manifestMtime = (await lstat(join(outDir, MANIFEST_NAME))).mtimeMs;
-  } catch {
-    return false;
-  }
-  const m = parseManifest(manifestText);
-  if (!m || sha256(manifestText) !== stamp.manifestSha256) return false;
+  const manifest = await readManifestWithTime(outDir);
+  if (!manifest || manifest.sha256 !== stamp.manifestSha256) return false;
+  const { m, mtimeMs: manifestMtime } = manifest;
   const onDisk = (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME);
   const expected = Object.keys(m.files);
   if (onDisk.length !== expected.length) return false;
@@ -226,8 +220,16 @@ export async function isUpToDate(outDir: string, stamp: BuildStamp | undefined, 
   return onDisk.every((p, i) => {
     const st = stats[i];
     const want = m.files[p];
-    return st !== undefined && want !== undefined && st.isFile() && st.size === want.size && (st.mode & 0o777).toString(8) === want.mode && st.mtimeMs < manifestMtime;
+    return st !== undefined && want !== undefined && st.isFile() && untouched(st, want, manifestMtime) && (st.mode & 0o777).toString(8) === want.mode;
   });
+}
+
+/**
+ * A file is as meshc left it when it has the size the manifest recorded and is older than the
+ * manifest, which the writer puts down last, on a later clock tick than every file.
+ */
+function untouched(st: { size: number; mtimeMs: number }, entry: { size: number }, manifestMtimeMs: number): boolean {
+  return st.size === entry.size && st.mtimeMs < manifestMtimeMs;
 }
 
 /** Refuses to replace a non-empty directory that meshc did not write. */

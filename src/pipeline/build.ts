@@ -81,9 +81,9 @@ export function defaultStateDir(file: string): string {
  * target. The caller decides whether to write (build) or compare (check, diff). The state lock is
  * held until `finish` is called.
  */
-export async function compile(opts: BuildOptions): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string }> {
+export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string }> {
   const noop = async () => {};
-  const v = await validate({ file: opts.file, targets: opts.targets });
+  const v = await validate({ file: opts.file, targets: opts.targets, ...(meshBytes ? { bytes: meshBytes } : {}) });
   if (!v.ok || !v.mesh || !v.source) return { ok: false, diagnostics: v.diagnostics, finish: noop };
   const mesh = v.mesh;
   const certs = await prepareCerts(mesh, {
@@ -138,7 +138,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
     }
   }
-  const c = await compile(opts);
+  // The bytes the stamp is made of are the bytes compiled: read once.
+  const c = await compile(opts, meshText);
   if (!c.ok || !c.files) return { ok: c.ok, diagnostics: c.diagnostics, ...(c.mesh ? { mesh: c.mesh } : {}) };
   let committed = false;
   try {

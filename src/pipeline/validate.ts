@@ -12,6 +12,8 @@ export interface ValidateOptions {
   file: string;
   /** Target names whose capability checks run too; default all. */
   targets?: string[];
+  /** The file's content, when the caller has read it already. */
+  bytes?: Buffer;
 }
 
 export interface ValidateResult {
@@ -30,7 +32,7 @@ export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
 /** parse → schema → normalize → rules → target checks; reports everything each stage found. */
 export async function validate(opts: ValidateOptions): Promise<ValidateResult> {
   const targets = selectTargets(opts.targets);
-  const parsed = await readMeshFile(opts.file);
+  const parsed = await readMeshFile(opts.file, opts.bytes);
   const { source } = parsed;
   if (parsed.value === undefined || hasErrors(parsed.diagnostics)) return done(parsed.diagnostics, source, targets);
   const place = (fs: Finding[]) => fs.map((f) => locate(source, f));

@@ -51,8 +51,12 @@ export interface ParseResult {
   diagnostics: Diagnostic[];
 }
 
-/** Reads and parses a mesh file. I/O problems throw UserError (exit 2); content problems are diagnostics. */
-export async function readMeshFile(file: string): Promise<ParseResult> {
+/**
+ * Reads and parses a mesh file. I/O problems throw UserError (exit 2); content problems are
+ * diagnostics. `bytes`: the file's content when the caller has already read it.
+ */
+export async function readMeshFile(file: string, bytes?: Buffer): Promise<ParseResult> {
+  if (bytes !== undefined) return bytes.length > MAX_SOURCE_BYTES ? tooLarge(file, bytes.length) : parseMeshText(bytes, file);
   let size: number;
   try {
     const st = await stat(file);
@@ -62,18 +66,19 @@ export async function readMeshFile(file: string): Promise<ParseResult> {
     if (e instanceof UserError) throw e;
     throw ioError(file, e);
   }
-  const lineCounter = new LineCounter();
-  if (size > MAX_SOURCE_BYTES) {
-    const source: Source = { file, text: '', lineCounter };
-    return { source, diagnostics: [at(source, error('file-too-large', '', `${file} is ${size} bytes; meshc reads mesh files of at most ${MAX_SOURCE_BYTES} bytes`, 'a mesh.yaml is hand-written and small: check that -f names the right file'), 1, 1)] };
-  }
-  let bytes: Buffer;
+  if (size > MAX_SOURCE_BYTES) return tooLarge(file, size);
+  let content: Buffer;
   try {
-    bytes = await readFile(file);
+    content = await readFile(file);
   } catch (e) {
     throw ioError(file, e);
   }
-  return parseMeshText(bytes, file);
+  return parseMeshText(content, file);
+}
+
+function tooLarge(file: string, size: number): ParseResult {
+  const source: Source = { file, text: '', lineCounter: new LineCounter() };
+  return { source, diagnostics: [at(source, error('file-too-large', '', `${file} is ${size} bytes; meshc reads mesh files of at most ${MAX_SOURCE_BYTES} bytes`, 'a mesh.yaml is hand-written and small: check that -f names the right file'), 1, 1)] };
 }
 
 function ioError(file: string, e: unknown): UserError {
