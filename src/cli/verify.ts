@@ -3,32 +3,19 @@ import { resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { findProxy, type ProxyName } from '../verify/binaries.js';
-import { verifyEnvoy } from '../verify/envoy.js';
+import { verifyEnvoy, type VerifyResult } from '../verify/envoy.js';
+import { verifyHaproxy } from '../verify/haproxy.js';
+import { verifyNginx } from '../verify/nginx.js';
 import { addDebug, addFormat, addOut } from './options.js';
 import { colours, printJson } from './render.js';
 import { action, EXIT } from './run.js';
 
-interface FileResult {
-  file: string;
-  ok: boolean;
-  output: string;
-}
-type Verifier = (outDir: string, bin: string) => Promise<FileResult[]>;
-
 /** The validators, by proxy. Each checks its own folder of the output. */
-async function verifiers(): Promise<Record<ProxyName, Verifier>> {
-  const out: Partial<Record<ProxyName, Verifier>> = { envoy: verifyEnvoy };
-  for (const name of ['nginx', 'haproxy'] as const) {
-    try {
-      const mod = (await import(`../verify/${name}.js`)) as Record<string, Verifier>;
-      const fn = mod[name === 'nginx' ? 'verifyNginx' : 'verifyHaproxy'];
-      if (fn) out[name] = fn;
-    } catch {
-      // target not built into this version
-    }
-  }
-  return out as Record<ProxyName, Verifier>;
-}
+const VERIFIERS: Record<ProxyName, (outDir: string, bin: string) => Promise<VerifyResult[]>> = {
+  envoy: verifyEnvoy,
+  nginx: verifyNginx,
+  haproxy: verifyHaproxy,
+};
 
 export function registerVerify(program: Command): void {
   const cmd = program
@@ -55,18 +42,17 @@ Exit codes: 0 every checked file accepted, 1 a file rejected, 2 nothing could be
         throw new UserError(`${o.out} does not exist`, 2, 'run `meshc build` first');
       }
       const c = colours();
-      const all = await verifiers();
-      const results: (FileResult & { proxy: string })[] = [];
+      const results: (VerifyResult & { proxy: string })[] = [];
       const skipped: string[] = [];
       for (const proxy of ['envoy', 'nginx', 'haproxy'] as const) {
         const exists = await stat(resolve(out, proxy)).then(() => true, () => false);
-        if (!exists || !all[proxy]) continue;
+        if (!exists) continue;
         const bin = findProxy(proxy, o[proxy]);
         if (!bin) {
           skipped.push(`${proxy} (not found${o[proxy] ? ` at ${o[proxy]}` : ' on PATH'}; pass --${proxy} PATH)`);
           continue;
         }
-        for (const r of await all[proxy](out, bin)) results.push({ ...r, proxy });
+        for (const r of await VERIFIERS[proxy](out, bin)) results.push({ ...r, proxy });
       }
       const failed = results.filter((r) => !r.ok);
       if (o.format === 'json') printJson({ ok: failed.length === 0 && results.length > 0, results, skipped });
