@@ -70,21 +70,55 @@ function scalar(v: unknown, indent: string): string {
     if (!Number.isFinite(v)) throw new Error(`internal: cannot serialize ${v} to YAML`);
     return String(v);
   }
-  if (typeof v === 'string') return literalBlock(v, indent) ?? scalarString(v);
+  if (typeof v === 'string') return v.indexOf('\n') === -1 ? oneLine(v) : (literalBlock(v, indent) ?? scalarString(v));
   throw new Error(`internal: cannot serialize a ${typeof v} to YAML`);
 }
 
+// Outputs repeat the same keys and short values thousands of times (`@type` URLs, `name`,
+// `socket_address`): their one-line forms are memoized. A cache, bounded, cleared when full.
+const CACHE_LIMIT = 50_000;
+const blockCache = new Map<string, string>();
+const flowCache = new Map<string, string>();
+function remember(cache: Map<string, string>, s: string, text: string): string {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(s, text);
+  return text;
+}
+
+/** A one-line string in block context. */
+function oneLine(s: string): string {
+  return blockCache.get(s) ?? remember(blockCache, s, scalarString(s));
+}
+
 const isCollection = (v: unknown): v is object => v !== null && typeof v === 'object';
-const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-/** Keys in code-unit order, without those whose value is undefined. */
-const keysOf = (v: object): string[] => Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort(byCodeUnit);
-const isEmpty = (v: object) => (Array.isArray(v) ? v.every((x) => x === undefined) : keysOf(v).length === 0);
+const NO_KEYS: string[] = [];
+/** Keys in code-unit order (the default sort), without those whose value is undefined. */
+function keysOf(v: object): string[] {
+  const keys = Object.keys(v);
+  let n = 0;
+  for (const k of keys) if ((v as Record<string, unknown>)[k] !== undefined) keys[n++] = k;
+  if (n === 0) return NO_KEYS;
+  keys.length = n;
+  return n > 1 ? keys.sort() : keys;
+}
+/** The keys of an object, or undefined for an array; `null` when the collection is empty. */
+function shape(v: object): string[] | undefined | null {
+  if (Array.isArray(v)) {
+    for (const x of v) if (x !== undefined) return undefined;
+    return null;
+  }
+  const keys = keysOf(v);
+  return keys.length ? keys : null;
+}
 
 function emitDocument(v: unknown): string {
-  const out: string[] = [];
-  if (isCollection(v) && !isEmpty(v)) emitCollection(v, '', out);
-  else out.push(isCollection(v) ? (Array.isArray(v) ? '[]' : '{}') : scalar(v, '  '));
-  return out.join('\n') + '\n';
+  if (!isCollection(v)) return scalar(v, '  ') + '\n';
+  const keys = shape(v);
+  if (keys === null) return Array.isArray(v) ? '[]\n' : '{}\n';
+  const parts: string[] = [];
+  block(v, keys, '', '', parts);
+  // One join: a flat string, not a tree of thousands of concatenations to flatten later.
+  return parts.join('');
 }
 
 const FLOW_WIDTH = 100;
@@ -94,62 +128,79 @@ const FLOW_WIDTH = 100;
  * port_value: 15443 }`, `[http/1.1, h2]`): Envoy and Kubernetes objects are mostly such leaves,
  * and block style spent a third of every file on indentation. Undefined when it would not fit.
  */
-function flow(v: object, room: number): string | undefined {
-  const parts: string[] = [];
+function flow(v: object, keys: string[] | undefined, room: number): string | undefined {
   let width = 4;
-  if (Array.isArray(v)) {
-    for (const item of v) {
+  let text = '';
+  if (keys === undefined) {
+    for (const item of v as unknown[]) {
       if (item === undefined) continue;
-      if (isCollection(item) || (typeof item === 'string' && item.includes('\n'))) return undefined;
-      const text = flowScalar(item);
-      width += text.length + 2;
+      if (isCollection(item) || (typeof item === 'string' && item.indexOf('\n') !== -1)) return undefined;
+      const part = flowScalar(item);
+      width += part.length + 2;
       if (width > room) return undefined;
-      parts.push(text);
+      text = text === '' ? part : `${text}, ${part}`;
     }
-    return `[${parts.join(', ')}]`;
+    return `[${text}]`;
   }
-  for (const k of keysOf(v)) {
+  for (const k of keys) {
     const item = (v as Record<string, unknown>)[k];
-    if (isCollection(item) || (typeof item === 'string' && item.includes('\n'))) return undefined;
-    const text = `${scalarString(k)}: ${flowScalar(item)}`;
-    width += text.length + 2;
+    if (isCollection(item) || (typeof item === 'string' && item.indexOf('\n') !== -1)) return undefined;
+    const part = `${oneLine(k)}: ${flowScalar(item)}`;
+    width += part.length + 2;
     if (width > room) return undefined;
-    parts.push(text);
+    text = text === '' ? part : `${text}, ${part}`;
   }
-  return `{ ${parts.join(', ')} }`;
+  return `{ ${text} }`;
 }
 
 /** A scalar inside a flow collection, where `,` `[` `]` `{` `}` are indicators too. */
 function flowScalar(v: unknown): string {
-  const s = scalar(v, '');
-  return typeof v === 'string' && /[,[\]{}]/.test(s) && !s.startsWith('"') ? JSON.stringify(v) : s;
+  if (typeof v !== 'string') return scalar(v, '');
+  const cached = flowCache.get(v);
+  if (cached !== undefined) return cached;
+  const s = oneLine(v);
+  return remember(flowCache, v, /[,[\]{}]/.test(s) && !s.startsWith('"') ? JSON.stringify(v) : s);
 }
 
-/** Emits a non-empty collection whose lines start at `indent`. */
-function emitCollection(v: object, indent: string, out: string[]): void {
-  if (Array.isArray(v)) {
-    for (const item of v) {
+/**
+ * Emits a non-empty collection (`keys` for an object, undefined for an array) whose lines start
+ * at `indent`, except the first, which starts with `first` (an array item's `- `).
+ */
+function block(v: object, keys: string[] | undefined, indent: string, first: string, out: string[]): void {
+  let lead = first;
+  const inner = indent + '  ';
+  if (keys === undefined) {
+    const room = FLOW_WIDTH - indent.length - 2;
+    for (const item of v as unknown[]) {
       if (item === undefined) continue;
-      const inline = isCollection(item) && !isEmpty(item) ? flow(item, FLOW_WIDTH - indent.length - 2) : undefined;
-      if (inline) out.push(`${indent}- ${inline}`);
-      else if (isCollection(item) && !isEmpty(item)) {
-        const inner: string[] = [];
-        emitCollection(item, indent + '  ', inner);
-        // The first line of the item shares the line with "- ".
-        inner[0] = `${indent}- ${inner[0].slice(indent.length + 2)}`;
-        out.push(...inner);
-      } else out.push(`${indent}- ${isCollection(item) ? (Array.isArray(item) ? '[]' : '{}') : scalar(item, indent + '  ')}`);
+      if (isCollection(item)) {
+        const itemKeys = shape(item);
+        if (itemKeys === null) out.push(lead, '- ', Array.isArray(item) ? '[]' : '{}', '\n');
+        else {
+          const inline = flow(item, itemKeys, room);
+          if (inline !== undefined) out.push(lead, '- ', inline, '\n');
+          else block(item, itemKeys, inner, `${lead}- `, out);
+        }
+      } else out.push(lead, '- ', scalar(item, inner), '\n');
+      lead = indent;
     }
     return;
   }
-  for (const k of keysOf(v)) {
+  for (const k of keys) {
     const val = (v as Record<string, unknown>)[k];
-    const key = scalarString(k);
-    const inline = isCollection(val) && !isEmpty(val) ? flow(val, FLOW_WIDTH - indent.length - key.length - 2) : undefined;
-    if (inline) out.push(`${indent}${key}: ${inline}`);
-    else if (isCollection(val) && !isEmpty(val)) {
-      out.push(`${indent}${key}:`);
-      emitCollection(val, Array.isArray(val) ? indent + '  ' : indent + '  ', out);
-    } else out.push(`${indent}${key}: ${isCollection(val) ? (Array.isArray(val) ? '[]' : '{}') : scalar(val, indent + '  ')}`);
+    const key = oneLine(k);
+    if (isCollection(val)) {
+      const valKeys = shape(val);
+      if (valKeys === null) out.push(lead, key, Array.isArray(val) ? ': []\n' : ': {}\n');
+      else {
+        const inline = flow(val, valKeys, FLOW_WIDTH - indent.length - key.length - 2);
+        if (inline !== undefined) out.push(lead, key, ': ', inline, '\n');
+        else {
+          out.push(lead, key, ':\n');
+          block(val, valKeys, inner, inner, out);
+        }
+      }
+    } else out.push(lead, key, ': ', scalar(val, inner), '\n');
+    lead = indent;
   }
 }

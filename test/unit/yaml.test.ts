@@ -75,6 +75,17 @@ describe('toYaml', () => {
     for (const s of ['yes', 'no', 'on', 'off', 'null', '8080', '0x1f', '1_000', '12:30']) expect(text).toContain(`"${s}"`);
   });
 
+  it('memoizes one-line forms per context: a value plain in block style is still quoted in flow style', () => {
+    const v = { a: 'x y,z', b: { c: 'x y,z' }, d: ['x y,z'] };
+    for (let i = 0; i < 2; i++) {
+      const text = toYaml(v);
+      expect(text).toContain('a: x y,z\n');
+      expect(text).toContain('b: { c: "x y,z" }');
+      expect(text).toContain('d: ["x y,z"]');
+      expect(parse(text)).toEqual(v);
+    }
+  });
+
   it('joins documents with ---', () => {
     expect(parse(toYamlDocuments([{ a: 1 }, { b: 2 }]).split('---\n')[1])).toEqual({ b: 2 });
   });
