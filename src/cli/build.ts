@@ -50,8 +50,8 @@ Private keys are written only under <out>/secrets/ (mode 0600, git-ignored); set
             process.stdout.write(`run meshc build to update it\n`);
           }
         } else if (r.cached) process.stdout.write(`${o.out} is up to date (mesh.yaml, certificates and meshc unchanged since the last build)\n`);
-        else if (r.plan!.upToDate) process.stdout.write(`${o.out} is up to date (${r.files!.length} files)\n`);
-        else process.stdout.write(`wrote ${o.out}: ${r.files!.length} files (${r.plan!.added.length} added, ${r.plan!.changed.length + r.plan!.modeChanged.length} changed, ${r.plan!.removed.length} removed)\n`);
+        else if (r.plan!.upToDate) process.stdout.write(`${o.out} is up to date (${r.fileCount!} files)\n`);
+        else process.stdout.write(`wrote ${o.out}: ${r.fileCount!} files (${r.plan!.added.length} added, ${r.plan!.changed.length + r.plan!.modeChanged.length} changed, ${r.plan!.removed.length} removed)\n`);
       }
       if (!r.ok) return EXIT.FINDINGS;
       if (o.check && !r.plan!.upToDate) return EXIT.FINDINGS;

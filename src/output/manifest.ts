@@ -44,14 +44,20 @@ export function modeOf(f: OutputFile): number {
   return f.mode ?? 0o644;
 }
 
-export function buildManifest(files: readonly OutputFile[]): Manifest {
-  const entries: Manifest['files'] = {};
-  for (const f of files) entries[f.path] = { sha256: contentHash(f), mode: modeOf(f).toString(8), size: Buffer.byteLength(f.content) };
-  return { generator: 'meshc', formatVersion: 1, files: entries };
+/** What the manifest records of one file. */
+export interface FileRecord {
+  path: string;
+  sha256: string;
+  size: number;
+  mode: number;
 }
 
-export function manifestFile(files: readonly OutputFile[]): OutputFile {
-  return { path: MANIFEST_NAME, content: toJson(buildManifest(files)) };
+/** The manifest's text for these records (any order: entries are sorted by path). */
+export function manifestText(records: readonly FileRecord[]): string {
+  const entries: Manifest['files'] = {};
+  for (const r of records) entries[r.path] = { sha256: r.sha256, mode: r.mode.toString(8), size: r.size };
+  const m: Manifest = { generator: 'meshc', formatVersion: 1, files: entries };
+  return toJson(m);
 }
 
 export function parseManifest(text: string): Manifest | undefined {

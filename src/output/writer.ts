@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
-import { contentHash, MANIFEST_NAME, manifestFile, modeOf, parseManifest, sha256, type BuildStamp, type Manifest } from './manifest.js';
+import { contentHash, MANIFEST_NAME, manifestText, modeOf, parseManifest, sha256, type BuildStamp, type FileRecord, type Manifest } from './manifest.js';
 import { isAlive } from '../process.js';
 
 /** How the output directory on disk differs from what a build produces. */
@@ -20,13 +20,16 @@ export interface OutputPlan {
 /** Checks the records themselves: relative paths inside the tree, no duplicates. */
 export function checkRecords(files: readonly OutputFile[]): void {
   const seen = new Set<string>();
-  for (const f of files) {
-    if (f.path === '' || f.path.startsWith('/') || f.path.split('/').some((s) => s === '..' || s === '.' || s === '') || f.path.includes('\\'))
-      throw new Error(`internal: output path "${f.path}" is not a clean relative path`);
-    if (seen.has(f.path)) throw new Error(`internal: two targets produced ${f.path}`);
-    if (f.path === MANIFEST_NAME) throw new Error(`internal: ${MANIFEST_NAME} is reserved`);
-    seen.add(f.path);
-  }
+  for (const f of files) checkPath(f.path, seen);
+}
+
+/** One record's path: clean, relative, not the manifest, not seen before (added to `seen`). */
+function checkPath(path: string, seen: Set<string>): void {
+  if (path === '' || path.startsWith('/') || path.split('/').some((s) => s === '..' || s === '.' || s === '') || path.includes('\\'))
+    throw new Error(`internal: output path "${path}" is not a clean relative path`);
+  if (seen.has(path)) throw new Error(`internal: two targets produced ${path}`);
+  if (path === MANIFEST_NAME) throw new Error(`internal: ${MANIFEST_NAME} is reserved`);
+  seen.add(path);
 }
 
 export async function exists(p: string): Promise<boolean> {
@@ -92,86 +95,184 @@ export async function planOutput(outDir: string, files: readonly OutputFile[], o
   return plan;
 }
 
+/** What a finished write did. */
+export type WriteResult = OutputPlan & { manifestSha256: string; fileCount: number };
+
 /**
- * The one writer. Writes the whole tree into a sibling temporary directory, then swaps it in with
- * two renames, so a failed or interrupted build leaves the previous output intact. Files the new
- * build no longer produces disappear with the old tree. Writes nothing when the tree is up to date.
- * `beforeSwap` runs after staging and before the swap (the build commits certificate state there).
+ * The one writer, fed as the targets produce: `put` each batch of files, then `commit` (or
+ * `abort`). Files go into a sibling staging directory, swapped in with two renames at commit, so a
+ * failed or interrupted build leaves the previous output intact, and files the build no longer
+ * produces disappear with the old tree. A file's bytes are written and dropped as soon as it is
+ * put, so a large mesh never holds its whole output in memory. Unchanged files (same bytes and
+ * mode as the current tree) are hard-linked instead of written, and when nothing differs no
+ * staging directory is made at all: the tree is left exactly as it was.
  */
-export async function writeOutput(outDir: string, files: readonly OutputFile[], hooks: { beforeSwap?: () => Promise<void> } = {}): Promise<OutputPlan & { manifestSha256: string }> {
-  checkRecords(files);
-  const plan = await planOutput(outDir, files, { trustManifest: true });
-  const manifest = manifestFile(files);
-  const done = { ...plan, manifestSha256: sha256(manifest.content) };
-  if (plan.upToDate) {
-    await hooks.beforeSwap?.();
-    // Same files; rewrite the manifest alone if it was lost or differs (an older meshc wrote it).
-    const current = await readFile(join(outDir, MANIFEST_NAME), 'utf8').catch(() => '');
-    if (current !== manifest.content) await writeFileAtomic(join(outDir, MANIFEST_NAME), manifest.content);
-    return done;
-  }
+export interface OutputSink {
+  put(files: readonly OutputFile[]): Promise<void>;
+  /** `beforeSwap` runs after staging and before the swap (the build commits certificate state there). */
+  commit(hooks?: { beforeSwap?: () => Promise<void> }): Promise<WriteResult>;
+  /** Removes the staging directory; the current tree is untouched. */
+  abort(): Promise<void>;
+}
+
+export async function openOutput(outDir: string): Promise<OutputSink> {
+  await recoverInterruptedSwap(outDir);
   await guardForeignDirectory(outDir);
+  const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
+  // A file's hash may come from the manifest instead of reading it, when the file has the
+  // manifest's size and was not modified after the manifest was written (see untouched).
+  const manifest = await readManifestWithTime(outDir);
   const parent = dirname(outDir);
-  await mkdir(parent, { recursive: true });
-  await removeAbandonedStaging(parent, basename(outDir));
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const staging = join(parent, `.${basename(outDir)}.staging-${tag}`);
-  const old = join(parent, `.${basename(outDir)}.old-${tag}`);
-  try {
-    await mkdir(staging, { mode: 0o755 });
-    const dirs = new Set<string>();
-    for (const f of files) {
-      const parts = f.path.split('/');
-      for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  const stagingDir = join(parent, `.${basename(outDir)}.staging-${tag}`);
+  const umask = currentUmask();
+  const seen = new Set<string>();
+  const records: FileRecord[] = [];
+  const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
+  let deferred: FileRecord[] = [];
+  // `root`: the staging directory exists; `staging`: and the unchanged files put before it existed are linked.
+  let root: Promise<void> | undefined;
+  let staging: Promise<void> | undefined;
+  const dirs = new Map<string, Promise<void>>();
+
+  const ensureDir = (rel: string): Promise<void> => {
+    if (rel === '') return root!;
+    let made = dirs.get(rel);
+    if (!made) {
+      const secret = rel === 'secrets' || rel.startsWith('secrets/');
+      const up = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+      made = ensureDir(up).then(async () => {
+        const p = join(stagingDir, ...rel.split('/'));
+        await mkdir(p, { mode: secret ? 0o700 : 0o755 });
+        if (secret) await chmod(p, 0o700);
+      });
+      dirs.set(rel, made);
     }
-    for (const d of [...dirs].sort()) {
-      const secret = d === 'secrets' || d.startsWith('secrets/');
-      await mkdir(join(staging, ...d.split('/')), { mode: secret ? 0o700 : 0o755 });
-      if (secret) await chmod(join(staging, ...d.split('/')), 0o700);
-    }
-    // Files whose bytes and mode are unchanged are hard-linked from the current tree rather than
-    // written again: the new tree is still complete and swapped in at once, at a fraction of the
-    // I/O (a one-service change in a 1,000-service mesh rewrites a handful of files, not 9,000).
-    const changed = new Set([...plan.added, ...plan.changed, ...plan.modeChanged]);
-    const umask = currentUmask();
-    const queue = [...files];
-    let next = 0;
-    const work = async () => {
-      for (let f = queue[next++]; f; f = queue[next++]) {
-        const rel = f.path.split('/');
-        const p = join(staging, ...rel);
-        if (f !== manifest && !changed.has(f.path)) {
-          try {
-            await link(join(outDir, ...rel), p);
-            continue;
-          } catch {
-            // another file system, or a file that vanished: write it
-          }
-        }
-        await writeFile(p, f.content, { mode: modeOf(f) });
-        // The umask must not narrow what the target asked (0644 stays 0644, keys stay 0600).
-        if ((modeOf(f) & umask) !== 0) await chmod(p, modeOf(f));
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, work));
-    // The manifest last, on a later clock tick than every file (file times are coarse, a few ms):
-    // a file is "untouched since the build" exactly when it is older than the manifest.
-    await new Promise((r) => setTimeout(r, 25));
-    await writeFile(join(staging, MANIFEST_NAME), manifest.content, { mode: 0o644 });
-    await hooks.beforeSwap?.();
-    const hadOld = await exists(outDir);
-    if (hadOld) await rename(outDir, old);
+    return made;
+  };
+  const parentOf = (path: string) => (path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '');
+  const writeOne = async (path: string, bytes: Buffer, mode: number) => {
+    await ensureStaging();
+    await ensureDir(parentOf(path));
+    const p = join(stagingDir, ...path.split('/'));
+    await writeFile(p, bytes, { mode });
+    // The umask must not narrow what the target asked (0644 stays 0644, keys stay 0600).
+    if ((mode & umask) !== 0) await chmod(p, mode);
+  };
+  const linkOne = async (r: FileRecord) => {
+    await ensureDir(parentOf(r.path));
+    const from = join(outDir, ...r.path.split('/'));
+    const to = join(stagingDir, ...r.path.split('/'));
     try {
-      await rename(staging, outDir);
-    } catch (e) {
-      if (hadOld) await rename(old, outDir);
-      throw e;
+      await link(from, to);
+    } catch {
+      // another file system: copy the identical bytes
+      await copyFile(from, to);
+      await chmod(to, r.mode);
     }
-    if (hadOld) await rm(old, { recursive: true, force: true });
-  } finally {
-    await rm(staging, { recursive: true, force: true });
+  };
+  const ensureStaging = (): Promise<void> => {
+    root ??= (async () => {
+      await mkdir(parent, { recursive: true });
+      await removeAbandonedStaging(parent, basename(outDir));
+      await mkdir(stagingDir, { mode: 0o755 });
+    })();
+    staging ??= root.then(() => {
+      const waiting = deferred;
+      deferred = [];
+      return inParallel(waiting, linkOne);
+    });
+    return staging;
+  };
+  const putOne = async (f: OutputFile) => {
+    const bytes = Buffer.from(f.content);
+    const r: FileRecord = { path: f.path, sha256: sha256(bytes), size: bytes.length, mode: modeOf(f) };
+    records.push(r);
+    if (!onDisk.has(f.path)) {
+      plan.added.push(f.path);
+      return writeOne(f.path, bytes, r.mode);
+    }
+    onDisk.delete(f.path);
+    const p = join(outDir, ...f.path.split('/'));
+    const st = await lstat(p);
+    const known = manifest?.m.files[f.path];
+    const diskHash = known && untouched(st, known, manifest!.mtimeMs) ? known.sha256 : sha256(await readFile(p));
+    if (diskHash !== r.sha256) plan.changed.push(f.path);
+    else if ((st.mode & 0o777) !== r.mode) plan.modeChanged.push(f.path);
+    else if (staging) return staging.then(() => linkOne(r));
+    else return void deferred.push(r);
+    return writeOne(f.path, bytes, r.mode);
+  };
+
+  return {
+    async put(files) {
+      for (const f of files) checkPath(f.path, seen);
+      // Every write of the batch settles before an error is reported: abort then finds no write in flight.
+      const failed = (await Promise.allSettled(files.map(putOne))).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    async commit(hooks = {}) {
+      plan.removed = [...onDisk];
+      for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
+      const text = manifestText(records);
+      plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length && manifest !== undefined;
+      const done: WriteResult = { ...plan, manifestSha256: sha256(text), fileCount: records.length };
+      if (plan.upToDate) {
+        await hooks.beforeSwap?.();
+        // Same files; rewrite the manifest alone if it differs (an older meshc wrote it).
+        const current = await readFile(join(outDir, MANIFEST_NAME), 'utf8').catch(() => '');
+        if (current !== text) await writeFileAtomic(join(outDir, MANIFEST_NAME), text);
+        return done;
+      }
+      const old = join(parent, `.${basename(outDir)}.old-${tag}`);
+      try {
+        await ensureStaging();
+        // The manifest last, on a later clock tick than every file (file times are coarse, a few
+        // ms): a file is "untouched since the build" exactly when it is older than the manifest.
+        await new Promise((r) => setTimeout(r, 25));
+        await writeFile(join(stagingDir, MANIFEST_NAME), text, { mode: 0o644 });
+        await hooks.beforeSwap?.();
+        const hadOld = await exists(outDir);
+        if (hadOld) await rename(outDir, old);
+        try {
+          await rename(stagingDir, outDir);
+        } catch (e) {
+          if (hadOld) await rename(old, outDir);
+          throw e;
+        }
+        if (hadOld) await rm(old, { recursive: true, force: true });
+      } finally {
+        await rm(stagingDir, { recursive: true, force: true });
+      }
+      return done;
+    },
+    async abort() {
+      await Promise.allSettled([root, staging]);
+      await rm(stagingDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs `fn` over `items`, a bounded number at a time. */
+async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>, width = 32): Promise<void> {
+  let next = 0;
+  const work = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, work));
+}
+
+/** Writes a whole set of files at once (see OutputSink). */
+export async function writeOutput(outDir: string, files: readonly OutputFile[], hooks: { beforeSwap?: () => Promise<void> } = {}): Promise<WriteResult> {
+  checkRecords(files);
+  const sink = await openOutput(outDir);
+  try {
+    await sink.put(files);
+    return await sink.commit(hooks);
+  } catch (e) {
+    await sink.abort();
+    throw e;
   }
-  return done;
 }
 
 async function readManifestWithTime(outDir: string): Promise<{ m: Manifest; mtimeMs: number; sha256: string } | undefined> {

@@ -7,10 +7,10 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { BuildStamp } from '../output/manifest.js';
 import { STATE_FILE } from '../certs/state.js';
 import { inputFingerprint } from '../output/fingerprint.js';
-import { isUpToDate, checkRecords, planOutput, writeOutput, type OutputPlan } from '../output/writer.js';
+import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink } from '../output/writer.js';
 import { selectTargets } from './targets.js';
-import { emitTargets } from './emit.js';
-import type { OutputFile } from '../targets/target.js';
+import { emitBatches } from './emit.js';
+import { byPath, type OutputFile } from '../targets/target.js';
 import { sortDiagnostics, validate } from './validate.js';
 
 export interface BuildOptions {
@@ -38,8 +38,10 @@ export interface BuildResult {
   diagnostics: Diagnostic[];
   /** What differs between out/ and this build (for --check: what would be written). */
   plan?: OutputPlan;
-  /** Every file of the build, sorted by path (not written with --check). */
+  /** Every file of the build, sorted by path (compile only: a build streams them to the writer). */
   files?: OutputFile[];
+  /** How many files the build has (build and build --check). */
+  fileCount?: number;
   mesh?: Mesh;
 }
 
@@ -76,12 +78,19 @@ export function defaultStateDir(file: string): string {
   return join(dirname(resolve(file)), '.meshc');
 }
 
+type Prepared = Omit<BuildResult, 'files'> & {
+  finish(commit: boolean): Promise<void>;
+  stateText?: string;
+  validUntil?: string;
+  /** Every file of the build, batch by batch, in no particular order. */
+  batches?: () => AsyncGenerator<OutputFile[]>;
+};
+
 /**
- * Everything a build produces, in memory: validate, prepare certificates, run every selected
- * target. The caller decides whether to write (build) or compare (check, diff). The state lock is
- * held until `finish` is called.
+ * Validates and prepares certificates; on success, `batches` runs the selected targets. The state
+ * lock is held until `finish` is called.
  */
-export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string }> {
+async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared> {
   const noop = async () => {};
   const v = await validate({ file: opts.file, targets: opts.targets, ...(meshBytes ? { bytes: meshBytes } : {}) });
   if (!v.ok || !v.mesh || !v.source) return { ok: false, diagnostics: v.diagnostics, finish: noop };
@@ -100,20 +109,36 @@ export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<B
       await certs.release();
     }
   };
-  try {
-    const certDiagnostics = certs.findings.map((f) => locate(v.source!, f));
-    const diagnostics = sortDiagnostics([...v.diagnostics, ...certDiagnostics]);
-    if (hasErrors(diagnostics)) {
-      await finish(false);
-      return { ok: false, diagnostics, mesh, finish: noop };
-    }
-    const files = [...certOutputFiles(certs.material), ...(await emitTargets(v.targets, mesh, certs.material))].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    checkRecords(files);
-    const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
-    const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
-    return { ok: true, diagnostics, files, mesh, finish, stateText: certs.stateText, validUntil };
-  } catch (e) {
+  const certDiagnostics = certs.findings.map((f) => locate(v.source!, f));
+  const diagnostics = sortDiagnostics([...v.diagnostics, ...certDiagnostics]);
+  if (hasErrors(diagnostics)) {
     await finish(false);
+    return { ok: false, diagnostics, mesh, finish: noop };
+  }
+  const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
+  const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
+  async function* all(): AsyncGenerator<OutputFile[]> {
+    yield certOutputFiles(certs.material);
+    yield* emitBatches(v.targets, mesh, certs.material);
+  }
+  return { ok: true, diagnostics, mesh, finish, stateText: certs.stateText, validUntil, batches: all };
+}
+
+/**
+ * Everything a build produces, in memory and sorted by path: what check and diff compare. The
+ * state lock is held until `finish` is called.
+ */
+export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string }> {
+  const p = await prepare(opts, meshBytes);
+  if (!p.ok || !p.batches) return p;
+  try {
+    const files: OutputFile[] = [];
+    for await (const batch of p.batches()) files.push(...batch);
+    files.sort(byPath);
+    checkRecords(files);
+    return { ...p, files };
+  } catch (e) {
+    await p.finish(false);
     throw e;
   }
 }
@@ -121,6 +146,7 @@ export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<B
 /**
  * `meshc build`: compile, then write out/ atomically and commit certificate state just before
  * the swap. With `check`, compare only. A failed build leaves out/ and the state as they were.
+ * A real build streams: each batch of files is written while the next is produced.
  */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const stateDir = opts.state ?? defaultStateDir(opts.file);
@@ -138,26 +164,45 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
     }
   }
-  // The bytes the stamp is made of are the bytes compiled: read once.
-  const c = await compile(opts, meshText);
-  if (!c.ok || !c.files) return { ok: c.ok, diagnostics: c.diagnostics, ...(c.mesh ? { mesh: c.mesh } : {}) };
-  let committed = false;
-  try {
-    let plan: OutputPlan;
-    if (opts.check) plan = await planOutput(opts.out, c.files, { compare: true });
-    else {
-      const written = await writeOutput(opts.out, c.files, {
-        beforeSwap: async () => {
-          await c.finish(true);
-          committed = true;
-        },
-      });
-      plan = written;
-      if (meshText && c.stateText !== undefined && c.validUntil)
-        await writeStamp(stateDir, opts.out, { inputs: await inputFingerprint(meshText, c.stateText, targets), validUntil: c.validUntil, manifestSha256: written.manifestSha256 });
+  if (opts.check) {
+    const c = await compile(opts);
+    if (!c.ok || !c.files) return { ok: c.ok, diagnostics: c.diagnostics, ...(c.mesh ? { mesh: c.mesh } : {}) };
+    try {
+      const plan = await planOutput(opts.out, c.files, { compare: true });
+      return { ok: true, diagnostics: c.diagnostics, plan, fileCount: c.files.length, mesh: c.mesh };
+    } finally {
+      await c.finish(false);
     }
-    return { ok: true, diagnostics: c.diagnostics, plan, files: c.files, mesh: c.mesh };
+  }
+  // The bytes the stamp is made of are the bytes compiled: read once.
+  const p = await prepare(opts, meshText);
+  if (!p.ok || !p.batches) return { ok: p.ok, diagnostics: p.diagnostics, ...(p.mesh ? { mesh: p.mesh } : {}) };
+  let committed = false;
+  let sink: OutputSink | undefined;
+  try {
+    sink = await openOutput(opts.out);
+    // One batch is written while the next is produced.
+    let writing: Promise<void> | undefined;
+    for await (const batch of p.batches()) {
+      await writing;
+      writing = sink.put(batch);
+      writing.catch(() => undefined); // awaited above or below; never an unhandled rejection meanwhile
+    }
+    await writing;
+    const written = await sink.commit({
+      beforeSwap: async () => {
+        await p.finish(true);
+        committed = true;
+      },
+    });
+    const { fileCount, manifestSha256, ...plan } = written;
+    if (meshText && p.stateText !== undefined && p.validUntil)
+      await writeStamp(stateDir, opts.out, { inputs: await inputFingerprint(meshText, p.stateText, targets), validUntil: p.validUntil, manifestSha256 });
+    return { ok: true, diagnostics: p.diagnostics, plan, fileCount, mesh: p.mesh };
+  } catch (e) {
+    await sink?.abort();
+    throw e;
   } finally {
-    if (!committed) await c.finish(false);
+    if (!committed) await p.finish(false);
   }
 }

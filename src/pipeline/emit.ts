@@ -5,22 +5,51 @@ import type { Mesh } from '../model/mesh.js';
 import type { OutputFile, Target } from '../targets/target.js';
 
 /**
- * Runs the targets' `emit`. Targets are pure, so on a machine with more than one core a large
- * mesh's heaviest targets (k8s and istio, which re-emit Envoy bootstraps) run in a worker thread
- * while the others run here; the files are the same either way (test/cli/parallel-emit.test.ts).
- * Small meshes stay on one thread: starting a worker costs more than it saves.
+ * Runs the targets' `emit`, as batches of files in the order they are produced, so the build can
+ * write each batch and drop it (a 5,000-service mesh never holds its whole output). Targets are
+ * pure, so on a machine with more than one core a large mesh's heaviest targets (k8s and istio,
+ * which re-emit Envoy bootstraps) run in a worker thread while the others run here; the files are
+ * the same either way (test/cli/parallel-emit.test.ts). The worker stays at most a few batches
+ * ahead of the consumer. Small meshes stay on one thread: starting a worker costs more than it saves.
  */
 export const PARALLEL_MIN_SERVICES = 100;
 const WORKER_TARGETS = ['k8s', 'istio'];
+export const BATCH_FILES = 32;
+/** How many batches the worker may post before the consumer has taken them. */
+export const WORKER_AHEAD = 4;
 
-export async function emitTargets(targets: readonly Target[], mesh: Mesh, certs: CertMaterial): Promise<OutputFile[]> {
+export function* batches(files: Iterable<OutputFile>, size = BATCH_FILES): Generator<OutputFile[]> {
+  let batch: OutputFile[] = [];
+  for (const f of files) {
+    batch.push(f);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}
+
+export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial): AsyncGenerator<OutputFile[]> {
   const inWorker = targets.filter((t) => WORKER_TARGETS.includes(t.name));
   const here = targets.filter((t) => !WORKER_TARGETS.includes(t.name));
-  if (!parallel(mesh, inWorker.length, here.length)) return targets.flatMap((t) => t.emit(mesh, certs));
-  const worker = runInWorker(inWorker.map((t) => t.name), mesh, certs);
-  worker.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-  const local = here.flatMap((t) => t.emit(mesh, certs));
-  return [...local, ...(await worker)];
+  if (!parallel(mesh, inWorker.length, here.length)) {
+    for (const t of targets) yield* batches(t.emit(mesh, certs));
+    return;
+  }
+  const worker = new WorkerBatches(inWorker.map((t) => t.name), mesh, certs);
+  try {
+    for (const t of here) {
+      for (const batch of batches(t.emit(mesh, certs))) {
+        yield batch;
+        // Take what the worker has ready, so it keeps working while this thread does.
+        for (let b = worker.take(); b; b = worker.take()) yield b;
+      }
+    }
+    for (let b = await worker.next(); b; b = await worker.next()) yield b;
+  } finally {
+    await worker.stop();
+  }
 }
 
 function parallel(mesh: Mesh, inWorker: number, here: number): boolean {
@@ -31,13 +60,59 @@ function parallel(mesh: Mesh, inWorker: number, here: number): boolean {
   return availableParallelism() > 1 && mesh.services.length >= PARALLEL_MIN_SERVICES;
 }
 
-function runInWorker(names: string[], mesh: Mesh, certs: CertMaterial): Promise<OutputFile[]> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./emit-worker.js', import.meta.url), { workerData: { names, mesh, certs } });
-    worker.once('message', (files: OutputFile[]) => resolve(files));
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`internal: the emit worker exited with code ${code}`));
+/** The worker's batches as they arrive; taking one tells the worker (through `taken`) it may go on. */
+class WorkerBatches {
+  private readonly worker: Worker;
+  private readonly taken = new Int32Array(new SharedArrayBuffer(4));
+  private readonly queue: OutputFile[][] = [];
+  private finished = false;
+  private failure: unknown;
+  private wake: (() => void) | undefined;
+
+  constructor(names: string[], mesh: Mesh, certs: CertMaterial) {
+    this.worker = new Worker(new URL('./emit-worker.js', import.meta.url), { workerData: { names, mesh, certs, taken: this.taken, ahead: WORKER_AHEAD } });
+    this.worker.on('message', (m: OutputFile[] | null) => {
+      if (m === null) this.finished = true;
+      else this.queue.push(m);
+      this.notify();
     });
-  });
+    this.worker.once('error', (e) => {
+      this.failure ??= e;
+      this.notify();
+    });
+    this.worker.once('exit', (code) => {
+      if (!this.finished) this.failure ??= new Error(`internal: the emit worker exited with code ${code} before it finished`);
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** A batch that has arrived, if any. */
+  take(): OutputFile[] | undefined {
+    if (this.failure) throw this.failure;
+    const b = this.queue.shift();
+    if (b) {
+      Atomics.add(this.taken, 0, 1);
+      Atomics.notify(this.taken, 0);
+    }
+    return b;
+  }
+
+  /** The next batch, waiting for it; undefined when the worker is done. */
+  async next(): Promise<OutputFile[] | undefined> {
+    for (;;) {
+      const b = this.take();
+      if (b || this.finished) return b;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.finished || this.failure) await this.worker.terminate();
+  }
 }

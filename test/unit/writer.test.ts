@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { planOutput, writeOutput } from '../../src/output/writer.js';
+import { openOutput, planOutput, writeOutput } from '../../src/output/writer.js';
 import { UserError } from '../../src/errors.js';
 import { readTree, tmp } from '../support/build.js';
 
@@ -52,6 +52,45 @@ describe('the writer', () => {
     const after = await stat(join(out, 'same.txt'));
     expect(after.ino).toBe(before.ino);
     expect(await readFile(join(out, 'moves.txt'), 'utf8')).toBe('v2');
+  });
+
+  it('takes files batch by batch: the tree is the same as in one go, and unchanged files put before the first change are linked too', async () => {
+    const parent = await scratch();
+    const files = Array.from({ length: 70 }, (_, i) => ({ path: `d${i % 3}/f${i}.txt`, content: `v${i}`, ...(i % 7 === 0 ? { mode: 0o600 } : {}) }));
+    await writeOutput(join(parent, 'whole'), files);
+    const sink = await openOutput(join(parent, 'batched'));
+    for (let i = 0; i < files.length; i += 16) await sink.put(files.slice(i, i + 16));
+    expect((await sink.commit()).fileCount).toBe(70);
+    const whole = await readTree(join(parent, 'whole'));
+    expect(await readTree(join(parent, 'batched'))).toEqual(whole);
+    // Rebuild with only the last file changed: the 69 earlier ones are linked, not written.
+    const before = await stat(join(parent, 'batched', 'd0', 'f0.txt'));
+    const again = await openOutput(join(parent, 'batched'));
+    for (let i = 0; i < files.length; i += 16) await again.put(files.slice(i, i + 16).map((f) => (f.path === 'd0/f69.txt' ? { ...f, content: 'new' } : f)));
+    expect(await again.commit()).toMatchObject({ changed: ['d0/f69.txt'], added: [], removed: [], upToDate: false });
+    expect((await stat(join(parent, 'batched', 'd0', 'f0.txt'))).ino).toBe(before.ino);
+    expect((await stat(join(parent, 'batched', 'd0', 'f0.txt'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(parent, 'batched', 'd0', 'f69.txt'), 'utf8')).toBe('new');
+  });
+
+  it('makes no staging directory when nothing differs, and an aborted stream leaves the tree and no staging behind', async () => {
+    const parent = await scratch();
+    const out = join(parent, 'out');
+    const files = [{ path: 'a/x.txt', content: 'x' }, { path: 'b.txt', content: 'b' }];
+    await writeOutput(out, files);
+    const dirIno = (await stat(out)).ino;
+    const same = await openOutput(out);
+    await same.put(files);
+    expect(await readdir(parent)).toEqual(['out']);
+    expect((await same.commit()).upToDate).toBe(true);
+    expect((await stat(out)).ino).toBe(dirIno); // not swapped
+    const failing = await openOutput(out);
+    await failing.put([{ path: 'a/x.txt', content: 'changed' }]);
+    expect((await readdir(parent)).length).toBe(2); // the staging directory
+    await expect(failing.put([{ path: 'a/x.txt', content: 'again' }])).rejects.toThrow(/two targets/);
+    await failing.abort();
+    expect(await readdir(parent)).toEqual(['out']);
+    expect(await readFile(join(out, 'a', 'x.txt'), 'utf8')).toBe('x');
   });
 
   it('leaves the previous output intact when the build fails before the swap', async () => {

@@ -11,7 +11,8 @@
  */
 import { GENERATED_HEADER, type OutputFile, type Target } from '../target.js';
 import { toYaml } from '../../output/yaml.js';
-import { EGRESS_GATEWAY, INGRESS_GATEWAY } from '../../model/mesh.js';
+import { EGRESS_GATEWAY, INGRESS_GATEWAY, serviceByName, type Mesh } from '../../model/mesh.js';
+import type { CertMaterial } from '../../certs/material.js';
 import { checkEnvoy } from './check.js';
 import { egressGatewayBootstrap, ingressBootstrap } from './gateways.js';
 import { sidecarBootstrap } from './sidecar.js';
@@ -20,13 +21,16 @@ export const envoyTarget: Target = {
   name: 'envoy',
   description: 'Envoy v3 bootstraps: a sidecar per service, the ingress and egress gateways (envoy/*.yaml)',
   check: checkEnvoy,
-  emit(mesh, certs): OutputFile[] {
-    const files: OutputFile[] = mesh.services.map((svc) => ({
-      path: `envoy/${svc.name}.yaml`,
-      content: toYaml(sidecarBootstrap(mesh, certs, svc), GENERATED_HEADER),
-    }));
-    files.push({ path: `envoy/${INGRESS_GATEWAY}.yaml`, content: toYaml(ingressBootstrap(mesh, certs), GENERATED_HEADER) });
-    files.push({ path: `envoy/${EGRESS_GATEWAY}.yaml`, content: toYaml(egressGatewayBootstrap(mesh), GENERATED_HEADER) });
-    return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  *emit(mesh, certs): Iterable<OutputFile> {
+    for (const name of [...mesh.services.map((s) => s.name), INGRESS_GATEWAY, EGRESS_GATEWAY]) yield { path: `envoy/${name}.yaml`, content: envoyBootstrap(mesh, certs, name) };
   },
 };
+
+/** The bootstrap of one workload (a service or a gateway), as text. */
+export function envoyBootstrap(mesh: Mesh, certs: CertMaterial, name: string): string {
+  if (name === INGRESS_GATEWAY) return toYaml(ingressBootstrap(mesh, certs), GENERATED_HEADER);
+  if (name === EGRESS_GATEWAY) return toYaml(egressGatewayBootstrap(mesh), GENERATED_HEADER);
+  const svc = serviceByName(mesh, name);
+  if (!svc) throw new Error(`envoy: no workload named ${name}`);
+  return toYaml(sidecarBootstrap(mesh, certs, svc), GENERATED_HEADER);
+}

@@ -24,30 +24,28 @@ function bundle(path: string, cert: IssuedCert): OutputFile {
   return { path, content: withNl(cert.certPem) + withNl(cert.keyPem), mode: 0o600 };
 }
 
-export function emitHaproxy(mesh: Mesh, certs: CertMaterial): OutputFile[] {
-  const files: OutputFile[] = [];
-  const addBundle = (identity: string) => {
+export function* emitHaproxy(mesh: Mesh, certs: CertMaterial): Iterable<OutputFile> {
+  const workloadBundle = (identity: string) => {
     const c = certs.workloads.get(identity);
     if (!c) throw new Error(`haproxy: no certificate for ${identity}`);
-    files.push(bundle(bundlePath(identity), c));
+    return bundle(bundlePath(identity), c);
   };
   for (const s of mesh.services) {
-    files.push({ path: `haproxy/${s.name}.cfg`, content: render('haproxy', 'sidecar', sidecarView(mesh, s), PARTIALS) });
-    addBundle(s.name);
+    yield { path: `haproxy/${s.name}.cfg`, content: render('haproxy', 'sidecar', sidecarView(mesh, s), PARTIALS) };
+    yield workloadBundle(s.name);
   }
   // The gateways are always generated: without hosts (or an allow-list) they refuse everything.
-  files.push({ path: `haproxy/${mesh.ingress.name}.cfg`, content: render('haproxy', 'ingress', ingressView(mesh), PARTIALS) });
+  yield { path: `haproxy/${mesh.ingress.name}.cfg`, content: render('haproxy', 'ingress', ingressView(mesh), PARTIALS) };
   if (mesh.ingress.hosts.length > 0) {
-    files.push({ path: crtListPath(mesh.ingress.name), content: crtList(mesh) });
-    addBundle(mesh.ingress.name);
+    yield { path: crtListPath(mesh.ingress.name), content: crtList(mesh) };
+    yield workloadBundle(mesh.ingress.name);
     for (const h of mesh.ingress.hosts) {
       const c = certs.ingressHosts.get(h.host);
       if (!c) throw new Error(`haproxy: no certificate for ingress host ${h.host}`);
-      files.push(bundle(ingressBundlePath(h.host), c));
+      yield bundle(ingressBundlePath(h.host), c);
     }
   }
-  files.push({ path: `haproxy/${mesh.egressGateway.name}.cfg`, content: render('haproxy', 'egress-gateway', egressGatewayView(mesh), PARTIALS) });
-  return files;
+  yield { path: `haproxy/${mesh.egressGateway.name}.cfg`, content: render('haproxy', 'egress-gateway', egressGatewayView(mesh), PARTIALS) };
 }
 
 export const haproxyTarget: Target = {

@@ -68,12 +68,15 @@ export function principal(mesh: Mesh, name: string): string {
   return `cluster.local/ns/${mesh.namespace}/sa/${name}`;
 }
 
-export function emitIstio(mesh: Mesh, certs: CertMaterial): OutputFile[] {
-  const files: OutputFile[] = [];
-  const add = (name: string, content: string) => files.push({ path: `${ISTIO_DIR}/${name}`, content });
+export function* emitIstio(mesh: Mesh, certs: CertMaterial): Iterable<OutputFile> {
+  const resources: string[] = [];
+  const add = (name: string, content: string): OutputFile => {
+    resources.push(name);
+    return { path: `${ISTIO_DIR}/${name}`, content };
+  };
 
-  add('namespace.yaml', toYaml(namespaceObject(mesh), GENERATED_HEADER));
-  add(
+  yield add('namespace.yaml', toYaml(namespaceObject(mesh), GENERATED_HEADER));
+  yield add(
     'mesh.yaml',
     toYaml(
       { apiVersion: SEC, kind: 'PeerAuthentication', metadata: meta(mesh, 'default'), spec: { mtls: { mode: 'STRICT' } } },
@@ -81,7 +84,7 @@ export function emitIstio(mesh: Mesh, certs: CertMaterial): OutputFile[] {
     ),
   );
   for (const svc of mesh.services) {
-    add(
+    yield add(
       `${svc.name}.yaml`,
       header(
         `Service ${svc.name}: its workload (${svc.image}, sidecar injected by Istio), who may call it, what it may`,
@@ -92,13 +95,13 @@ export function emitIstio(mesh: Mesh, certs: CertMaterial): OutputFile[] {
   }
   const entries = egressEntries(mesh);
   if (entries.length > 0) {
-    add(
+    yield add(
       'egress.yaml',
       header('External domains (the union of every allow-list); each service\'s Sidecar imports only its own.') + toYamlDocuments(entries),
     );
   }
   if (mesh.ingress.hosts.length > 0) {
-    add(
+    yield add(
       'ingress-gateway.yaml',
       header(
         'The ingress gateway: the Gateway selects the workload below (labelled istio: ingressgateway, Istio gateway',
@@ -107,13 +110,12 @@ export function emitIstio(mesh: Mesh, certs: CertMaterial): OutputFile[] {
       ) + toYamlDocuments(ingressObjects(mesh)),
     );
   }
-  const resources = files.map((f) => f.path.slice(ISTIO_DIR.length + 1)).sort(cmpStr);
-  add('kustomization.yaml', toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources }, GENERATED_HEADER));
+  yield { path: `${ISTIO_DIR}/kustomization.yaml`, content: toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: resources.sort(cmpStr) }, GENERATED_HEADER) };
 
   // The Gateway's credentials: the same kubernetes.io/tls Secrets as the k8s target's.
   const secrets = ingressSecretFiles(mesh, certs, ISTIO_SECRETS_DIR);
-  files.push(...secrets);
-  files.push({
+  yield* secrets;
+  yield {
     path: `${ISTIO_SECRETS_DIR}/kustomization.yaml`,
     content:
       header(
@@ -125,8 +127,7 @@ export function emitIstio(mesh: Mesh, certs: CertMaterial): OutputFile[] {
         kind: 'Kustomization',
         resources: [`../../${ISTIO_DIR}`, ...secrets.map((f) => f.path.slice(ISTIO_SECRETS_DIR.length + 1)).sort(cmpStr)],
       }),
-  });
-  return files.sort((a, b) => cmpStr(a.path, b.path));
+  };
 }
 
 function serviceObjects(mesh: Mesh, svc: Service): Obj[] {

@@ -48,33 +48,30 @@ export const K8S_DIR = 'k8s';
 export const K8S_SECRETS_DIR = 'secrets/k8s';
 const SECRET_MODE = 0o600;
 
-/** Envoy bootstraps by output path (`envoy/<name>.yaml`), as the Envoy target emits them. */
-export type EnvoyFiles = ReadonlyMap<string, string>;
+/** A workload's Envoy bootstrap (`envoy/<name>.yaml`), as the Envoy target emits it for the cluster. */
+export type BootstrapOf = (name: string) => string;
 
 export function envoyBootstrapPath(name: string): string {
   return `envoy/${name}.yaml`;
-}
-
-function bootstrapOf(envoy: EnvoyFiles, name: string): string {
-  const content = envoy.get(envoyBootstrapPath(name));
-  if (content === undefined) throw new Error(`k8s: the Envoy target produced no ${envoyBootstrapPath(name)}`);
-  return content;
 }
 
 function kustomization(resources: string[]): string {
   return toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources }, GENERATED_HEADER);
 }
 
-/** The Kubernetes manifests and the secrets overlay, sorted by path. */
-export function emitK8s(mesh: Mesh, certs: CertMaterial, envoy: EnvoyFiles): OutputFile[] {
-  const files: OutputFile[] = [];
-  const add = (name: string, content: string) => files.push({ path: `${K8S_DIR}/${name}`, content });
+/** The Kubernetes manifests and the secrets overlay, one file at a time. */
+export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: BootstrapOf): Iterable<OutputFile> {
+  const resources: string[] = [];
+  const add = (name: string, content: string): OutputFile => {
+    resources.push(name);
+    return { path: `${K8S_DIR}/${name}`, content };
+  };
 
-  add(
+  yield add(
     'namespace.yaml',
     toYaml({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace, labels: commonLabels(mesh) } }, GENERATED_HEADER),
   );
-  add(
+  yield add(
     'ca-bundle.yaml',
     toYaml(
       {
@@ -86,28 +83,27 @@ export function emitK8s(mesh: Mesh, certs: CertMaterial, envoy: EnvoyFiles): Out
       GENERATED_HEADER,
     ),
   );
-  add('network-policies.yaml', toYamlDocuments(namespacePolicies(mesh), GENERATED_HEADER));
+  yield add('network-policies.yaml', toYamlDocuments(namespacePolicies(mesh), GENERATED_HEADER));
 
-  for (const svc of mesh.services) add(`${svc.name}.yaml`, serviceFile(mesh, certs, svc, bootstrapOf(envoy, svc.name)));
-  add(`${INGRESS_GATEWAY}.yaml`, ingressGatewayFile(mesh, certs, bootstrapOf(envoy, INGRESS_GATEWAY)));
-  add(`${EGRESS_GATEWAY}.yaml`, egressGatewayFile(mesh, certs, bootstrapOf(envoy, EGRESS_GATEWAY)));
+  for (const svc of mesh.services) yield add(`${svc.name}.yaml`, serviceFile(mesh, certs, svc, bootstrapOf(svc.name)));
+  yield add(`${INGRESS_GATEWAY}.yaml`, ingressGatewayFile(mesh, certs, bootstrapOf(INGRESS_GATEWAY)));
+  yield add(`${EGRESS_GATEWAY}.yaml`, egressGatewayFile(mesh, certs, bootstrapOf(EGRESS_GATEWAY)));
+  yield { path: `${K8S_DIR}/kustomization.yaml`, content: kustomization(resources.sort(cmpStr)) };
 
-  const resources = files.map((f) => f.path.slice(K8S_DIR.length + 1)).sort(cmpStr);
-  add('kustomization.yaml', kustomization(resources));
-
-  const secrets = [...workloadSecretFiles(mesh, certs), ...ingressSecretFiles(mesh, certs)];
-  files.push(...secrets);
-  const secretNames = secrets.map((f) => f.path.slice(K8S_SECRETS_DIR.length + 1)).sort(cmpStr);
-  files.push({
+  const secretNames: string[] = [];
+  for (const f of [...workloadSecretFiles(mesh, certs), ...ingressSecretFiles(mesh, certs)]) {
+    secretNames.push(f.path.slice(K8S_SECRETS_DIR.length + 1));
+    yield f;
+  }
+  yield {
     path: `${K8S_SECRETS_DIR}/kustomization.yaml`,
     content:
       header(
         'Overlay with the private keys: `kubectl apply -k out/secrets/k8s` deploys the k8s/ tree and',
         'these kubernetes.io/tls Secrets (a workload\'s certificate and key, an ingress host\'s chain and key).',
         'Keep secrets/ out of version control.',
-      ) + toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [`../../${K8S_DIR}`, ...secretNames] }),
-  });
-  return files.sort((a, b) => cmpStr(a.path, b.path));
+      ) + toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [`../../${K8S_DIR}`, ...secretNames.sort(cmpStr)] }),
+  };
 }
 
 function baseName(p: string): string {

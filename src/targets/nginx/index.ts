@@ -37,15 +37,11 @@ export function checkNginx(mesh: Mesh): Finding[] {
   return [...unsupported('nginx', mesh), ...nameFindings(mesh)];
 }
 
-export function emitNginx(mesh: Mesh): OutputFile[] {
-  const files: OutputFile[] = mesh.services.map((s) => ({
-    path: `nginx/${s.name}.conf`,
-    content: render('nginx', 'sidecar', sidecarView(mesh, s), PARTIALS),
-  }));
+export function* emitNginx(mesh: Mesh): Iterable<OutputFile> {
+  for (const s of mesh.services) yield { path: `nginx/${s.name}.conf`, content: render('nginx', 'sidecar', sidecarView(mesh, s), PARTIALS) };
   // The gateways are always generated: without hosts (or an allow-list) they refuse everything.
-  files.push({ path: `nginx/${mesh.ingress.name}.conf`, content: render('nginx', 'ingress', ingressView(mesh), PARTIALS) });
-  files.push({ path: `nginx/${mesh.egressGateway.name}.conf`, content: render('nginx', 'egress-gateway', egressGatewayView(mesh), PARTIALS) });
-  return files;
+  yield { path: `nginx/${mesh.ingress.name}.conf`, content: render('nginx', 'ingress', ingressView(mesh), PARTIALS) };
+  yield { path: `nginx/${mesh.egressGateway.name}.conf`, content: render('nginx', 'egress-gateway', egressGatewayView(mesh), PARTIALS) };
 }
 
 export const nginxTarget: Target = {

@@ -1,4 +1,4 @@
-import type { Target } from '../target.js';
+import type { OutputFile, Target } from '../target.js';
 import { GENERATED_HEADER } from '../target.js';
 import { toJson } from '../../output/yaml.js';
 
@@ -10,5 +10,7 @@ export const summaryTarget: Target = {
   name: 'summary',
   description: 'the normalized mesh as JSON (summary/mesh.json)',
   check: () => [],
-  emit: (mesh) => [{ path: 'summary/mesh.json', content: toJson({ $comment: GENERATED_HEADER, mesh }) }],
+  *emit(mesh): Iterable<OutputFile> {
+    yield { path: 'summary/mesh.json', content: toJson({ $comment: GENERATED_HEADER, mesh }) };
+  },
 };

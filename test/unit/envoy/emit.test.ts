@@ -5,14 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { envoyTarget } from '../../../src/targets/envoy/index.js';
-import { GENERATED_HEADER } from '../../../src/targets/target.js';
+import { emitSorted, GENERATED_HEADER } from '../../../src/targets/target.js';
 import { fakeCerts, sampleMesh } from './sample.js';
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function emit(mutate?: Parameters<typeof sampleMesh>[0]) {
   const mesh = sampleMesh(mutate);
-  const files = envoyTarget.emit(mesh, fakeCerts(mesh));
+  const files = emitSorted(envoyTarget, mesh, fakeCerts(mesh));
   const byPath = new Map(files.map((f) => [f.path, f]));
   const boot = (name: string): Any => parse(byPath.get(`envoy/${name}.yaml`)!.content);
   return { mesh, files, boot };

@@ -9,6 +9,7 @@ import { envoyTarget } from '../../../src/targets/envoy/index.js';
 import { verifyEnvoy } from '../../../src/verify/envoy.js';
 import { createTestCa, findBinary, tempDir, validateEnvoy } from '../../harness/index.js';
 import { fakeCerts, sampleMesh } from './sample.js';
+import { emitSorted } from '../../../src/targets/target.js';
 
 const envoy = findBinary('envoy');
 
@@ -17,7 +18,7 @@ describe.skipIf(!envoy)('envoy --mode validate on the sample mesh', async () => 
   afterAll(() => dir.cleanup());
   const mesh = sampleMesh();
   const certs = fakeCerts(mesh);
-  const files = envoyTarget.emit(mesh, certs);
+  const files = emitSorted(envoyTarget, mesh, certs);
 
   beforeAll(async () => {
     const ca = await createTestCa();

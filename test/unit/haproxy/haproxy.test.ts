@@ -8,6 +8,7 @@ import { proxyOrSkip } from '../../harness/index.js';
 import { haproxyTarget } from '../../../src/targets/haproxy/index.js';
 import { verifyHaproxy } from '../../../src/verify/haproxy.js';
 import { compileMesh, SAMPLE_MESH, type Compiled } from '../nginx/compile.js';
+import { emitSorted } from '../../../src/targets/target.js';
 
 const haproxy = proxyOrSkip('haproxy');
 
@@ -40,7 +41,7 @@ describe('haproxy target', () => {
   });
 
   it('is deterministic', () => {
-    expect(haproxyTarget.emit(c.mesh, c.certs)).toEqual(c.files);
+    expect(emitSorted(haproxyTarget, c.mesh, c.certs)).toEqual(c.files);
   });
 
   it('names callers by CN, OU and O of the subject and refuses the rest with 403 (tcp: reject)', () => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { INGRESS_GATEWAY, type Mesh, type Service } from '../../../src/model/mesh.js';
 import { istioTarget } from '../../../src/targets/istio/index.js';
-import { GENERATED_HEADER, type OutputFile } from '../../../src/targets/target.js';
+import { emitSorted, GENERATED_HEADER, type OutputFile } from '../../../src/targets/target.js';
 import { type Any, docs, fakeCerts, handMeshes, kinds, loadFixture, matches, meshOf, validFixtureNames, validateObject, duplicateObjects } from '../k8s/support.js';
 
 const fixtureNames = validFixtureNames();
@@ -16,7 +16,7 @@ const all: [string, Mesh][] = [];
 for (const n of fixtureNames) all.push([n, await loadFixture(n)]);
 for (const [n, m] of Object.entries(handMeshes())) all.push([`hand:${n}`, m]);
 
-const emit = (mesh: Mesh): OutputFile[] => istioTarget.emit(mesh, fakeCerts(mesh));
+const emit = (mesh: Mesh): OutputFile[] => emitSorted(istioTarget, mesh, fakeCerts(mesh));
 const fqdn = (mesh: Mesh, s: string) => `${s}.${mesh.namespace}.svc.cluster.local`;
 const byName = (list: Any[], name: string) => list.find((o) => o.metadata.name === name);
 

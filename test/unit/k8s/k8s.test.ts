@@ -6,12 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { EGRESS_GATEWAY, INGRESS_GATEWAY, type Mesh } from '../../../src/model/mesh.js';
-import { k8sTarget, envoyBootstraps, emitK8sAndIstio } from '../../../src/targets/k8s/index.js';
+import { k8sTarget, inClusterMesh, emitK8sAndIstio } from '../../../src/targets/k8s/index.js';
 import { istioTarget } from '../../../src/targets/istio/index.js';
 import { emitK8s } from '../../../src/targets/k8s/emit.js';
 import { CONFIG_HASH_ANNOTATION, ENVOY_IMAGE, NAME_LABEL, renderK8sEnv } from '../../../src/targets/k8s/names.js';
 import { envoyTarget } from '../../../src/targets/envoy/index.js';
-import { GENERATED_HEADER, type OutputFile } from '../../../src/targets/target.js';
+import { emitSorted, GENERATED_HEADER, type OutputFile } from '../../../src/targets/target.js';
 import { type Any, type Doc, docs, fakeCerts, handMeshes, kinds, loadFixture, matches, validFixtureNames, validateObject, duplicateObjects, meshOf } from './support.js';
 
 const fixtureNames = validFixtureNames();
@@ -26,7 +26,12 @@ async function meshes(): Promise<[string, Mesh][]> {
 const all = await meshes();
 
 function emit(mesh: Mesh): OutputFile[] {
-  return k8sTarget.emit(mesh, fakeCerts(mesh));
+  return emitSorted(k8sTarget, mesh, fakeCerts(mesh));
+}
+
+/** The Envoy target's bootstraps for the mesh as it runs in the cluster, by path. */
+function envoyBootstraps(mesh: Mesh, certs: ReturnType<typeof fakeCerts>): Map<string, string> {
+  return new Map(emitSorted(envoyTarget, inClusterMesh(mesh), certs).map((f) => [f.path, f.content]));
 }
 
 interface Pod {
@@ -306,7 +311,7 @@ describe.each(all)('k8s target: %s', (_name, mesh) => {
     const hashes = (fs: OutputFile[]) => Object.fromEntries(podsOf(docs(fs, 'k8s/')).map((p) => [p.name, p.deployment.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION]]));
     const before = hashes(files);
     for (const h of Object.values(before)) expect(h).toMatch(/^[0-9a-f]{64}$/);
-    const rotated = k8sTarget.emit(mesh, fakeCerts(mesh, 'new-ca'));
+    const rotated = emitSorted(k8sTarget, mesh, fakeCerts(mesh, 'new-ca'));
     const after = hashes(rotated);
     for (const s of mesh.services) expect(after[s.name], s.name).not.toBe(before[s.name]);
   });
@@ -317,10 +322,17 @@ describe('k8s target: details', () => {
     const [, mesh] = all[0];
     const certs = fakeCerts(mesh);
     const inCluster = { ...mesh, egress: { ...mesh.egress, viaGateway: true }, egressGateway: { ...mesh.egressGateway, address: `egress-gateway.${mesh.namespace}.svc.cluster.local` } };
-    const fromEnvoy = new Map(envoyTarget.emit(inCluster, certs).map((f) => [f.path, f.content]));
-    expect(envoyBootstraps(mesh, certs)).toEqual(fromEnvoy);
-    const stub = envoyBootstraps(mesh, certs, (m) => [{ path: `envoy/${m.services[0].name}.yaml`, content: 'stub' }]);
-    expect([...stub.keys()]).toEqual([`envoy/${mesh.services[0].name}.yaml`]);
+    expect(inClusterMesh(mesh)).toEqual(inCluster);
+    const fromEnvoy = new Map(emitSorted(envoyTarget, inCluster, certs).map((f) => [f.path, f.content]));
+    const configMaps = kinds(docs(emitSorted(k8sTarget, mesh, certs), 'k8s/'), 'ConfigMap').filter((c) => c.metadata.name.endsWith('-envoy'));
+    expect(configMaps.length).toBe(mesh.services.length + 2);
+    for (const c of configMaps) {
+      const name = c.metadata.name.slice(0, -'-envoy'.length);
+      expect(c.data[`${name}.yaml`], name).toBe(fromEnvoy.get(`envoy/${name}.yaml`));
+    }
+    // The ConfigMaps carry whatever bootstrap they are given: the k8s target has no Envoy logic of its own.
+    const stubbed = kinds(docs([...emitK8s(mesh, certs, (name) => `stub ${name}`)], 'k8s/'), 'ConfigMap').filter((c) => c.metadata.name.endsWith('-envoy'));
+    for (const c of stubbed) expect(Object.values(c.data)).toEqual([`stub ${c.metadata.name.slice(0, -'-envoy'.length)}`]);
   });
 
   it('reports addresses written for one machine as warnings (k8s), not errors', async () => {
@@ -345,7 +357,7 @@ describe('k8s target: details', () => {
     const [, mesh] = all.find(([n]) => n === 'shop') ?? all[0];
     const certs = fakeCerts(mesh);
     const files = emitK8sAndIstio(mesh, certs);
-    expect(files.map((f) => f.path)).toEqual([...k8sTarget.emit(mesh, certs), ...istioTarget.emit(mesh, certs)].map((f) => f.path).sort());
+    expect(files.map((f) => f.path)).toEqual([...emitSorted(k8sTarget, mesh, certs), ...emitSorted(istioTarget, mesh, certs)].map((f) => f.path).sort());
     expect(emitK8sAndIstio(mesh, fakeCerts(mesh))).toEqual(files);
     expect(files.some((f) => /\d{4}-\d{2}-\d{2}T/.test(f.content))).toBe(false);
   });
@@ -358,7 +370,7 @@ describe('k8s target: details', () => {
     const changed = new Map(envoy);
     changed.set(`envoy/${name}.yaml`, `${envoy.get(`envoy/${name}.yaml`)}# changed\n`);
     const hash = (m: Map<string, string>) =>
-      Object.fromEntries(kinds(docs(emitK8s(mesh, certs, m), 'k8s/'), 'Deployment').map((d) => [d.metadata.name, d.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION]]));
+      Object.fromEntries(kinds(docs([...emitK8s(mesh, certs, (n) => m.get(`envoy/${n}.yaml`)!)], 'k8s/'), 'Deployment').map((d) => [d.metadata.name, d.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION]]));
     const before = hash(envoy);
     const after = hash(changed);
     for (const n of Object.keys(before)) expect(after[n] !== before[n], n).toBe(n === name);

@@ -12,7 +12,7 @@ import type { CertMaterial } from '../../../src/certs/material.js';
 import type { Diagnostic } from '../../../src/model/diagnostic.js';
 import type { Mesh } from '../../../src/model/mesh.js';
 import { validate } from '../../../src/pipeline/validate.js';
-import type { OutputFile, Target } from '../../../src/targets/target.js';
+import { emitSorted, type OutputFile, type Target } from '../../../src/targets/target.js';
 
 export interface Compiled {
   dir: string;
@@ -47,7 +47,7 @@ export async function compileMesh(yamlText: string, target: Target, opts: { mesh
     await prepared.release();
     const certs = prepared.material;
     const out = path.join(dir, 'out');
-    const files = v.ok ? target.emit(mesh, certs) : [];
+    const files = v.ok ? emitSorted(target, mesh, certs) : [];
     await writeFiles(out, [...certOutputFiles(certs), ...files]);
     return { dir, out, mesh, certs, diagnostics: v.diagnostics, files, cleanup };
   } catch (err) {

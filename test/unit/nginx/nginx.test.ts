@@ -7,6 +7,7 @@ import { proxyOrSkip } from '../../harness/index.js';
 import { nginxTarget } from '../../../src/targets/nginx/index.js';
 import { verifyNginx } from '../../../src/verify/nginx.js';
 import { compileMesh, SAMPLE_MESH, type Compiled } from './compile.js';
+import { emitSorted } from '../../../src/targets/target.js';
 
 
 const nginx = proxyOrSkip('nginx');
@@ -30,7 +31,7 @@ describe('nginx target', () => {
   });
 
   it('is deterministic', () => {
-    expect(nginxTarget.emit(c.mesh, c.certs)).toEqual(c.files);
+    expect(emitSorted(nginxTarget, c.mesh, c.certs)).toEqual(c.files);
   });
 
   it('names callers by full subject (RFC 2253) and refuses the rest with 403', () => {
