@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { generateWrittenMeshTypes } from '../../scripts/gen-types.mjs';
 import { loadSchema, validateSchema } from '../../src/schema/validate.js';
 import { parse } from 'yaml';
+import { generateMeshValidator } from '../../scripts/gen-validator.mjs';
 
 type Json = Record<string, unknown>;
 
@@ -46,6 +47,11 @@ describe('schemas/mesh.schema.json', () => {
     const generated = await generateWrittenMeshTypes();
     const committed = readFileSync(new URL('../../src/schema/written-mesh.ts', import.meta.url), 'utf8');
     expect(committed).toBe(generated);
+  });
+
+  it('matches the committed standalone validator (run `npm run gen:types` after editing the schema)', () => {
+    const committed = readFileSync(new URL('../../schemas/mesh.validate.cjs', import.meta.url), 'utf8');
+    expect(committed).toBe(generateMeshValidator());
   });
 
   it('accepts the core shape of the design document', () => {
