@@ -9,7 +9,7 @@ import { STATE_FILE } from '../certs/state.js';
 import { inputFingerprint } from '../output/fingerprint.js';
 import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink } from '../output/writer.js';
 import { selectTargets } from './targets.js';
-import { emitBatches } from './emit.js';
+import { batches, emitBatches } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
 import { sortDiagnostics, validate } from './validate.js';
 
@@ -118,7 +118,7 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
   const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
   const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
   async function* all(): AsyncGenerator<OutputFile[]> {
-    yield certOutputFiles(certs.material);
+    yield* batches(certOutputFiles(certs.material));
     yield* emitBatches(v.targets, mesh, certs.material);
   }
   return { ok: true, diagnostics, mesh, finish, stateText: certs.stateText, validUntil, batches: all };
