@@ -22,6 +22,7 @@ import { UserError } from '../errors.js';
 import type { Diagnostic } from '../model/diagnostic.js';
 import { cmp, type Mesh } from '../model/mesh.js';
 import { compile, defaultStateDir } from '../pipeline/build.js';
+import { compilePartial, type PartialCompile } from '../pipeline/partial.js';
 import type { OutputFile } from '../targets/target.js';
 import { contentHash, MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
 import { meshFromSummary, summarizeFile, summarizeMeshes, type SummaryItem } from './summarize.js';
@@ -70,6 +71,8 @@ export interface DiffResult {
   ok: boolean;
   diagnostics: Diagnostic[];
   report?: DiffReport;
+  /** How out/ was compared: `incremental` (src/pipeline/partial.ts) or the whole mesh compiled. */
+  path?: 'incremental' | 'full';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,6 +235,8 @@ async function listKeyFiles(dir: string): Promise<string[]> {
  * build would issue are issued in memory only and show as added), commits no state, writes nothing.
  */
 export async function diffOutput(opts: DiffOptions): Promise<DiffResult> {
+  const partial = await compilePartial({ file: opts.file, out: opts.out, ...(opts.state ? { state: opts.state } : {}), ...(opts.targets ? { targets: opts.targets } : {}), ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) });
+  if (partial) return diffPartial(partial, opts);
   // No state yet: compile against an empty temporary one, so not even the state directory is created.
   const realState = opts.state ? resolve(opts.state) : defaultStateDir(opts.file);
   const scratch = (await exists(realState)) ? undefined : await mkdtemp(join(tmpdir(), 'meshc-diff-state-'));
@@ -272,11 +277,23 @@ export async function diffOutput(opts: DiffOptions): Promise<DiffResult> {
       { read: async (p) => byPath.get(p)?.content ?? (p === MANIFEST_NAME ? '' : undefined), mode: async (p) => (byPath.has(p) ? modeOf(byPath.get(p)!) : undefined), ...(c.mesh ? { mesh: c.mesh } : {}) },
       { stat: opts.stat, secrets, notes, perFile: !nothingBuilt },
     );
-    return { ok: true, diagnostics: c.diagnostics, report };
+    return { ok: true, diagnostics: c.diagnostics, report, path: 'full' };
   } finally {
     await c.finish(false);
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** The report from the incremental path: both sides are in memory, nothing is read from out/. */
+async function diffPartial(p: PartialCompile, opts: DiffOptions): Promise<DiffResult> {
+  if (!p.ok || !p.plan) return { ok: false, diagnostics: p.diagnostics, path: 'incremental' };
+  const side = (files: ReadonlyMap<string, OutputFile>, mesh: Mesh | undefined): Side => ({
+    read: async (path) => files.get(path)?.content,
+    mode: async (path) => (files.has(path) ? modeOf(files.get(path)!) : undefined),
+    ...(mesh ? { mesh } : {}),
+  });
+  const report = await buildReport(p.plan, side(p.oldFiles!, p.oldMesh), side(p.newFiles!, p.newMesh), { stat: opts.stat, secrets: p.keys ?? [], perFile: true });
+  return { ok: true, diagnostics: p.diagnostics, report, path: 'incremental' };
 }
 
 // ---------------------------------------------------------------------------------------------

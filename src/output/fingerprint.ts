@@ -21,7 +21,7 @@ export async function inputFingerprint(meshText: Buffer | string, stateText: str
 let code: Promise<string> | undefined;
 
 /** A hash of meshc itself, so that an upgraded (or rebuilt) meshc never trusts an old output. */
-function codeFingerprint(): Promise<string> {
+export function codeFingerprint(): Promise<string> {
   code ??= (async () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
     const h = createHash('sha256');

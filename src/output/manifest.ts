@@ -22,6 +22,11 @@ export interface BuildStamp {
   validUntil: string;
   /** sha256 of the manifest that build wrote. */
   manifestSha256: string;
+  /** What meshc diff's incremental path checks (src/pipeline/partial.ts); absent in older stamps. */
+  code?: string;
+  targets?: string[];
+  /** sha256 of the certificate state after that build. */
+  state?: string;
 }
 
 export function sha256(content: string | Buffer): string {

@@ -60,16 +60,12 @@ export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
  * a committed out/ (its .gitignore keeps the keys out of git), so the missing keys are not
  * drift. Keys that are present are compared like everything else. A real build always writes them.
  */
-export async function planOutput(outDir: string, files: readonly OutputFile[], opts: { compare?: boolean; trustManifest?: boolean } = {}): Promise<OutputPlan> {
+export async function planOutput(outDir: string, files: readonly OutputFile[], opts: { compare?: boolean } = {}): Promise<OutputPlan> {
   await recoverInterruptedSwap(outDir);
   const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
   const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
   const isSecret = (p: string) => p.startsWith('secrets/');
   if (opts.compare && onDisk.size > 0 && ![...onDisk].some(isSecret)) files = files.filter((f) => !isSecret(f.path));
-  // A build (not --check, not diff) may take a file's hash from the manifest instead of reading
-  // it, when the file has the manifest's size and was not modified after the manifest was written
-  // (the same rule as the rebuild shortcut); anything else is read and hashed.
-  const manifest = opts.trustManifest ? await readManifestWithTime(outDir) : undefined;
   const CONCURRENCY = 64;
   let next = 0;
   const work = async () => {
@@ -81,9 +77,7 @@ export async function planOutput(outDir: string, files: readonly OutputFile[], o
       onDisk.delete(f.path);
       const p = join(outDir, ...f.path.split('/'));
       const st = await lstat(p);
-      const known = manifest?.m.files[f.path];
-      const diskHash = known && untouched(st, known, manifest!.mtimeMs) ? known.sha256 : sha256(await readFile(p));
-      if (diskHash !== contentHash(f)) plan.changed.push(f.path);
+      if (sha256(await readFile(p)) !== contentHash(f)) plan.changed.push(f.path);
       else if ((st.mode & 0o777) !== modeOf(f)) plan.modeChanged.push(f.path);
     }
   };
@@ -310,19 +304,29 @@ async function writeFileAtomic(path: string, content: string): Promise<void> {
  * compares bytes. Never used by --check, whose checkout has no meaningful mtimes.
  */
 export async function isUpToDate(outDir: string, stamp: BuildStamp | undefined, inputs: string, now: Date): Promise<boolean> {
-  if (!stamp || stamp.inputs !== inputs || !(Date.parse(stamp.validUntil) > now.getTime())) return false;
+  if (!stamp || stamp.inputs !== inputs) return false;
+  return (await untouchedOutput(outDir, stamp, now)) !== undefined;
+}
+
+/**
+ * The output exactly as the build of `stamp` left it (see isUpToDate), its certificates still
+ * valid at `now`: that build's manifest, or undefined.
+ */
+export async function untouchedOutput(outDir: string, stamp: BuildStamp, now: Date): Promise<Manifest | undefined> {
+  if (!(Date.parse(stamp.validUntil) > now.getTime())) return undefined;
   const manifest = await readManifestWithTime(outDir);
-  if (!manifest || manifest.sha256 !== stamp.manifestSha256) return false;
+  if (!manifest || manifest.sha256 !== stamp.manifestSha256) return undefined;
   const { m, mtimeMs: manifestMtime } = manifest;
   const onDisk = (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME);
   const expected = Object.keys(m.files);
-  if (onDisk.length !== expected.length) return false;
+  if (onDisk.length !== expected.length) return undefined;
   const stats = await Promise.all(onDisk.map((p) => (m.files[p] ? lstat(join(outDir, ...p.split('/'))) : undefined)));
-  return onDisk.every((p, i) => {
+  const intact = onDisk.every((p, i) => {
     const st = stats[i];
     const want = m.files[p];
     return st !== undefined && want !== undefined && st.isFile() && untouched(st, want, manifestMtime) && (st.mode & 0o777).toString(8) === want.mode;
   });
+  return intact ? m : undefined;
 }
 
 /**

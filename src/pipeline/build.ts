@@ -4,9 +4,9 @@ import { hasErrors, type Diagnostic } from '../model/diagnostic.js';
 import type { Mesh } from '../model/mesh.js';
 import { locate } from '../source/parse.js';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { BuildStamp } from '../output/manifest.js';
+import { sha256, type BuildStamp } from '../output/manifest.js';
 import { STATE_FILE } from '../certs/state.js';
-import { inputFingerprint } from '../output/fingerprint.js';
+import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
 import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink } from '../output/writer.js';
 import { selectTargets } from './targets.js';
 import { batches, emitBatches } from './emit.js';
@@ -48,7 +48,7 @@ export interface BuildResult {
 /** The build stamps of output directories, by absolute path: a cache, safe to delete. */
 const STAMPS_FILE = 'builds.json';
 
-async function readStamp(stateDir: string, out: string): Promise<BuildStamp | undefined> {
+export async function readStamp(stateDir: string, out: string): Promise<BuildStamp | undefined> {
   try {
     const all = JSON.parse(await readFile(join(stateDir, STAMPS_FILE), 'utf8')) as Record<string, BuildStamp>;
     return all[resolve(out)];
@@ -197,7 +197,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     });
     const { fileCount, manifestSha256, ...plan } = written;
     if (meshText && p.stateText !== undefined && p.validUntil)
-      await writeStamp(stateDir, opts.out, { inputs: await inputFingerprint(meshText, p.stateText, targets), validUntil: p.validUntil, manifestSha256 });
+      await writeStamp(stateDir, opts.out, {
+        inputs: await inputFingerprint(meshText, p.stateText, targets),
+        validUntil: p.validUntil,
+        manifestSha256,
+        code: await codeFingerprint(),
+        targets: [...targets].sort(),
+        state: sha256(p.stateText),
+      });
     return { ok: true, diagnostics: p.diagnostics, plan, fileCount, mesh: p.mesh };
   } catch (e) {
     await sink?.abort();

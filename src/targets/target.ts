@@ -28,8 +28,17 @@ export interface Target {
    * The files of this target, in any order, produced one at a time so a large mesh never holds
    * every file at once (the build streams them to the writer). Called only when `check` found no
    * error. `emitSorted` collects them.
+   *
+   * `only`: emit the own files of these services alone (`envoy/<service>.yaml`, ...), and every
+   * file that is not one service's own (gateways, kustomizations, summaries) in full. For meshc
+   * diff's incremental path (src/pipeline/partial.ts); the content of a file never depends on it.
    */
-  emit(mesh: Mesh, certs: CertMaterial): Iterable<OutputFile>;
+  emit(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<string>): Iterable<OutputFile>;
+}
+
+/** Whether a service's own files are wanted (see Target.emit's `only`). */
+export function wanted(only: ReadonlySet<string> | undefined, service: string): boolean {
+  return only === undefined || only.has(service);
 }
 
 export function byPath(a: OutputFile, b: OutputFile): number {

@@ -9,7 +9,7 @@
  * Envoy runs with its working directory at the output root: certificate and key paths in the
  * bootstraps are relative to it (see src/certs/material.ts).
  */
-import { GENERATED_HEADER, type OutputFile, type Target } from '../target.js';
+import { GENERATED_HEADER, wanted, type OutputFile, type Target } from '../target.js';
 import { toYaml } from '../../output/yaml.js';
 import { EGRESS_GATEWAY, INGRESS_GATEWAY, serviceByName, type Mesh } from '../../model/mesh.js';
 import type { CertMaterial } from '../../certs/material.js';
@@ -21,8 +21,9 @@ export const envoyTarget: Target = {
   name: 'envoy',
   description: 'Envoy v3 bootstraps: a sidecar per service, the ingress and egress gateways (envoy/*.yaml)',
   check: checkEnvoy,
-  *emit(mesh, certs): Iterable<OutputFile> {
-    for (const name of [...mesh.services.map((s) => s.name), INGRESS_GATEWAY, EGRESS_GATEWAY]) yield { path: `envoy/${name}.yaml`, content: envoyBootstrap(mesh, certs, name) };
+  *emit(mesh, certs, only): Iterable<OutputFile> {
+    const names = [...mesh.services.map((s) => s.name).filter((n) => wanted(only, n)), INGRESS_GATEWAY, EGRESS_GATEWAY];
+    for (const name of names) yield { path: `envoy/${name}.yaml`, content: envoyBootstrap(mesh, certs, name) };
   },
 };
 

@@ -9,7 +9,7 @@ import type { Finding } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
 import { unsupported } from '../capabilities.js';
 import { render } from '../render.js';
-import type { OutputFile, Target } from '../target.js';
+import { wanted, type OutputFile, type Target } from '../target.js';
 import { bundlePath, crtList, crtListPath, egressGatewayView, ingressBundlePath, ingressView, sidecarView } from './view.js';
 
 const PARTIALS = ['prelude', 'admin', 'mesh-backend', 'egress'] as const;
@@ -24,13 +24,14 @@ function bundle(path: string, cert: IssuedCert): OutputFile {
   return { path, content: withNl(cert.certPem) + withNl(cert.keyPem), mode: 0o600 };
 }
 
-export function* emitHaproxy(mesh: Mesh, certs: CertMaterial): Iterable<OutputFile> {
+export function* emitHaproxy(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<string>): Iterable<OutputFile> {
   const workloadBundle = (identity: string) => {
     const c = certs.workloads.get(identity);
     if (!c) throw new Error(`haproxy: no certificate for ${identity}`);
     return bundle(bundlePath(identity), c);
   };
   for (const s of mesh.services) {
+    if (!wanted(only, s.name)) continue;
     yield { path: `haproxy/${s.name}.cfg`, content: render('haproxy', 'sidecar', sidecarView(mesh, s), PARTIALS) };
     yield workloadBundle(s.name);
   }

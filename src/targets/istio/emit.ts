@@ -31,7 +31,7 @@
 import type { CertMaterial } from '../../certs/material.js';
 import { INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
 import { toYaml, toYamlDocuments } from '../../output/yaml.js';
-import { GENERATED_HEADER, type OutputFile } from '../target.js';
+import { GENERATED_HEADER, wanted, type OutputFile } from '../target.js';
 import { ingressSecretFiles } from '../k8s/emit.js';
 import { hasWrittenEndpoints, istioPort, namespaceObject, serviceWorkload } from './workloads.js';
 import {
@@ -68,7 +68,7 @@ export function principal(mesh: Mesh, name: string): string {
   return `cluster.local/ns/${mesh.namespace}/sa/${name}`;
 }
 
-export function* emitIstio(mesh: Mesh, certs: CertMaterial): Iterable<OutputFile> {
+export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<string>): Iterable<OutputFile> {
   const resources: string[] = [];
   const add = (name: string, content: string): OutputFile => {
     resources.push(name);
@@ -84,6 +84,10 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial): Iterable<OutputFile
     ),
   );
   for (const svc of mesh.services) {
+    if (!wanted(only, svc.name)) {
+      resources.push(`${svc.name}.yaml`);
+      continue;
+    }
     yield add(
       `${svc.name}.yaml`,
       header(

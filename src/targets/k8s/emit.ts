@@ -25,7 +25,7 @@ import { hostFileName } from '../../certs/material.js';
 import { EGRESS_GATEWAY, INGRESS_GATEWAY, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
 import { toYaml, toYamlDocuments } from '../../output/yaml.js';
 import type { OutputFile } from '../target.js';
-import { GENERATED_HEADER } from '../target.js';
+import { GENERATED_HEADER, wanted } from '../target.js';
 import {
   APP_ENV_DOC,
   CA_BUNDLE_CONFIGMAP,
@@ -60,7 +60,7 @@ function kustomization(resources: string[]): string {
 }
 
 /** The Kubernetes manifests and the secrets overlay, one file at a time. */
-export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: BootstrapOf): Iterable<OutputFile> {
+export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: BootstrapOf, only?: ReadonlySet<string>): Iterable<OutputFile> {
   const resources: string[] = [];
   const add = (name: string, content: string): OutputFile => {
     resources.push(name);
@@ -85,13 +85,19 @@ export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: Bootstrap
   );
   yield add('network-policies.yaml', toYamlDocuments(namespacePolicies(mesh), GENERATED_HEADER));
 
-  for (const svc of mesh.services) yield add(`${svc.name}.yaml`, serviceFile(mesh, certs, svc, bootstrapOf(svc.name)));
+  for (const svc of mesh.services) {
+    if (wanted(only, svc.name)) yield add(`${svc.name}.yaml`, serviceFile(mesh, certs, svc, bootstrapOf(svc.name)));
+    else resources.push(`${svc.name}.yaml`);
+  }
   yield add(`${INGRESS_GATEWAY}.yaml`, ingressGatewayFile(mesh, certs, bootstrapOf(INGRESS_GATEWAY)));
   yield add(`${EGRESS_GATEWAY}.yaml`, egressGatewayFile(mesh, certs, bootstrapOf(EGRESS_GATEWAY)));
   yield { path: `${K8S_DIR}/kustomization.yaml`, content: kustomization(resources.sort(cmpStr)) };
 
   const secretNames: string[] = [];
-  for (const f of [...workloadSecretFiles(mesh, certs), ...ingressSecretFiles(mesh, certs)]) {
+  for (const name of [...certs.workloads.keys()].sort(cmpStr)) secretNames.push(workloadSecretPath('', name));
+  // A gateway's Secret is not one service's own: always emitted.
+  yield* workloadSecretFiles(mesh, certs, K8S_SECRETS_DIR, (name) => serviceByName(mesh, name) === undefined || wanted(only, name));
+  for (const f of ingressSecretFiles(mesh, certs)) {
     secretNames.push(f.path.slice(K8S_SECRETS_DIR.length + 1));
     yield f;
   }
@@ -319,12 +325,18 @@ function b64(s: string): string {
   return Buffer.from(s, 'utf8').toString('base64');
 }
 
+/** `<dir>/<identity>-tls.yaml` (without `dir/` when dir is empty). */
+function workloadSecretPath(dir: string, name: string): string {
+  return `${dir ? `${dir}/` : ''}${name}-tls.yaml`;
+}
+
 /** A kubernetes.io/tls Secret per workload (`<name>-tls.yaml`), each in its own file (0600). */
-export function workloadSecretFiles(mesh: Mesh, certs: CertMaterial, dir = K8S_SECRETS_DIR): OutputFile[] {
+export function workloadSecretFiles(mesh: Mesh, certs: CertMaterial, dir = K8S_SECRETS_DIR, include: (identity: string) => boolean = () => true): OutputFile[] {
   return [...certs.workloads]
+    .filter(([name]) => include(name))
     .sort(([a], [b]) => cmpStr(a, b))
     .map(([name, cert]) => ({
-      path: `${dir}/${name}-tls.yaml`,
+      path: workloadSecretPath(dir, name),
       content: toYaml(tlsSecret(mesh, workloadSecretName(name), cert), GENERATED_HEADER),
       mode: SECRET_MODE,
     }));

@@ -31,9 +31,9 @@ export const k8sTarget: Target = {
   name: 'k8s',
   description: 'Kubernetes manifests, kustomize-ready: Deployments with Envoy sidecars, gateways, NetworkPolicies (k8s/, keys in secrets/k8s/)',
   check: checkK8s,
-  emit(mesh, certs): Iterable<OutputFile> {
+  emit(mesh, certs, only): Iterable<OutputFile> {
     const inCluster = inClusterMesh(mesh);
-    return emitK8s(mesh, certs, (name) => envoyBootstrap(inCluster, certs, name));
+    return emitK8s(mesh, certs, (name) => envoyBootstrap(inCluster, certs, name), only);
   },
 };
 

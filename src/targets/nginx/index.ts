@@ -8,7 +8,7 @@ import { error, pointer, type Finding } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
 import { unsupported } from '../capabilities.js';
 import { render } from '../render.js';
-import type { OutputFile, Target } from '../target.js';
+import { wanted, type OutputFile, type Target } from '../target.js';
 import { egressGatewayView, ingressView, sidecarView } from './view.js';
 
 const PARTIALS = ['prelude', 'http-common', 'upstream', 'mesh-proxy', 'stream-proxy', 'egress-http', 'egress-stream'] as const;
@@ -37,8 +37,8 @@ export function checkNginx(mesh: Mesh): Finding[] {
   return [...unsupported('nginx', mesh), ...nameFindings(mesh)];
 }
 
-export function* emitNginx(mesh: Mesh): Iterable<OutputFile> {
-  for (const s of mesh.services) yield { path: `nginx/${s.name}.conf`, content: render('nginx', 'sidecar', sidecarView(mesh, s), PARTIALS) };
+export function* emitNginx(mesh: Mesh, only?: ReadonlySet<string>): Iterable<OutputFile> {
+  for (const s of mesh.services) if (wanted(only, s.name)) yield { path: `nginx/${s.name}.conf`, content: render('nginx', 'sidecar', sidecarView(mesh, s), PARTIALS) };
   // The gateways are always generated: without hosts (or an allow-list) they refuse everything.
   yield { path: `nginx/${mesh.ingress.name}.conf`, content: render('nginx', 'ingress', ingressView(mesh), PARTIALS) };
   yield { path: `nginx/${mesh.egressGateway.name}.conf`, content: render('nginx', 'egress-gateway', egressGatewayView(mesh), PARTIALS) };
@@ -49,5 +49,5 @@ export const nginxTarget: Target = {
   description: 'nginx configs: a sidecar per service, the ingress and egress gateways (nginx/*.conf)',
   check: checkNginx,
   // Certificates are referenced by path (certs/, secrets/); nginx reads PEM files as they are.
-  emit: (mesh) => emitNginx(mesh),
+  emit: (mesh, _certs, only) => emitNginx(mesh, only),
 };

@@ -1,0 +1,151 @@
+/**
+ * meshc diff's incremental path: when the output directory is exactly what the last build of this
+ * meshc left (its stamp, manifest and untouched files say so), only the services a change can
+ * reach are compiled, twice (the old mesh from summary/mesh.json, and the new one), instead of
+ * the whole mesh. A 1,000-service diff after a one-service change compiles a few dozen files.
+ *
+ * It is taken only when it can be trusted, and otherwise `undefined` sends diff down the full
+ * path:
+ *  - the stamp names this meshc (code fingerprint), these targets (with summary), the current
+ *    certificate state, and a certificate that is still valid; every file is untouched;
+ *  - the mesh-wide settings are unchanged (but for the egress gateway's allow-list, the union of
+ *    the services' own), and so is the list of service names;
+ *  - no changed service changed its endpoints (Kubernetes Service names are shared across
+ *    services);
+ *  - preparing certificates issues nothing;
+ *  - re-emitting the old mesh for the same services gives exactly the bytes the manifest
+ *    records: the old side is proven, not assumed.
+ *
+ * What is compiled: every file that is not one service's own (gateways, kustomizations, the
+ * summary), and the own files of each changed service and of its neighbours (its upstreams and
+ * callers, and the services that call it or list it as an upstream, in either mesh): the only
+ * services whose files read a service's settings. test/unit/partial.test.ts checks this against
+ * the full path for single changes across the fixtures.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { prepareCerts } from '../certs/index.js';
+import { STATE_FILE } from '../certs/state.js';
+import type { Diagnostic } from '../model/diagnostic.js';
+import type { Mesh, Service } from '../model/mesh.js';
+import { codeFingerprint } from '../output/fingerprint.js';
+import { MANIFEST_NAME, modeOf, sha256, type Manifest } from '../output/manifest.js';
+import { meshFromSummary } from '../output/summarize.js';
+import { untouchedOutput, type OutputPlan } from '../output/writer.js';
+import { toJson } from '../output/yaml.js';
+import type { OutputFile } from '../targets/target.js';
+import { defaultStateDir, readStamp, type BuildOptions } from './build.js';
+import { selectTargets } from './targets.js';
+import { validate } from './validate.js';
+
+export interface PartialCompile {
+  ok: boolean;
+  diagnostics: Diagnostic[];
+  /** How out/ differs from what a build would write. */
+  plan?: OutputPlan;
+  /** Both sides' content of every file in the plan. */
+  oldFiles?: ReadonlyMap<string, OutputFile>;
+  newFiles?: ReadonlyMap<string, OutputFile>;
+  oldMesh?: Mesh;
+  newMesh?: Mesh;
+  /** Every private key (for redaction). */
+  keys?: string[];
+  /** Services whose own files were compiled. */
+  compiled?: string[];
+}
+
+const SUMMARY_PATH = 'summary/mesh.json';
+
+/** The partial compile, or undefined when only the full path can be trusted. */
+export async function compilePartial(opts: BuildOptions): Promise<PartialCompile | undefined> {
+  const stateDir = opts.state ?? defaultStateDir(opts.file);
+  const targets = selectTargets(opts.targets);
+  const names = targets.map((t) => t.name).sort();
+  const now = (opts.clock ?? (() => new Date()))();
+  const stamp = await readStamp(stateDir, opts.out);
+  if (!stamp || stamp.code !== (await codeFingerprint()) || stamp.targets?.join(',') !== names.join(',') || !names.includes('summary')) return undefined;
+  const stateText = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => undefined);
+  if (stateText === undefined || sha256(stateText) !== stamp.state) return undefined;
+  const manifest = await untouchedOutput(resolve(opts.out), stamp, now);
+  if (!manifest) return undefined;
+  const oldMesh = meshFromSummary(await readFile(join(opts.out, SUMMARY_PATH), 'utf8').catch(() => undefined));
+  if (!oldMesh) return undefined;
+
+  const v = await validate({ file: opts.file, targets: opts.targets });
+  if (!v.ok || !v.mesh) return { ok: false, diagnostics: v.diagnostics };
+  const newMesh = v.mesh;
+  const reach = reachable(oldMesh, newMesh);
+  if (!reach) return undefined;
+
+  const certs = await prepareCerts(newMesh, {
+    stateDir,
+    meshDir: dirname(resolve(opts.file)),
+    clock: () => now,
+    ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
+  });
+  try {
+    if (certs.findings.length > 0 || certs.stateText !== stateText) return undefined;
+    const emit = (mesh: Mesh) => new Map(targets.flatMap((t) => [...t.emit(mesh, certs.material, reach)]).map((f) => [f.path, f]));
+    const oldFiles = emit(oldMesh);
+    if (!matchesManifest(oldFiles, manifest)) return undefined;
+    const newFiles = emit(newMesh);
+    const keys = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.keyPem);
+    return { ok: true, diagnostics: v.diagnostics, plan: planOf(oldFiles, newFiles, manifest), oldFiles, newFiles, oldMesh, newMesh, keys, compiled: [...reach].sort() };
+  } finally {
+    await certs.release();
+  }
+}
+
+/**
+ * The services whose own files a change can reach, or undefined when the change is not one the
+ * partial path handles (mesh-wide settings, services added or removed, endpoints).
+ */
+export function reachable(oldMesh: Mesh, newMesh: Mesh): Set<string> | undefined {
+  // The egress gateway's allow-list is the union of every service's: only files that are no
+  // service's own read it (the gateways, egress entries and the gateway's NetworkPolicy).
+  const meshWide = (m: Mesh) => toJson({ ...m, services: [], egressGateway: { ...m.egressGateway, allow: [] } });
+  if (meshWide(oldMesh) !== meshWide(newMesh)) return undefined;
+  if (oldMesh.services.map((s) => s.name).join('\n') !== newMesh.services.map((s) => s.name).join('\n')) return undefined;
+  const changed: string[] = [];
+  for (const [i, s] of newMesh.services.entries()) {
+    const before = oldMesh.services[i]!;
+    if (toJson(before) === toJson(s)) continue;
+    if (toJson(before.endpoints) !== toJson(s.endpoints)) return undefined;
+    changed.push(s.name);
+  }
+  const reach = new Set(changed);
+  for (const mesh of [oldMesh, newMesh]) {
+    for (const s of mesh.services) {
+      const around = neighbours(s);
+      if (changed.includes(s.name)) for (const n of around) reach.add(n);
+      else if (changed.some((c) => around.has(c))) reach.add(s.name);
+    }
+  }
+  return reach;
+}
+
+function neighbours(s: Service): Set<string> {
+  return new Set([...s.upstreams.map((u) => u.service), ...s.callers, ...s.allowFrom]);
+}
+
+function matchesManifest(files: ReadonlyMap<string, OutputFile>, manifest: Manifest): boolean {
+  for (const [path, f] of files) {
+    const entry = manifest.files[path];
+    if (!entry || entry.sha256 !== sha256(f.content) || entry.mode !== modeOf(f).toString(8)) return false;
+  }
+  return true;
+}
+
+function planOf(oldFiles: ReadonlyMap<string, OutputFile>, newFiles: ReadonlyMap<string, OutputFile>, manifest: Manifest): OutputPlan {
+  const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
+  for (const [path, f] of newFiles) {
+    const entry = manifest.files[path];
+    if (!entry) plan.added.push(path);
+    else if (entry.sha256 !== sha256(f.content)) plan.changed.push(path);
+    else if (entry.mode !== modeOf(f).toString(8)) plan.modeChanged.push(path);
+  }
+  for (const path of oldFiles.keys()) if (!newFiles.has(path) && path !== MANIFEST_NAME) plan.removed.push(path);
+  for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
+  plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length;
+  return plan;
+}
