@@ -12,6 +12,7 @@ import crypto, { type KeyObject, X509Certificate } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { error, warning, type Finding } from '../model/diagnostic.js';
 import { cmp, identities, type Mesh } from '../model/mesh.js';
+import { FactsCache } from './facts.js';
 import { loadSuppliedIngress } from './ingress-files.js';
 import {
   TRUST_BUNDLE_PATH,
@@ -78,6 +79,8 @@ export interface EngineResult {
   /** What was issued: identity names and `ingress/<host>`, sorted. */
   issued: string[];
   phase: Phase;
+  /** What was learnt of the stored leaves, to save with a build (facts.ts). */
+  facts: FactsCache;
 }
 
 interface LoadedCa {
@@ -253,21 +256,24 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
     });
   };
 
-  // Decide: reuse or issue. Cheap certificate checks first; keys are only touched for reuse.
+  // Decide: reuse or issue. Cheap certificate checks first (cached, see facts.ts); keys are only
+  // touched for reuse.
+  const leafFacts = await FactsCache.load(stateDir, trusted);
   const todo: WantedLeaf[] = [];
   for (const leaf of wantedLeaves(mesh)) {
     const stored = (leaf.kind === 'workload' ? current.workloads : current.ingress)[leaf.name];
     if (stored) {
-      const certificate = parseCertificate(stored.certPem, leafLabel(leaf), stateDir);
-      const { notBefore, notAfter } = validity(certificate);
+      const facts = leafFacts.of(stored.certPem, () => parseCertificate(stored.certPem, leafLabel(leaf), stateDir));
+      const notBefore = new Date(facts.notBefore);
+      const notAfter = new Date(facts.notAfter);
       const valid =
         !(opts.force?.(leaf, notAfter) ?? false) &&
         notAfter.getTime() > now.getTime() &&
-        certificate.subject === nameToNodeString(leaf.subject) &&
-        subjectAltNames(certificate).sort(cmp).join('\n') === expectedSans(leaf).join('\n') &&
-        keyAlgorithmOf(certificate.publicKey) === algorithm &&
+        facts.subject === nameToNodeString(leaf.subject) &&
+        facts.sans === expectedSans(leaf).join('\n') &&
+        facts.keyAlgorithm === algorithm &&
         // Issued by a CA still in the bundle (after a finished rotation, a leaf of the old CA is not).
-        trusted.some((ca) => certificate.checkIssued(ca));
+        facts.trusted;
       if (valid) {
         if (!current.keysEncrypted) {
           // Written by meshc as unencrypted PKCS#8: shipped as is (re-exporting gives the same bytes).
@@ -275,12 +281,12 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
             throw new UserError(`certificate state ${stateDir} is unreadable: the key of ${leafLabel(leaf)} is not a PKCS#8 PEM key`);
           }
           const nextStored = restore(stored, () => crypto.createPrivateKey(stored.keyPem));
-          accept(leaf, nextStored, stored.keyPem, serialHex(certificate), notBefore, notAfter);
+          accept(leaf, nextStored, stored.keyPem, facts.serial, notBefore, notAfter);
           continue;
         }
         const key = loadKey(stored, current, passphrase, stateDir);
-        if (certificate.checkPrivateKey(key)) {
-          accept(leaf, stored, privateKeyPem(key), serialHex(certificate), notBefore, notAfter);
+        if (parseCertificate(stored.certPem, leafLabel(leaf), stateDir).checkPrivateKey(key)) {
+          accept(leaf, stored, privateKeyPem(key), facts.serial, notBefore, notAfter);
           continue;
         }
       }
@@ -348,5 +354,6 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
     findings,
     issued: todo.map(leafLabel).sort(cmp),
     phase,
+    facts: leafFacts,
   };
 }

@@ -65,6 +65,7 @@ export async function prepareCerts(mesh: Mesh, opts: CertStageOptions): Promise<
       issued: result.issued,
       stateText: result.nextText,
       async commit() {
+        if (lock.held) await result.facts.save(opts.stateDir);
         if (committed || !result.changed) return;
         if (!lock.held) throw new Error('certificate state committed after its lock was released');
         await writeState(opts.stateDir, result.nextText);

@@ -102,6 +102,49 @@ describe('reuse', () => {
   });
 });
 
+describe('the leaf facts cache', () => {
+  const facts = async () => JSON.parse(await fs.readFile(`${stateDir}/leaf-facts.json`, 'utf8')) as { trust: string; leaves: Record<string, { serial: string; notAfter: string; trusted: boolean }> };
+
+  test('a build records what it learnt of each reused leaf, and later builds reuse from it with the same result', async () => {
+    const mesh = meshFixture();
+    const first = await build(mesh);
+    const second = await build(mesh); // parses the leaves, records their facts
+    const cached = await facts();
+    expect(Object.keys(cached.leaves).length).toBe(first.material.workloads.size);
+    for (const c of first.material.workloads.values()) {
+      const entry = Object.values(cached.leaves).find((f) => f.serial === c.serial)!;
+      expect(entry.notAfter).toBe(c.notAfter.toISOString());
+      expect(entry.trusted).toBe(true);
+    }
+    const third = await build(mesh);
+    expect(third.issued).toEqual([]);
+    expect(snapshot(third.material)).toEqual(snapshot(second.material));
+  });
+
+  test('a cache that says a leaf expired makes the build issue it again; an unreadable cache is ignored', async () => {
+    const mesh = meshFixture();
+    await build(mesh);
+    await build(mesh);
+    const cached = await facts();
+    for (const f of Object.values(cached.leaves)) f.notAfter = '2000-01-01T00:00:00.000Z';
+    await fs.writeFile(`${stateDir}/leaf-facts.json`, JSON.stringify(cached));
+    expect((await build(mesh)).issued.length).toBe(Object.keys(cached.leaves).length);
+    await fs.writeFile(`${stateDir}/leaf-facts.json`, '{ not json');
+    expect((await build(mesh)).issued).toEqual([]);
+  });
+
+  test('facts made for other CAs are not used after a CA rotation', async () => {
+    const mesh = meshFixture();
+    await build(mesh);
+    await build(mesh);
+    const before = (await facts()).trust;
+    const { certsRotate } = await import('../../../src/certs/index.js');
+    await certsRotate(mesh, { ...options(), ca: true });
+    await build(mesh);
+    expect((await facts()).trust).not.toBe(before);
+  });
+});
+
 describe('the CA', () => {
   test('an expired CA is an error finding pointing at spec.pki, with rotation as the hint', async () => {
     const mesh = meshFixture({ pki: { caValidityDays: 30, leafValidityDays: 10 } });
