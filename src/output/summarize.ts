@@ -12,7 +12,7 @@
  * are never parsed or described.
  */
 import { X509Certificate } from 'node:crypto';
-import { parseAllDocuments } from 'yaml';
+import jsyaml from 'js-yaml';
 import { sortKeys } from './yaml.js';
 import { cmp, type HashKey, type IngressHost, type LoadBalancing, type Mesh, type Service } from '../model/mesh.js';
 
@@ -284,10 +284,9 @@ function parseYamlDocs(text: string | undefined, json: boolean): Doc[] | undefin
       const v = JSON.parse(text) as unknown;
       return Array.isArray(v) ? (v as Doc[]) : [v as Doc];
     }
-    const docs = parseAllDocuments(text);
-    if (!Array.isArray(docs)) return undefined;
-    if (docs.some((d) => d.errors.length)) return undefined;
-    return docs.map((d) => d.toJS() as Doc).filter((d) => d !== null && d !== undefined);
+    // js-yaml with the core schema: these are meshc's own files, and it reads them several times
+    // faster than a positional parse (which nothing here needs).
+    return (jsyaml.loadAll(text, undefined, { schema: jsyaml.CORE_SCHEMA }) as Doc[]).filter((d) => d !== null && d !== undefined);
   } catch {
     return undefined;
   }

@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import jsyaml from 'js-yaml';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { UserError } from '../errors.js';
+import { quickIndex, quickLinePos, quickOffset, type QuickIndex } from './quick-locate.js';
 import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
 
 /** mesh.yaml is a small hand-written file; anything this large is a mistake (or an attack). */
@@ -17,6 +18,8 @@ export interface Source {
   /** The positional document; built on first use when the fast path parsed the file. */
   doc?: Document.Parsed;
   lineCounter: LineCounter;
+  /** The line reading of a plain file, made on first use; null when the file is not plain. */
+  quick?: QuickIndex | null;
 }
 
 /** The positional document of a source, parsed on demand (only needed to place diagnostics). */
@@ -199,6 +202,12 @@ function firstInvalidUtf8(b: Buffer): number {
 /** Maps a finding's JSON pointer to the position of that node (or its key) in the source. */
 export function locate(source: Source, f: Finding): Diagnostic {
   const { atKey, ...rest } = f;
+  // Without the positional document yet, a plain file is read line by line (quick-locate.ts).
+  if (!source.doc && source.text) {
+    source.quick ??= quickIndex(source.text) ?? null;
+    const off = source.quick ? quickOffset(source.quick, pointerSegments(f.pointer), atKey ?? false) : undefined;
+    if (off !== undefined) return { ...rest, file: source.file, ...quickLinePos(source.quick!, off) };
+  }
   const pos = pointerOffset(source, f.pointer, atKey ?? false); // builds the document if needed
   const { line, col } = pos === undefined ? { line: 1, col: 1 } : source.lineCounter.linePos(pos);
   return { ...rest, file: source.file, line, col };
@@ -209,6 +218,10 @@ function at(source: Source, f: Finding, line: number, col: number): Diagnostic {
   return { ...rest, file: source.file, line, col };
 }
 
+function pointerSegments(ptr: string): string[] {
+  return ptr === '' ? [] : ptr.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
 /**
  * Offset of the node a pointer names. Where the path leaves the document (a missing field), the
  * deepest existing node is used, so "missing field" points at the mapping that lacks it.
@@ -216,7 +229,7 @@ function at(source: Source, f: Finding, line: number, col: number): Diagnostic {
 export function pointerOffset(source: Source, ptr: string, atKey: boolean): number | undefined {
   const doc = docOf(source);
   if (!doc) return undefined;
-  const segments = ptr === '' ? [] : ptr.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segments = pointerSegments(ptr);
   let node: unknown = doc.contents;
   let keyNode: Node | undefined;
   for (const seg of segments) {
