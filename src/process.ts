@@ -7,3 +7,8 @@ export function isAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** execa, imported on first use: importing it takes about 70 ms, and most commands run no process. */
+export function loadExeca(): Promise<typeof import('execa').execa> {
+  return import('execa').then((m) => m.execa);
+}

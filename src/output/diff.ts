@@ -17,7 +17,6 @@ import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { execa } from 'execa';
 import { UserError } from '../errors.js';
 import type { Diagnostic } from '../model/diagnostic.js';
 import { cmp, type Mesh } from '../model/mesh.js';
@@ -27,6 +26,7 @@ import type { OutputFile } from '../targets/target.js';
 import { contentHash, MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
 import { meshFromSummary, summarizeFile, summarizeMeshes, type SummaryItem } from './summarize.js';
 import { exists, listFiles, planOutput, type OutputPlan } from './writer.js';
+import { loadExeca } from '../process.js';
 
 export type { SummaryItem } from './summarize.js';
 
@@ -303,6 +303,7 @@ async function diffPartial(p: PartialCompile, opts: DiffOptions): Promise<DiffRe
 export async function showAtRef(file: string, ref: string): Promise<{ text: string; repoPath: string }> {
   const abs = resolve(file);
   const dir = dirname(abs);
+  const execa = await loadExeca();
   const top = await execa('git', ['rev-parse', '--show-toplevel'], { cwd: dir, reject: false });
   if (top.exitCode !== 0) throw new UserError(`--against needs a git repository: ${dir} is not inside one`, 2);
   const root = await realpath(top.stdout.trim());

@@ -6,7 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../process.js';
 
 export interface VerifyResult {
   /** Output-relative path (`envoy/cart.yaml`). */
@@ -28,6 +28,7 @@ export async function verifyEnvoy(outDir: string, envoyPath: string): Promise<Ve
   const results: VerifyResult[] = [];
   for (const name of names) {
     const file = `envoy/${name}`;
+    const execa = await loadExeca();
     const run = await execa(envoyPath, ['--mode', 'validate', '-c', file, '--log-level', 'error', '--use-dynamic-base-id'], {
       cwd: outDir,
       reject: false,

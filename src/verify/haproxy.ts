@@ -6,8 +6,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { VerifyResult } from './envoy.js';
+import { loadExeca } from '../process.js';
 
 export type { VerifyResult } from './envoy.js';
 
@@ -23,6 +23,7 @@ export async function verifyHaproxy(outDir: string, haproxyPath: string): Promis
   const results: VerifyResult[] = [];
   for (const name of names) {
     const file = `haproxy/${name}`;
+    const execa = await loadExeca();
     const run = await execa(haproxyPath, ['-c', '-f', file], { cwd: outDir, reject: false, all: true, timeout: 60_000, stdin: 'ignore' });
     results.push({ file, ok: run.exitCode === 0, output: (run.all ?? '').trim() });
   }

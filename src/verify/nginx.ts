@@ -15,8 +15,8 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { VerifyResult } from './envoy.js';
+import { loadExeca } from '../process.js';
 
 export type { VerifyResult } from './envoy.js';
 
@@ -51,6 +51,7 @@ export async function verifyNginxFile(outDir: string, file: string, nginxPath: s
       note = `note: names in static upstreams are resolved where nginx runs; checked with 127.0.0.1 instead of: ${names.join(', ')}\n`;
     }
     // -e stderr: without it nginx first opens its compiled-in error log (/var/log/nginx/error.log).
+    const execa = await loadExeca();
     const run = await execa(nginxPath, ['-t', '-q', '-e', 'stderr', '-p', `${prefix}/`, '-c', configPath], {
       cwd: prefix,
       reject: false,
