@@ -13,7 +13,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import jsyaml from 'js-yaml';
-import { sortKeys } from './yaml.js';
+import { sameJson } from './yaml.js';
 import { cmp, type HashKey, type IngressHost, type LoadBalancing, type Mesh, type Service } from '../model/mesh.js';
 
 /** One summary line. `text` is the whole line as printed. */
@@ -80,8 +80,7 @@ function fieldName(path: string): string {
   return path.replace(/Ms(?=$|\.)/g, '');
 }
 
-/** Deep equality regardless of key order (the old mesh comes from sorted JSON, the new from objects). */
-const same = (a: unknown, b: unknown) => JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+const same = sameJson;
 
 /**
  * Lines for the leaves that differ between a and b: `timeouts.request 5s → 10s`. Arrays of

@@ -35,6 +35,25 @@ export function sortKeys(value: unknown): unknown {
   return value;
 }
 
+/**
+ * Whether two plain values are equal as `toJson` would write them (key order aside, undefined
+ * members absent), without writing them: the old mesh comes from sorted JSON, the new from objects.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => sameJson(x, bb[i]));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const ka = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  const kb = Object.keys(bo).filter((k) => bo[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => sameJson(ao[k], bo[k]));
+}
+
 /** Deterministic JSON (sorted keys, two-space indent, trailing newline). */
 export function toJson(value: unknown): string {
   return JSON.stringify(sortKeys(value), null, 2) + '\n';

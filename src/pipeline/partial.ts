@@ -32,8 +32,8 @@ import { codeFingerprint } from '../output/fingerprint.js';
 import { MANIFEST_NAME, modeOf, sha256, type Manifest } from '../output/manifest.js';
 import { meshFromSummary } from '../output/summarize.js';
 import { untouchedOutput, type OutputPlan } from '../output/writer.js';
-import { toJson } from '../output/yaml.js';
-import type { OutputFile } from '../targets/target.js';
+import { sameJson } from '../output/yaml.js';
+import type { OutputFile, Target } from '../targets/target.js';
 import { defaultStateDir, readStamp, type BuildOptions } from './build.js';
 import { selectTargets } from './targets.js';
 import { validate } from './validate.js';
@@ -68,8 +68,9 @@ export async function compilePartial(opts: BuildOptions): Promise<PartialCompile
   if (stateText === undefined || sha256(stateText) !== stamp.state) return undefined;
   const manifest = await untouchedOutput(resolve(opts.out), stamp, now);
   if (!manifest) return undefined;
-  const oldMesh = meshFromSummary(await readFile(join(opts.out, SUMMARY_PATH), 'utf8').catch(() => undefined));
-  if (!oldMesh) return undefined;
+  const oldSummary = await readFile(join(opts.out, SUMMARY_PATH), 'utf8').catch(() => undefined);
+  const oldMesh = meshFromSummary(oldSummary);
+  if (!oldMesh || oldSummary === undefined) return undefined;
 
   const v = await validate({ file: opts.file, targets: opts.targets });
   if (!v.ok || !v.mesh) return { ok: false, diagnostics: v.diagnostics };
@@ -85,10 +86,13 @@ export async function compilePartial(opts: BuildOptions): Promise<PartialCompile
   });
   try {
     if (certs.findings.length > 0 || certs.stateText !== stateText) return undefined;
-    const emit = (mesh: Mesh) => new Map(targets.flatMap((t) => [...t.emit(mesh, certs.material, reach)]).map((f) => [f.path, f]));
-    const oldFiles = emit(oldMesh);
+    const emit = (mesh: Mesh, which: readonly Target[]) => new Map(which.flatMap((t) => [...t.emit(mesh, certs.material, reach)]).map((f) => [f.path, f]));
+    // The old summary is the file on disk (untouched, so the manifest's bytes): emitting it again
+    // from the mesh it was read from would only give it back.
+    const oldFiles = emit(oldMesh, targets.filter((t) => t.name !== 'summary'));
     if (!matchesManifest(oldFiles, manifest)) return undefined;
-    const newFiles = emit(newMesh);
+    oldFiles.set(SUMMARY_PATH, { path: SUMMARY_PATH, content: oldSummary });
+    const newFiles = emit(newMesh, targets);
     const keys = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.keyPem);
     return { ok: true, diagnostics: v.diagnostics, plan: planOf(oldFiles, newFiles, manifest), oldFiles, newFiles, oldMesh, newMesh, keys, compiled: [...reach].sort() };
   } finally {
@@ -103,14 +107,14 @@ export async function compilePartial(opts: BuildOptions): Promise<PartialCompile
 export function reachable(oldMesh: Mesh, newMesh: Mesh): Set<string> | undefined {
   // The egress gateway's allow-list is the union of every service's: only files that are no
   // service's own read it (the gateways, egress entries and the gateway's NetworkPolicy).
-  const meshWide = (m: Mesh) => toJson({ ...m, services: [], egressGateway: { ...m.egressGateway, allow: [] } });
-  if (meshWide(oldMesh) !== meshWide(newMesh)) return undefined;
+  const meshWide = (m: Mesh) => ({ ...m, services: [], egressGateway: { ...m.egressGateway, allow: [] } });
+  if (!sameJson(meshWide(oldMesh), meshWide(newMesh))) return undefined;
   if (oldMesh.services.map((s) => s.name).join('\n') !== newMesh.services.map((s) => s.name).join('\n')) return undefined;
   const changed: string[] = [];
   for (const [i, s] of newMesh.services.entries()) {
     const before = oldMesh.services[i]!;
-    if (toJson(before) === toJson(s)) continue;
-    if (toJson(before.endpoints) !== toJson(s.endpoints)) return undefined;
+    if (sameJson(before, s)) continue;
+    if (!sameJson(before.endpoints, s.endpoints)) return undefined;
     changed.push(s.name);
   }
   const reach = new Set(changed);

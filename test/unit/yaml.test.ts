@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { toYaml, toYamlDocuments } from '../../src/output/yaml.js';
+import { sameJson, toJson, toYaml, toYamlDocuments } from '../../src/output/yaml.js';
 
 const tricky = {
   '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -84,6 +84,20 @@ describe('toYaml', () => {
       expect(text).toContain('d: ["x y,z"]');
       expect(parse(text)).toEqual(v);
     }
+  });
+
+  it('sameJson: equal exactly when toJson writes the same text', () => {
+    const cases: [unknown, unknown][] = [
+      [{ a: 1, b: [1, { c: 'x' }] }, { b: [1, { c: 'x' }], a: 1 }],
+      [{ a: 1, u: undefined }, { a: 1 }],
+      [{ a: [1, 2] }, { a: [2, 1] }],
+      [{ a: null }, { a: undefined }],
+      [{ a: { b: 1 } }, { a: { b: '1' } }],
+      [[], {}],
+      [{ a: 1 }, { b: 1 }],
+      ['x', 'x'],
+    ];
+    for (const [a, b] of cases) expect(sameJson(a, b), JSON.stringify([a, b])).toBe(toJson(a) === toJson(b));
   });
 
   it('joins documents with ---', () => {
