@@ -3,10 +3,14 @@
  *
  * One isolated Handlebars environment, HTML escaping off (configs are not HTML) and strict mode on
  * (a field missing from the view model throws instead of printing nothing). Templates are read
- * and compiled lazily, once per process, on first use: importing a target does no I/O, and
- * `emit` stays a function of its inputs (the templates ship with the package, like code).
+ * lazily, once per process, on first use: importing a target does no I/O, and `emit` stays a
+ * function of its inputs (the templates ship with the package, like code). `npm run build`
+ * precompiles them (scripts/gen-templates.mjs, dist/templates.cjs); a precompiled template is used
+ * only when its source's hash is the one it was made from, otherwise the .hbs file is compiled.
  */
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
@@ -34,6 +38,21 @@ export function templatePath(target: string, name: string): string {
 
 const COMPILE_OPTIONS = { noEscape: true, strict: true } as const;
 
+type Precompiled = Record<string, { sha256: string; spec: Parameters<typeof Handlebars.template>[0] }>;
+let precompiled: Precompiled | undefined;
+
+/** The template `<target>/<name>`: precompiled when its source is unchanged, else compiled. */
+function load(hb: typeof Handlebars, target: string, name: string): Handlebars.TemplateDelegate {
+  const source = readFileSync(templatePath(target, name), 'utf8');
+  if (precompiled === undefined) {
+    const file = path.join(PACKAGE_ROOT, 'dist', 'templates.cjs');
+    precompiled = existsSync(file) ? (createRequire(import.meta.url)(file) as Precompiled) : {};
+  }
+  const made = precompiled[`${target}/${name}`];
+  if (made && made.sha256 === createHash('sha256').update(source).digest('hex')) return hb.template(made.spec);
+  return hb.compile(source, COMPILE_OPTIONS);
+}
+
 /**
  * Renders `templates/<target>/<name>.hbs` with `view`. Each name in `partials` is registered once
  * as `<target>-<partial>` (from `templates/<target>/<partial>.hbs`), so a template includes it as
@@ -43,12 +62,12 @@ export function render(target: string, name: string, view: object, partials: rea
   const hb = handlebars();
   for (const p of partials) {
     const key = `${target}-${p}`;
-    if (!hb.partials[key]) hb.registerPartial(key, hb.compile(readFileSync(templatePath(target, p), 'utf8'), COMPILE_OPTIONS));
+    if (!hb.partials[key]) hb.registerPartial(key, load(hb, target, p));
   }
   const key = `${target}/${name}`;
   let tpl = cache.get(key);
   if (!tpl) {
-    tpl = hb.compile(readFileSync(templatePath(target, name), 'utf8'), COMPILE_OPTIONS);
+    tpl = load(hb, target, name);
     cache.set(key, tpl);
   }
   return tpl(view);
