@@ -179,10 +179,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (!p.ok || !p.batches) return { ok: p.ok, diagnostics: p.diagnostics, ...(p.mesh ? { mesh: p.mesh } : {}) };
   let committed = false;
   let sink: OutputSink | undefined;
+  // One batch is written while the next is produced.
+  let writing: Promise<void> | undefined;
   try {
     sink = await openOutput(opts.out);
-    // One batch is written while the next is produced.
-    let writing: Promise<void> | undefined;
     for await (const batch of p.batches()) {
       await writing;
       writing = sink.put(batch);
@@ -207,6 +207,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       });
     return { ok: true, diagnostics: p.diagnostics, plan, fileCount, mesh: p.mesh };
   } catch (e) {
+    await writing?.catch(() => undefined); // no write in flight while the staging tree is removed
     await sink?.abort();
     throw e;
   } finally {

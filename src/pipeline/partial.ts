@@ -50,8 +50,6 @@ export interface PartialCompile {
   newMesh?: Mesh;
   /** Every private key (for redaction). */
   keys?: string[];
-  /** Services whose own files were compiled. */
-  compiled?: string[];
 }
 
 const SUMMARY_PATH = 'summary/mesh.json';
@@ -94,7 +92,7 @@ export async function compilePartial(opts: BuildOptions): Promise<PartialCompile
     oldFiles.set(SUMMARY_PATH, { path: SUMMARY_PATH, content: oldSummary });
     const newFiles = emit(newMesh, targets);
     const keys = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.keyPem);
-    return { ok: true, diagnostics: v.diagnostics, plan: planOf(oldFiles, newFiles, manifest), oldFiles, newFiles, oldMesh, newMesh, keys, compiled: [...reach].sort() };
+    return { ok: true, diagnostics: v.diagnostics, plan: planOf(oldFiles, newFiles, manifest), oldFiles, newFiles, oldMesh, newMesh, keys };
   } finally {
     await certs.release();
   }
@@ -117,11 +115,12 @@ export function reachable(oldMesh: Mesh, newMesh: Mesh): Set<string> | undefined
     if (!sameJson(before.endpoints, s.endpoints)) return undefined;
     changed.push(s.name);
   }
+  const changedSet = new Set(changed);
   const reach = new Set(changed);
   for (const mesh of [oldMesh, newMesh]) {
     for (const s of mesh.services) {
       const around = neighbours(s);
-      if (changed.includes(s.name)) for (const n of around) reach.add(n);
+      if (changedSet.has(s.name)) for (const n of around) reach.add(n);
       else if (changed.some((c) => around.has(c))) reach.add(s.name);
     }
   }
