@@ -16,15 +16,23 @@ describe('emitting in a worker thread', () => {
   it('writes exactly what one thread writes', async () => {
     dir = await tmp('meshc-parallel-');
     const state = join(dir, 'state');
-    const run = (out: string, parallel: '0' | '1') =>
-      execa('node', [bin, 'build', '-f', fixturePath('shop'), '-o', join(dir, out), '--state', state], { env: { MESHC_PARALLEL: parallel, NO_COLOR: '1' }, reject: false });
+    const run = (out: string, parallel: '0' | '1', lowMemory: '0' | '1' = '0') =>
+      execa('node', [bin, 'build', '-f', fixturePath('shop'), '-o', join(dir, out), '--state', state], { env: { MESHC_PARALLEL: parallel, MESHC_LOW_MEMORY: lowMemory, NO_COLOR: '1' }, reject: false });
     expect((await run('one', '0')).exitCode).toBe(0);
     const two = await run('two', '1');
     expect(two.exitCode, two.stderr).toBe(0);
+    // Low-memory mode (very large meshes): one thread and a tight heap, the same bytes.
+    const low = await run('low', '1', '1');
+    expect(low.exitCode, low.stderr).toBe(0);
     const a = await readTree(join(dir, 'one'));
     const b = await readTree(join(dir, 'two'));
+    const c = await readTree(join(dir, 'low'));
     expect([...b.keys()]).toEqual([...a.keys()]);
+    expect([...c.keys()]).toEqual([...a.keys()]);
     expect([...a.keys()].some((p) => p.startsWith('k8s/')) && [...a.keys()].some((p) => p.startsWith('istio/'))).toBe(true);
-    for (const [p, content] of a) expect(b.get(p), p).toBe(content);
+    for (const [p, content] of a) {
+      expect(b.get(p), p).toBe(content);
+      expect(c.get(p), p).toBe(content);
+    }
   });
 });
