@@ -11,4 +11,4 @@ if (!r.ok) {
   process.exit(1);
 }
 const written = r.plan ? r.plan.added.length + r.plan.changed.length + r.plan.removed.length : 0;
-console.log(JSON.stringify({ ms, maxRssMb: process.resourceUsage().maxRSS / 1024, files: r.files?.length ?? null, cached: r.cached ?? false, written, upToDate: r.plan?.upToDate ?? false }));
+console.log(JSON.stringify({ ms, maxRssMb: process.resourceUsage().maxRSS / 1024, files: r.fileCount ?? null, cached: r.cached ?? false, written, upToDate: r.plan?.upToDate ?? false }));
