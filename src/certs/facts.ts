@@ -9,6 +9,7 @@
 import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ignoreCaches } from './state.js';
 import { keyAlgorithmOf, serialHex, subjectAltNames, validity } from './x509.js';
 
 export const FACTS_FILE = 'leaf-facts.json';
@@ -82,6 +83,7 @@ export class FactsCache {
     try {
       await writeFile(tmp, JSON.stringify(file) + '\n', { mode: 0o600 });
       await rename(tmp, join(stateDir, FACTS_FILE));
+      await ignoreCaches(stateDir);
     } catch {
       await rm(tmp, { force: true });
     }

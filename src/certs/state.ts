@@ -137,6 +137,21 @@ export async function ensureStateDir(stateDir: string): Promise<void> {
   }
 }
 
+/**
+ * The state directory is meant to be committed (keys encrypted); the caches beside state.json
+ * (build stamps, leaf facts) are not: a `.gitignore` there keeps them out of git.
+ */
+export const STATE_GITIGNORE = '# meshc caches: derived, safe to delete, not for version control\n/builds.json\n/leaf-facts.json\n';
+
+export async function ignoreCaches(stateDir: string): Promise<void> {
+  const file = path.join(stateDir, '.gitignore');
+  const current = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (current === STATE_GITIGNORE) return;
+  // A file the user wrote is left alone.
+  if (current !== undefined && !current.startsWith('# meshc caches')) return;
+  await fs.writeFile(file, STATE_GITIGNORE, { mode: 0o644 }).catch(() => undefined);
+}
+
 /** Atomically replaces state.json (temp file, fsync, rename, fsync the directory). */
 export async function writeState(stateDir: string, text: string): Promise<void> {
   await ensureStateDir(stateDir);

@@ -5,7 +5,7 @@ import type { Mesh } from '../model/mesh.js';
 import { locate } from '../source/parse.js';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { sha256, type BuildStamp } from '../output/manifest.js';
-import { STATE_FILE } from '../certs/state.js';
+import { ignoreCaches, STATE_FILE } from '../certs/state.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
 import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink } from '../output/writer.js';
 import { selectTargets } from './targets.js';
@@ -69,6 +69,7 @@ async function writeStamp(stateDir: string, out: string, stamp: BuildStamp): Pro
   try {
     await writeFile(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
     await rename(tmp, join(stateDir, STAMPS_FILE));
+    await ignoreCaches(stateDir);
   } catch {
     // a cache: a build that cannot record its stamp just takes the full path next time
   }

@@ -133,6 +133,19 @@ describe('the leaf facts cache', () => {
     expect((await build(mesh)).issued).toEqual([]);
   });
 
+  test('the caches are git-ignored in the state directory; a .gitignore the user wrote is left alone', async () => {
+    const mesh = meshFixture();
+    await build(mesh);
+    await build(mesh);
+    const ignore = await fs.readFile(`${stateDir}/.gitignore`, 'utf8');
+    expect(ignore.split('\n')).toEqual(expect.arrayContaining(['/builds.json', '/leaf-facts.json']));
+    expect(ignore).not.toContain('state.json');
+    await fs.writeFile(`${stateDir}/.gitignore`, 'mine\n');
+    await fs.rm(`${stateDir}/leaf-facts.json`);
+    await build(mesh);
+    expect(await fs.readFile(`${stateDir}/.gitignore`, 'utf8')).toBe('mine\n');
+  });
+
   test('facts made for other CAs are not used after a CA rotation', async () => {
     const mesh = meshFixture();
     await build(mesh);
