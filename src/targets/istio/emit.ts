@@ -42,6 +42,7 @@ import {
   header,
   hostScopedName,
   ingressSecretName,
+  kustomization,
   objectName,
   seconds,
   selectorLabels,
@@ -114,7 +115,7 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
       ) + toYamlDocuments(ingressObjects(mesh)),
     );
   }
-  yield { path: `${ISTIO_DIR}/kustomization.yaml`, content: toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: resources.sort(cmpStr) }, GENERATED_HEADER) };
+  yield { path: `${ISTIO_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmpStr)), GENERATED_HEADER) };
 
   // The Gateway's credentials: the same kubernetes.io/tls Secrets as the k8s target's.
   const secrets = ingressSecretFiles(mesh, certs, ISTIO_SECRETS_DIR);
@@ -126,11 +127,7 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
         'Overlay with the private keys: `kubectl apply -k out/secrets/istio` applies the istio/ tree and the',
         'ingress hosts\' kubernetes.io/tls Secrets (the Gateway\'s credentialName). Keep secrets/ out of version control.',
       ) +
-      toYaml({
-        apiVersion: 'kustomize.config.k8s.io/v1beta1',
-        kind: 'Kustomization',
-        resources: [`../../${ISTIO_DIR}`, ...secrets.map((f) => f.path.slice(ISTIO_SECRETS_DIR.length + 1)).sort(cmpStr)],
-      }),
+      toYaml(kustomization([`../../${ISTIO_DIR}`, ...secrets.map((f) => f.path.slice(ISTIO_SECRETS_DIR.length + 1)).sort(cmpStr)])),
   };
 }
 

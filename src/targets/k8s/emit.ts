@@ -35,6 +35,7 @@ import {
   fqdn,
   header,
   ingressSecretName,
+  kustomization,
   selectorLabels,
   workloadLabels,
   workloadSecretName,
@@ -53,10 +54,6 @@ export type BootstrapOf = (name: string) => string;
 
 export function envoyBootstrapPath(name: string): string {
   return `envoy/${name}.yaml`;
-}
-
-function kustomization(resources: string[]): string {
-  return toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources }, GENERATED_HEADER);
 }
 
 /** The Kubernetes manifests and the secrets overlay, one file at a time. */
@@ -91,7 +88,7 @@ export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: Bootstrap
   }
   yield add(`${INGRESS_GATEWAY}.yaml`, ingressGatewayFile(mesh, certs, bootstrapOf(INGRESS_GATEWAY)));
   yield add(`${EGRESS_GATEWAY}.yaml`, egressGatewayFile(mesh, certs, bootstrapOf(EGRESS_GATEWAY)));
-  yield { path: `${K8S_DIR}/kustomization.yaml`, content: kustomization(resources.sort(cmpStr)) };
+  yield { path: `${K8S_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmpStr)), GENERATED_HEADER) };
 
   const secretNames: string[] = [];
   for (const name of [...certs.workloads.keys()].sort(cmpStr)) secretNames.push(workloadSecretPath('', name));
@@ -108,7 +105,7 @@ export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: Bootstrap
         'Overlay with the private keys: `kubectl apply -k out/secrets/k8s` deploys the k8s/ tree and',
         'these kubernetes.io/tls Secrets (a workload\'s certificate and key, an ingress host\'s chain and key).',
         'Keep secrets/ out of version control.',
-      ) + toYaml({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [`../../${K8S_DIR}`, ...secretNames.sort(cmpStr)] }),
+      ) + toYaml(kustomization([`../../${K8S_DIR}`, ...secretNames.sort(cmpStr)])),
   };
 }
 

@@ -82,6 +82,11 @@ export function cmpStr(a: string, b: string): number {
 }
 
 /** The generated header, then more comment lines. */
+/** A kustomize Kustomization listing `resources` (the k8s and istio trees and their secrets overlays). */
+export function kustomization(resources: string[]): Record<string, unknown> {
+  return { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources };
+}
+
 export function header(...lines: string[]): string {
   return [GENERATED_HEADER, ...lines].map((l) => (l ? `# ${l}` : '#')).join('\n') + '\n';
 }
