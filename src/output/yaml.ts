@@ -182,6 +182,55 @@ function flowScalar(v: unknown): string {
 }
 
 /**
+ * Shared parts. A builder that hands the same object to many documents (the egress listeners
+ * every sidecar with the same allow-list has, a service's own listeners in both of its Envoy
+ * bootstraps) marks it with `reuse`; its block text is then made once per place it is written
+ * at (the first line's lead and the indent) and copied after that. A reused object must not
+ * change after it is made: its text would go stale.
+ */
+interface Placed {
+  lead: string;
+  indent: string;
+  text: string;
+}
+const PLACES_PER_OBJECT = 4;
+const reusable = new WeakMap<object, Placed[]>();
+
+export function reuse<T extends object>(value: T): T {
+  if (!reusable.has(value)) reusable.set(FREEZE_REUSED ? deepFreeze(value) : value, []);
+  return value;
+}
+// Freezing costs about 15% of an Envoy bootstrap's emission, so it is done under the test runner
+// only, where a builder that changes a reused object afterwards then fails loudly.
+const FREEZE_REUSED = process.env.VITEST !== undefined;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** `block`, or the text it made before for the same reused object at the same place. */
+function blockOf(v: object, keys: string[] | undefined, indent: string, first: string, out: string[]): void {
+  const placed = reusable.get(v);
+  if (placed === undefined) return block(v, keys, indent, first, out);
+  for (const p of placed) {
+    if (p.indent === indent && p.lead === first) {
+      out.push(p.text);
+      return;
+    }
+  }
+  const start = out.length;
+  block(v, keys, indent, first, out);
+  const text = out.splice(start).join('');
+  out.push(text);
+  if (placed.length === PLACES_PER_OBJECT) placed.shift();
+  placed.push({ lead: first, indent, text });
+}
+
+/**
  * Emits a non-empty collection (`keys` for an object, undefined for an array) whose lines start
  * at `indent`, except the first, which starts with `first` (an array item's `- `).
  */
@@ -198,7 +247,7 @@ function block(v: object, keys: string[] | undefined, indent: string, first: str
         else {
           const inline = flow(item, itemKeys, room);
           if (inline !== undefined) out.push(lead, '- ', inline, '\n');
-          else block(item, itemKeys, inner, `${lead}- `, out);
+          else blockOf(item, itemKeys, inner, `${lead}- `, out);
         }
       } else out.push(lead, '- ', scalar(item, inner), '\n');
       lead = indent;
@@ -216,7 +265,7 @@ function block(v: object, keys: string[] | undefined, indent: string, first: str
         if (inline !== undefined) out.push(lead, key, ': ', inline, '\n');
         else {
           out.push(lead, key, ':\n');
-          block(val, valKeys, inner, inner, out);
+          blockOf(val, valKeys, inner, inner, out);
         }
       }
     } else out.push(lead, key, ': ', scalar(val, inner), '\n');

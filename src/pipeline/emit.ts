@@ -21,7 +21,7 @@ import type { OutputFile, Target } from '../targets/target.js';
  */
 export const PARALLEL_MIN_SERVICES = 100;
 export const LOW_MEMORY_MIN_SERVICES = 2000;
-const WORKER_TARGETS = ['k8s', 'istio'];
+const WORKER_TARGETS = ['envoy', 'k8s', 'istio'];
 export const BATCH_FILES = 32;
 /** How many batches the worker may post before the consumer has taken them. */
 export const WORKER_AHEAD = 4;
@@ -38,11 +38,48 @@ export function* batches(files: Iterable<OutputFile>, size = BATCH_FILES): Gener
   if (batch.length) yield batch;
 }
 
+/**
+ * Targets that share work run side by side, one file from each in turn: the k8s target's
+ * ConfigMaps hold the Envoy bootstraps of the same services, in the same order, so each service's
+ * own listeners and clusters are made and written once for both (ownResources in
+ * targets/envoy/sidecar.ts keeps the last few services').
+ */
+const SIDE_BY_SIDE: readonly (readonly [string, string])[] = [['envoy', 'k8s']];
+
+/** Every file of the targets, pairs of SIDE_BY_SIDE targets interleaved. */
+export function* emitTargets(targets: readonly Target[], mesh: Mesh, certs: CertMaterial): Generator<OutputFile> {
+  const done = new Set<string>();
+  for (const t of targets) {
+    if (done.has(t.name)) continue;
+    done.add(t.name);
+    const pair = SIDE_BY_SIDE.find((p) => p.includes(t.name));
+    const other = pair && targets.find((o) => o !== t && pair.includes(o.name));
+    if (other) {
+      done.add(other.name);
+      yield* alternate(t.emit(mesh, certs), other.emit(mesh, certs));
+    } else yield* t.emit(mesh, certs);
+  }
+}
+
+function* alternate<T>(a: Iterable<T>, b: Iterable<T>): Generator<T> {
+  const its = [a[Symbol.iterator](), b[Symbol.iterator]()];
+  while (its.length) {
+    for (let i = 0; i < its.length; ) {
+      const r = its[i]!.next();
+      if (r.done) its.splice(i, 1);
+      else {
+        yield r.value;
+        i++;
+      }
+    }
+  }
+}
+
 export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial): AsyncGenerator<OutputFile[]> {
   if (lowMemory(mesh)) {
     setFlagsFromString('--heap-growing-percent=10');
     try {
-      for (const t of targets) yield* batches(t.emit(mesh, certs));
+      yield* batches(emitTargets(targets, mesh, certs));
     } finally {
       setFlagsFromString('--heap-growing-percent=0'); // V8's own choice again
     }
@@ -51,17 +88,15 @@ export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs
   const inWorker = targets.filter((t) => WORKER_TARGETS.includes(t.name));
   const here = targets.filter((t) => !WORKER_TARGETS.includes(t.name));
   if (!parallel(mesh, inWorker.length, here.length)) {
-    for (const t of targets) yield* batches(t.emit(mesh, certs));
+    yield* batches(emitTargets(targets, mesh, certs));
     return;
   }
   const worker = new WorkerBatches(inWorker.map((t) => t.name), mesh, certs);
   try {
-    for (const t of here) {
-      for (const batch of batches(t.emit(mesh, certs))) {
-        yield batch;
-        // Take what the worker has ready, so it keeps working while this thread does.
-        for (let b = worker.take(); b; b = worker.take()) yield b;
-      }
+    for (const batch of batches(emitTargets(here, mesh, certs))) {
+      yield batch;
+      // Take what the worker has ready, so it keeps working while this thread does.
+      for (let b = worker.take(); b; b = worker.take()) yield b;
     }
     for (let b = await worker.next(); b; b = await worker.next()) yield b;
   } finally {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { sameJson, toJson, toYaml, toYamlDocuments } from '../../src/output/yaml.js';
+import { reuse, sameJson, toJson, toYaml, toYamlDocuments } from '../../src/output/yaml.js';
 
 const tricky = {
   '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -102,5 +102,28 @@ describe('toYaml', () => {
 
   it('joins documents with ---', () => {
     expect(parse(toYamlDocuments([{ a: 1 }, { b: 2 }]).split('---\n')[1])).toEqual({ b: 2 });
+  });
+
+  it('reuse: a shared object is written exactly as a fresh copy would be, wherever it stands', () => {
+    const make = () => ({ name: 'x', list: [{ a: 1, long: 'y'.repeat(120) }, 'z'], deep: { text: 'two\nlines\n' } });
+    const shared = reuse(make());
+    // More places than one object remembers, each twice, so remembered texts are replaced and reused.
+    const docs = (part: object) => [
+      { top: part },
+      { items: [part, part] },
+      { a: { b: { c: [part] } } },
+      [[part]],
+      { top: part, again: { x: part } },
+      { items: [part] },
+    ];
+    for (let round = 0; round < 2; round++) {
+      docs(shared).forEach((doc, i) => expect(toYaml(doc)).toBe(toYaml(docs(make())[i])));
+    }
+  });
+
+  it('reuse: under the test runner a reused object is frozen, so changing it afterwards fails loudly', () => {
+    const shared = reuse({ a: { b: [1] } });
+    expect(() => ((shared.a.b as number[])[0] = 2)).toThrow(TypeError);
+    expect(() => ((shared as Record<string, unknown>).c = 1)).toThrow(TypeError);
   });
 });

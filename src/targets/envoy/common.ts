@@ -7,6 +7,7 @@
  */
 import type { CertMaterial, IssuedCert } from '../../certs/material.js';
 import type { Dns, HashKey, HostPort, Identity, Mesh, Service } from '../../model/mesh.js';
+import { reuse } from '../../output/yaml.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -40,6 +41,14 @@ export function admin(address: string, port: number): Obj {
  */
 export function dnsResolverConfig(dns: Dns): Obj | undefined {
   if (dns.resolvers.length === 0) return undefined;
+  let config = resolverConfigs.get(dns);
+  if (!config) resolverConfigs.set(dns, (config = reuse(caresResolver(dns))));
+  return config;
+}
+// Every DNS cluster carries the same resolver settings: one object, written once (see `reuse`).
+const resolverConfigs = new WeakMap<Dns, Obj>();
+
+function caresResolver(dns: Dns): Obj {
   return typed('envoy.network.dns_resolver.cares', 'envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig', {
     resolvers: dns.resolvers.map((r: HostPort) => socketAddress(r.host, r.port)),
     dns_resolver_options: { no_default_search_domain: true },
@@ -157,6 +166,17 @@ export function usesHttp2(svc: Service): boolean {
 
 /** Upstream HTTP protocol options: HTTP/2 for http2 and grpc services, HTTP/1.1 otherwise. */
 export function httpProtocolOptions(http2: boolean, idleMs?: number): Obj {
+  const key = `${http2}|${idleMs}`;
+  let options = protocolOptions.get(key);
+  if (!options) {
+    if (protocolOptions.size === 64) protocolOptions.clear();
+    protocolOptions.set(key, (options = reuse(makeProtocolOptions(http2, idleMs))));
+  }
+  return options;
+}
+const protocolOptions = new Map<string, Obj>();
+
+function makeProtocolOptions(http2: boolean, idleMs?: number): Obj {
   return {
     'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
       '@type': T + 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',

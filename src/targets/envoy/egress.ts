@@ -18,6 +18,7 @@
  * then enforces the union of every list and resolves the names.
  */
 import type { Mesh } from '../../model/mesh.js';
+import { reuse } from '../../output/yaml.js';
 import {
   type Obj,
   directResponse,
@@ -57,10 +58,32 @@ export function isWildcard(name: string): boolean {
   return name.startsWith('*.');
 }
 
+type EgressResources = { readonly listeners: readonly Obj[]; readonly clusters: readonly Obj[] };
+
+/**
+ * Sidecars mostly share an allow-list (the mesh-wide one, plus their own if any) and the same
+ * local ports, so their egress resources are the same objects, made once and written once (see
+ * `reuse`). They depend on the mesh's DNS settings and egress ports alone.
+ */
+const SHARED_LIMIT = 64;
+const shared = new WeakMap<Mesh['dns'], Map<string, EgressResources>>();
+
 /** Listeners and clusters letting `allow` through and nothing else. Empty list: nothing at all. */
-export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[], via?: EgressVia): { listeners: Obj[]; clusters: Obj[] } {
+export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[], via?: EgressVia): EgressResources {
   if (allow.length === 0) return { listeners: [], clusters: [] };
-  if (via) return viaGateway(mesh, place, allow, via);
+  const key = JSON.stringify([mesh.egress.tlsPort, mesh.egress.httpPort, place, allow, via ?? null]);
+  let byKey = shared.get(mesh.dns);
+  if (!byKey) shared.set(mesh.dns, (byKey = new Map()));
+  const kept = byKey.get(key);
+  if (kept) return kept;
+  const made = via ? viaGateway(mesh, place, allow, via) : direct(mesh, place, allow);
+  const resources = { listeners: Object.freeze(made.listeners.map(reuse)), clusters: Object.freeze(made.clusters.map(reuse)) };
+  if (byKey.size === SHARED_LIMIT) byKey.clear();
+  byKey.set(key, resources);
+  return resources;
+}
+
+function direct(mesh: Mesh, place: EgressPlace, allow: readonly string[]): { listeners: Obj[]; clusters: Obj[] } {
   const { tlsPort, httpPort } = mesh.egress;
   const cache = dnsCacheConfig(mesh.dns);
 

@@ -25,33 +25,67 @@ import {
   usesHttp2,
 } from './common.js';
 import { egressResources } from './egress.js';
+import { reuse } from '../../output/yaml.js';
 
 export const APP_CLUSTER = 'inbound|app';
 
 export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
   const sc = svc.sidecar;
+  const own = ownResources(mesh, certs, svc);
+  const gw = mesh.egressGateway;
+  const via = mesh.egress.viaGateway ? { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort } : undefined;
+  const egress = egressResources(mesh, { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort }, svc.egress, via);
+  return {
+    node: { id: svc.name, cluster: svc.name },
+    admin: admin(sc.localAddress, sc.adminPort),
+    typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
+    static_resources: { listeners: [...own.listeners, ...egress.listeners], clusters: [...own.clusters, ...egress.clusters] },
+  };
+}
+
+/**
+ * What a sidecar has apart from egress: the inbound and probe listeners, the application cluster,
+ * and a listener and a cluster per upstream. A service gets two bootstraps that differ only in
+ * egress (the Envoy target's, and the in-cluster one the k8s target puts in a ConfigMap, see
+ * inClusterMesh), so the last few services' parts are kept and written once (see `reuse`).
+ */
+interface OwnResources {
+  mesh: Mesh;
+  certs: CertMaterial;
+  svc: Service;
+  listeners: Obj[];
+  clusters: Obj[];
+}
+const RECENT = 16;
+const recent: OwnResources[] = [];
+
+function ownResources(mesh: Mesh, certs: CertMaterial, svc: Service): OwnResources {
+  const kept = recent.find((r) => r.svc === svc && r.certs === certs && sameApartFromEgress(r.mesh, mesh));
+  if (kept) return kept;
   const listeners: Obj[] = [inboundListener(mesh, certs, svc), probeListener(svc)];
   const clusters: Obj[] = [appCluster(svc)];
-
   for (const up of svc.upstreams) {
     const target = serviceByName(mesh, up.service);
     if (!target) throw new Error(`envoy: ${svc.name} calls unknown service ${up.service}`);
     listeners.push(outboundListener(svc, target, up.localPort));
     clusters.push(serviceCluster(mesh, certs, svc.name, target));
   }
+  const own = { mesh, certs, svc, listeners: listeners.map(reuse), clusters: clusters.map(reuse) };
+  if (recent.length === RECENT) recent.shift();
+  recent.push(own);
+  return own;
+}
 
-  const gw = mesh.egressGateway;
-  const via = mesh.egress.viaGateway ? { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort } : undefined;
-  const egress = egressResources(mesh, { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort }, svc.egress, via);
-  listeners.push(...egress.listeners);
-  clusters.push(...egress.clusters);
-
-  return {
-    node: { id: svc.name, cluster: svc.name },
-    admin: admin(sc.localAddress, sc.adminPort),
-    typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
-    static_resources: { listeners, clusters },
-  };
+/**
+ * Whether two meshes differ at most in their egress settings (the only fields inClusterMesh
+ * changes, and the only ones a sidecar's own resources do not read): every other field is the
+ * same object or value.
+ */
+function sameApartFromEgress(a: Mesh, b: Mesh): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a) as (keyof Mesh)[];
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => k === 'egress' || k === 'egressGateway' || a[k] === b[k]);
 }
 
 /** Identities allowed to call `svc`, as SPIFFE URIs. */

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { envoyTarget } from '../../../src/targets/envoy/index.js';
+import { envoyBootstrap, envoyTarget } from '../../../src/targets/envoy/index.js';
+import { inClusterMesh } from '../../../src/targets/k8s/index.js';
 import { emitSorted, GENERATED_HEADER } from '../../../src/targets/target.js';
 import { fakeCerts, sampleMesh } from './sample.js';
 
@@ -352,5 +353,24 @@ describe('envoy target: check', () => {
     const mesh = sampleMesh((w) => void (w.spec.services.frontend.egress = ['*w.example.com']));
     const errors = envoyTarget.check(mesh).filter((f) => f.severity === 'error');
     expect(errors.map((e) => e.pointer)).toEqual(['/spec/services/frontend/egress']);
+  });
+});
+
+describe('envoy target: shared parts', () => {
+  it("a service's in-cluster bootstrap, made right after its Envoy-target one (shared parts), equals one made from scratch", () => {
+    for (const meshWide of [true, false]) {
+      const mesh = sampleMesh(meshWide ? undefined : (w) => void (w.spec.egress!.allow = []));
+      const certs = fakeCerts(mesh);
+      const inCluster = inClusterMesh(mesh);
+      const fresh = structuredClone(mesh);
+      const freshCerts = fakeCerts(fresh);
+      for (const svc of mesh.services) {
+        const plain = envoyBootstrap(mesh, certs, svc.name);
+        const paired = envoyBootstrap(inCluster, certs, svc.name);
+        if (svc.egress.length > 0) expect(paired).not.toBe(plain); // egress goes through the gateway in the cluster
+        expect(paired).toBe(envoyBootstrap(inClusterMesh(fresh), freshCerts, svc.name));
+        expect(plain).toBe(envoyBootstrap(fresh, freshCerts, svc.name));
+      }
+    }
   });
 });
