@@ -66,8 +66,37 @@ const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./@+=~$%-]*(?::[A-Za-z0-9_./@+=~$%-]+)*(?: 
 
 function scalarString(s: string): string {
   if (s !== '' && PLAIN.test(s) && !RESERVED.test(s) && !s.endsWith(':')) return s;
-  return JSON.stringify(s).replace(/[\u0080-\u009f\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // JSON leaves these raw; YAML does not allow them unescaped, even quoted.
+  return JSON.stringify(s).replace(/[\u007f-\u009f\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/**
+ * A document this emitter wrote, to be embedded in another as a literal block (an Envoy bootstrap
+ * in a Kubernetes ConfigMap). Such text always can be, so it is not scanned again for what a
+ * literal block cannot hold (27 MB of bootstraps at 1,000 services); the test runner still checks.
+ */
+export class Emitted {
+  constructor(readonly text: string) {}
+}
+
+function emittedBlock(e: Emitted, indent: string): string {
+  // A document ends with a newline; anything else is just a string.
+  if (e.text.charCodeAt(e.text.length - 1) !== 10) return scalar(e.text, indent);
+  if (CHECK_EMITTED) {
+    const checked = literalBlock(e.text, indent);
+    if (checked === undefined) throw new Error('internal: Emitted text that a literal block cannot hold');
+    return checked;
+  }
+  const s = e.text;
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 10) end--;
+  const trailing = s.length - end;
+  const content = trailing === 0 ? s : s.slice(0, -1);
+  // Without blank lines every line is indented: one plain replacement.
+  const body = content.includes('\n\n') ? content.replace(/\n(?=[^\n])/g, `\n${indent}`) : content.replaceAll('\n', `\n${indent}`);
+  return `|${trailing === 0 ? '-' : trailing === 1 ? '' : '+'}\n${indent}${body}`;
+}
+const CHECK_EMITTED = process.env.VITEST !== undefined;
 
 function literalBlock(s: string, indent: string): string | undefined {
   // Literal blocks keep bytes exactly; only safe for printable text whose first line has no
@@ -90,6 +119,7 @@ function scalar(v: unknown, indent: string): string {
     return String(v);
   }
   if (typeof v === 'string') return v.indexOf('\n') === -1 ? oneLine(v) : (literalBlock(v, indent) ?? scalarString(v));
+  if (v instanceof Emitted) return emittedBlock(v, indent);
   throw new Error(`internal: cannot serialize a ${typeof v} to YAML`);
 }
 
@@ -109,7 +139,7 @@ function oneLine(s: string): string {
   return blockCache.get(s) ?? remember(blockCache, s, scalarString(s));
 }
 
-const isCollection = (v: unknown): v is object => v !== null && typeof v === 'object';
+const isCollection = (v: unknown): v is object => v !== null && typeof v === 'object' && !(v instanceof Emitted);
 const NO_KEYS: string[] = [];
 /** Keys in code-unit order (the default sort), without those whose value is undefined. */
 function keysOf(v: object): string[] {
@@ -151,8 +181,9 @@ function flow(v: object, keys: string[] | undefined, room: number): string | und
   let width = 4;
   let text = '';
   if (keys === undefined) {
-    for (const item of v as unknown[]) {
-      if (item === undefined) continue;
+    for (const value of v as unknown[]) {
+      if (value === undefined) continue;
+      const item = value instanceof Emitted ? value.text : value;
       if (isCollection(item) || (typeof item === 'string' && item.indexOf('\n') !== -1)) return undefined;
       const part = flowScalar(item);
       width += part.length + 2;
@@ -162,7 +193,8 @@ function flow(v: object, keys: string[] | undefined, room: number): string | und
     return `[${text}]`;
   }
   for (const k of keys) {
-    const item = (v as Record<string, unknown>)[k];
+    const value = (v as Record<string, unknown>)[k];
+    const item = value instanceof Emitted ? value.text : value;
     if (isCollection(item) || (typeof item === 'string' && item.indexOf('\n') !== -1)) return undefined;
     const part = `${oneLine(k)}: ${flowScalar(item)}`;
     width += part.length + 2;

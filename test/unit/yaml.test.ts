@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { reuse, sameJson, toJson, toYaml, toYamlDocuments } from '../../src/output/yaml.js';
+import { Emitted, reuse, sameJson, toJson, toYaml, toYamlDocuments } from '../../src/output/yaml.js';
 
 const tricky = {
   '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -125,5 +125,18 @@ describe('toYaml', () => {
     const shared = reuse({ a: { b: [1] } });
     expect(() => ((shared.a.b as number[])[0] = 2)).toThrow(TypeError);
     expect(() => ((shared as Record<string, unknown>).c = 1)).toThrow(TypeError);
+  });
+
+  it('Emitted: a document this emitter wrote is embedded exactly as the same string would be', () => {
+    const docs = [toYaml(tricky, 'header'), toYaml({ script: 'a\n\n  b\n', x: 1 }), toYaml({ del: 'a\u007fb' }), 'one line, no newline'];
+    for (const text of docs) {
+      const asString = toYaml({ data: { 'f.yaml': text }, list: [{ k: text }] });
+      expect(toYaml({ data: { 'f.yaml': new Emitted(text) }, list: [{ k: new Emitted(text) }] })).toBe(asString);
+      expect(parse(asString).data['f.yaml']).toBe(text);
+    }
+  });
+
+  it('escapes DEL, which YAML allows in no scalar unescaped', () => {
+    expect(toYaml({ del: 'a\u007fb' })).toBe('del: "a\\u007fb"\n');
   });
 });

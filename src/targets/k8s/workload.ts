@@ -3,6 +3,7 @@
  * is probed, and the hash that rolls it when its configuration or certificate changes.
  */
 import type { CertMaterial } from '../../certs/material.js';
+import { Emitted } from '../../output/yaml.js';
 import { INGRESS_GATEWAY, type Mesh } from '../../model/mesh.js';
 import {
   CA_BUNDLE_CONFIGMAP,
@@ -152,7 +153,8 @@ export function envoyConfigMap(mesh: Mesh, files: PodFiles, labels: Record<strin
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: envoyConfigMapName(files.name), namespace: mesh.namespace, labels },
-    data: { [baseName(files.bootstrapPath)]: files.bootstrap },
+    // The bootstrap is the Envoy target's YAML as it wrote it (BootstrapOf).
+    data: { [baseName(files.bootstrapPath)]: new Emitted(files.bootstrap) },
   };
 }
 
