@@ -8,9 +8,10 @@ import type { OutputFile, Target } from '../targets/target.js';
 /**
  * Runs the targets' `emit`, as batches of files in the order they are produced, so the build can
  * write each batch and drop it (a 5,000-service mesh never holds its whole output). Targets are
- * pure, so on a machine with more than one core a large mesh's heaviest targets (k8s and istio,
- * which re-emit Envoy bootstraps) run in a worker thread while the others run here; the files are
- * the same either way (test/cli/parallel-emit.test.ts). The worker stays at most a few batches
+ * pure, so on a machine with more than one core a large mesh's Envoy, k8s and istio targets run in
+ * a worker thread (Envoy and k8s side by side, see SIDE_BY_SIDE; about half the CPU of the
+ * emission at 1,000 services) while summary, nginx and haproxy run here with the writing; the files
+ * are the same either way (test/cli/parallel-emit.test.ts). The worker stays at most a few batches
  * ahead of the consumer. Small meshes stay on one thread: starting a worker costs more than it saves.
  *
  * Very large meshes are emitted in low-memory mode: one thread, and V8's heap allowed to grow only
