@@ -1,5 +1,7 @@
 // Runs one build in this process and prints {ms, maxRssMb} as JSON: used by compiler.mjs so each
 // measurement starts from a fresh process, as `meshc build` in CI does.
+// The V8 settings of the `meshc` command first, so this measures what `meshc build` does.
+import '../dist/cli/v8-flags.js';
 import { build } from '../dist/index.js';
 
 const [file, out, state, check] = process.argv.slice(2);

@@ -1,3 +1,4 @@
+import './v8-flags.js';
 import { CommanderError } from 'commander';
 import { createProgram } from './program.js';
 import { EXIT, reportError } from './run.js';
