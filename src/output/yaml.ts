@@ -82,33 +82,32 @@ export class Emitted {
 function emittedBlock(e: Emitted, indent: string): string {
   // A document ends with a newline; anything else is just a string.
   if (e.text.charCodeAt(e.text.length - 1) !== 10) return scalar(e.text, indent);
-  if (CHECK_EMITTED) {
-    const checked = literalBlock(e.text, indent);
-    if (checked === undefined) throw new Error('internal: Emitted text that a literal block cannot hold');
-    return checked;
-  }
-  const s = e.text;
-  let end = s.length;
-  while (end > 0 && s.charCodeAt(end - 1) === 10) end--;
-  const trailing = s.length - end;
-  const content = trailing === 0 ? s : s.slice(0, -1);
-  // Without blank lines every line is indented: one plain replacement.
-  const body = content.includes('\n\n') ? content.replace(/\n(?=[^\n])/g, `\n${indent}`) : content.replaceAll('\n', `\n${indent}`);
-  return `|${trailing === 0 ? '-' : trailing === 1 ? '' : '+'}\n${indent}${body}`;
+  if (CHECK_EMITTED && !literalSafe(e.text)) throw new Error('internal: Emitted text that a literal block cannot hold');
+  return literalOf(e.text, indent);
 }
 const CHECK_EMITTED = process.env.VITEST !== undefined;
 
 function literalBlock(s: string, indent: string): string | undefined {
-  // Literal blocks keep bytes exactly; only safe for printable text whose first line has no
-  // leading space, with no carriage returns or tabs, and no trailing spaces on a line.
-  if (s.indexOf('\n') === -1 || s.charCodeAt(0) === 32 || s.charCodeAt(0) === 10 || /[\r\t\u0000-\u0008\u000b-\u001f\u007f]| \n| $/.test(s)) return undefined;
+  return literalSafe(s) ? literalOf(s, indent) : undefined;
+}
+
+/**
+ * Literal blocks keep bytes exactly; only safe for printable text whose first line has no
+ * leading space, with no carriage returns or tabs, and no trailing spaces on a line.
+ */
+function literalSafe(s: string): boolean {
+  return !(s.indexOf('\n') === -1 || s.charCodeAt(0) === 32 || s.charCodeAt(0) === 10 || /[\r\t\u0000-\u0008\u000b-\u001f\u007f]| \n| $/.test(s));
+}
+
+function literalOf(s: string, indent: string): string {
   let end = s.length;
   while (end > 0 && s.charCodeAt(end - 1) === 10) end--;
   const trailing = s.length - end;
   const chomp = trailing === 0 ? '-' : trailing === 1 ? '' : '+';
   const content = trailing === 0 ? s : s.slice(0, -1);
-  // Indent every non-empty line.
-  return `|${chomp}\n${indent}` + content.replace(/\n(?=[^\n])/g, `\n${indent}`);
+  // Indent every non-empty line; without empty lines, that is every line (one plain replacement).
+  const body = content.includes('\n\n') || content.endsWith('\n') ? content.replace(/\n(?=[^\n])/g, `\n${indent}`) : content.replaceAll('\n', `\n${indent}`);
+  return `|${chomp}\n${indent}${body}`;
 }
 
 function scalar(v: unknown, indent: string): string {

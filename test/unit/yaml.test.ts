@@ -136,6 +136,14 @@ describe('toYaml', () => {
     }
   });
 
+  it('literal blocks keep every kind of line ending and blank line', () => {
+    for (const text of ['a\nb', 'a\nb\n', 'a\nb\n\n', 'a\n\nb\n', 'a\n\n\nb\n\n\n', 'a\n  b\n']) {
+      const written = toYaml({ x: text, list: [text] });
+      expect(written).toContain('|');
+      expect(parse(written)).toEqual({ x: text, list: [text] });
+    }
+  });
+
   it('escapes DEL, which YAML allows in no scalar unescaped', () => {
     expect(toYaml({ del: 'a\u007fb' })).toBe('del: "a\\u007fb"\n');
   });
