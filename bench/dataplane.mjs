@@ -122,7 +122,7 @@ try {
     const r = await build({ file: join(work, 'mesh.yaml'), out, state: join(work, 'state'), targets: [proxy] });
     if (!r.ok) throw new Error(`${proxy}: ${JSON.stringify(r.diagnostics)}`);
     for (const w of ['server', 'client']) {
-      if (proxy === 'envoy') start(bins.envoy, ['-c', `envoy/${w}.yaml`, '--concurrency', '1', '--base-id', String(1000 + procs.length), '-l', 'error'], { cwd: out });
+      if (proxy === 'envoy') start(bins.envoy, ['-c', `envoy/${w}.yaml`, '--concurrency', '1', '--base-id', String(1000 + procs.length), '--disable-hot-restart', '-l', 'error'], { cwd: out });
       if (proxy === 'nginx') {
         // nginx's runtime prefix (pid file, temp paths) lives outside out/, which builds replace.
         const prefix = join(work, `nginx-${w}`);
