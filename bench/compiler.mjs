@@ -82,16 +82,20 @@ try {
     if (MEMORY_DIR) {
       const mem = mkdtempSync(join(MEMORY_DIR, 'meshc-bench-'));
       try {
-        const once = (measure) => (i) => {
-          const dst = join(mem, String(i));
-          try {
-            return measure(dst);
-          } finally {
-            rmSync(dst, { recursive: true, force: true });
-          }
-        };
-        const memWarm = median(Array.from({ length: RUNS }, (_, i) => once((dst) => runBuild(file, dst, state).ms)(i)));
-        const memFloor = median(Array.from({ length: RUNS }, (_, i) => once((dst) => floorMs(out, dst))(i)));
+        // The median of RUNS measurements, each writing a fresh tree that is deleted right after.
+        const measured = (tag, measure) =>
+          median(
+            Array.from({ length: RUNS }, (_, i) => {
+              const dst = join(mem, `${tag}-${i}`);
+              try {
+                return measure(dst);
+              } finally {
+                rmSync(dst, { recursive: true, force: true });
+              }
+            }),
+          );
+        const memWarm = measured('warm', (dst) => runBuild(file, dst, state).ms);
+        const memFloor = measured('floor', (dst) => floorMs(out, dst));
         rows.push({ figure: `${n} services: warm build into memory (tmpfs), median of ${RUNS}`, value: memWarm, unit: 'ms', better: 'lower' });
         rows.push({ figure: `${n} services: the same / writing the same bytes into memory (${memFloor.toFixed(0)} ms)`, value: memWarm / memFloor, unit: 'x', better: 'lower' });
       } finally {
