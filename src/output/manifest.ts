@@ -29,7 +29,7 @@ export interface BuildStamp {
   state?: string;
 }
 
-export function sha256(content: string | Buffer): string {
+export function sha256(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
@@ -45,7 +45,7 @@ export function contentHash(f: OutputFile): string {
   return h;
 }
 
-export function modeOf(f: OutputFile): number {
+export function modeOf(f: { mode?: number | undefined }): number {
   return f.mode ?? 0o644;
 }
 

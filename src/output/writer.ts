@@ -1,11 +1,40 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { lstatSync } from 'node:fs';
+import { lstatSync, writeFile as writeFileCallback } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
 import { contentHash, MANIFEST_NAME, manifestText, modeOf, parseManifest, sha256, type BuildStamp, type FileRecord, type Manifest } from './manifest.js';
 import { isAlive } from '../process.js';
+
+/**
+ * A file as the writer takes it, already encoded: its UTF-8 bytes and their sha256, made where
+ * the file was made (the emit worker, see encodeBatch), so the writing thread does neither.
+ */
+export interface EncodedFile {
+  path: string;
+  mode?: number | undefined;
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+export type WriterFile = OutputFile | EncodedFile;
+
+/**
+ * Encodes a batch into one buffer (its ArrayBuffer can be transferred to another thread without
+ * a copy), each file a view of it, with its sha256.
+ */
+export function encodeBatch(files: readonly OutputFile[]): { files: EncodedFile[]; buffer: ArrayBuffer } {
+  const sizes = files.map((f) => Buffer.byteLength(f.content));
+  const all = Buffer.allocUnsafeSlow(sizes.reduce((a, b) => a + b, 0));
+  let at = 0;
+  const encoded = files.map((f, i) => {
+    const bytes = all.subarray(at, at + all.write(f.content, at));
+    at += sizes[i]!;
+    return { path: f.path, mode: f.mode, bytes, sha256: sha256(bytes) };
+  });
+  return { files: encoded, buffer: all.buffer };
+}
 
 /** How the output directory on disk differs from what a build produces. */
 export interface OutputPlan {
@@ -103,7 +132,7 @@ export type WriteResult = OutputPlan & { manifestSha256: string; fileCount: numb
  * staging directory is made at all: the tree is left exactly as it was.
  */
 export interface OutputSink {
-  put(files: readonly OutputFile[]): Promise<void>;
+  put(files: readonly WriterFile[]): Promise<void>;
   /** `beforeSwap` runs after staging and before the swap (the build commits certificate state there). */
   commit(hooks?: { beforeSwap?: () => Promise<void> }): Promise<WriteResult>;
   /** Removes the staging directory; the current tree is untouched. */
@@ -146,11 +175,12 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
     return made;
   };
   const parentOf = (path: string) => (path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '');
-  const writeOne = async (path: string, bytes: Buffer, mode: number) => {
+  const writeOne = async (path: string, bytes: Uint8Array, mode: number) => {
     await ensureStaging();
     await ensureDir(parentOf(path));
     const p = join(stagingDir, ...path.split('/'));
-    await writeFile(p, bytes, { mode });
+    // The callback form: measured lighter on this thread than fs/promises' FileHandle per file.
+    await new Promise<void>((done, fail) => writeFileCallback(p, bytes, { mode }, (e) => (e ? fail(e) : done())));
     // The umask must not narrow what the target asked (0644 stays 0644, keys stay 0600).
     if ((mode & umask) !== 0) await chmod(p, mode);
   };
@@ -179,9 +209,9 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
     });
     return staging;
   };
-  const putOne = async (f: OutputFile) => {
-    const bytes = Buffer.from(f.content);
-    const r: FileRecord = { path: f.path, sha256: sha256(bytes), size: bytes.length, mode: modeOf(f) };
+  const putOne = async (f: WriterFile) => {
+    const bytes = 'bytes' in f ? f.bytes : Buffer.from(f.content);
+    const r: FileRecord = { path: f.path, sha256: 'sha256' in f ? f.sha256 : sha256(bytes), size: bytes.length, mode: modeOf(f) };
     records.push(r);
     if (!onDisk.has(f.path)) {
       plan.added.push(f.path);

@@ -7,9 +7,9 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { sha256, type BuildStamp } from '../output/manifest.js';
 import { ignoreCaches, STATE_FILE } from '../certs/state.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
-import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink } from '../output/writer.js';
+import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink, type WriterFile } from '../output/writer.js';
 import { selectTargets } from './targets.js';
-import { batches, emitBatches } from './emit.js';
+import { emitBatches, startWorker, type EmitWorker } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
 import { sortDiagnostics, validate } from './validate.js';
 
@@ -85,6 +85,8 @@ type Prepared = Omit<BuildResult, 'files'> & {
   validUntil?: string;
   /** Every file of the build, batch by batch, in no particular order. */
   batches?: () => AsyncGenerator<OutputFile[]>;
+  /** The same for the writer: what the worker made comes encoded (see EncodedFile). */
+  encodedBatches?: () => AsyncGenerator<WriterFile[]>;
 };
 
 /**
@@ -93,36 +95,61 @@ type Prepared = Omit<BuildResult, 'files'> & {
  */
 async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared> {
   const noop = async () => {};
-  const v = await validate({ file: opts.file, targets: opts.targets, ...(meshBytes ? { bytes: meshBytes } : {}) });
-  if (!v.ok || !v.mesh || !v.source) return { ok: false, diagnostics: v.diagnostics, finish: noop };
-  const mesh = v.mesh;
-  const certs = await prepareCerts(mesh, {
-    stateDir: opts.state ?? defaultStateDir(opts.file),
-    meshDir: dirname(resolve(opts.file)),
-    clock: opts.clock ?? (() => new Date()),
-    ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
-    ...(opts.progress ? { progress: opts.progress } : {}),
-  });
-  const finish = async (commit: boolean) => {
-    try {
-      if (commit) await certs.commit();
-    } finally {
-      await certs.release();
-    }
+  // Started once the mesh is parsed, when it will be used: it gets ready while this thread validates.
+  let worker: EmitWorker | undefined;
+  const stopWorker = async () => {
+    await worker?.stop();
+    worker = undefined;
   };
-  const certDiagnostics = certs.findings.map((f) => locate(v.source!, f));
-  const diagnostics = sortDiagnostics([...v.diagnostics, ...certDiagnostics]);
-  if (hasErrors(diagnostics)) {
-    await finish(false);
-    return { ok: false, diagnostics, mesh, finish: noop };
+  try {
+    const v = await validate({
+      file: opts.file,
+      targets: opts.targets,
+      ...(meshBytes ? { bytes: meshBytes } : {}),
+      onParsed: (value) => (worker = startWorker(value, selectTargets(opts.targets))),
+    });
+    if (!v.ok || !v.mesh || !v.source) {
+      await stopWorker();
+      return { ok: false, diagnostics: v.diagnostics, finish: noop };
+    }
+    const mesh = v.mesh;
+    const certs = await prepareCerts(mesh, {
+      stateDir: opts.state ?? defaultStateDir(opts.file),
+      meshDir: dirname(resolve(opts.file)),
+      clock: opts.clock ?? (() => new Date()),
+      ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    });
+    const finish = async (commit: boolean) => {
+      try {
+        if (commit) await certs.commit();
+      } finally {
+        await Promise.all([certs.release(), stopWorker()]);
+      }
+    };
+    const certDiagnostics = certs.findings.map((f) => locate(v.source!, f));
+    const diagnostics = sortDiagnostics([...v.diagnostics, ...certDiagnostics]);
+    if (hasErrors(diagnostics)) {
+      await finish(false);
+      return { ok: false, diagnostics, mesh, finish: noop };
+    }
+    const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
+    const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
+    const emit = { first: certOutputFiles(certs.material), worker };
+    return {
+      ok: true,
+      diagnostics,
+      mesh,
+      finish,
+      stateText: certs.stateText,
+      validUntil,
+      batches: () => emitBatches(v.targets, mesh, certs.material, emit),
+      encodedBatches: () => emitBatches(v.targets, mesh, certs.material, { ...emit, encode: true }),
+    };
+  } catch (e) {
+    await stopWorker();
+    throw e;
   }
-  const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
-  const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
-  async function* all(): AsyncGenerator<OutputFile[]> {
-    yield* batches(certOutputFiles(certs.material));
-    yield* emitBatches(v.targets, mesh, certs.material);
-  }
-  return { ok: true, diagnostics, mesh, finish, stateText: certs.stateText, validUntil, batches: all };
 }
 
 /**
@@ -177,14 +204,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   }
   // The bytes the stamp is made of are the bytes compiled: read once.
   const p = await prepare(opts, meshText);
-  if (!p.ok || !p.batches) return { ok: p.ok, diagnostics: p.diagnostics, ...(p.mesh ? { mesh: p.mesh } : {}) };
+  if (!p.ok || !p.encodedBatches) return { ok: p.ok, diagnostics: p.diagnostics, ...(p.mesh ? { mesh: p.mesh } : {}) };
   let committed = false;
   let sink: OutputSink | undefined;
   // One batch is written while the next is produced.
   let writing: Promise<void> | undefined;
   try {
     sink = await openOutput(opts.out);
-    for await (const batch of p.batches()) {
+    for await (const batch of p.encodedBatches()) {
       await writing;
       writing = sink.put(batch);
       writing.catch(() => undefined); // awaited above or below; never an unhandled rejection meanwhile

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { CertMaterial } from '../certs/material.js';
 import type { Mesh } from '../model/mesh.js';
 import type { OutputFile, Target } from '../targets/target.js';
+import type { WriterFile } from '../output/writer.js';
 
 /**
  * Runs the targets' `emit`, as batches of files in the order they are produced, so the build can
@@ -11,8 +12,10 @@ import type { OutputFile, Target } from '../targets/target.js';
  * pure, so on a machine with more than one core a large mesh's Envoy, k8s and istio targets run in
  * a worker thread (Envoy and k8s side by side, see SIDE_BY_SIDE; about half the CPU of the
  * emission at 1,000 services) while summary, nginx and haproxy run here with the writing; the files
- * are the same either way (test/cli/parallel-emit.test.ts). The worker stays at most a few batches
- * ahead of the consumer. Small meshes stay on one thread: starting a worker costs more than it saves.
+ * are the same either way (test/cli/parallel-emit.test.ts). The worker is started as soon as the
+ * mesh is parsed (startWorker), so it is ready when validation ends, and for the writer it encodes
+ * and hashes its files itself (EncodedFile). It stays at most a few batches ahead of the consumer.
+ * Small meshes stay on one thread: starting a worker costs more than it saves.
  *
  * Very large meshes are emitted in low-memory mode: one thread, and V8's heap allowed to grow only
  * 10% beyond what survives each collection (`--heap-growing-percent`, set for the emission and
@@ -76,25 +79,36 @@ function* alternate<T>(a: Iterable<T>, b: Iterable<T>): Generator<T> {
   }
 }
 
-export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial): AsyncGenerator<OutputFile[]> {
-  if (lowMemory(mesh)) {
-    setFlagsFromString('--heap-growing-percent=10');
-    try {
-      yield* batches(emitTargets(targets, mesh, certs));
-    } finally {
-      setFlagsFromString('--heap-growing-percent=0'); // V8's own choice again
-    }
-    return;
-  }
+/**
+ * Every file of the targets, batch by batch: `first` (files made before the targets, the
+ * certificates), then the targets'. A `worker` started early (startWorker) is used when the
+ * emission runs in parallel and stopped otherwise; either way this takes it over.
+ */
+export function emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts?: EmitOptions & { encode?: false }): AsyncGenerator<OutputFile[]>;
+/** `encode`: the worker's files come encoded for the writer (see EncodedFile), the rest as made. */
+export function emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts: EmitOptions & { encode: true }): AsyncGenerator<WriterFile[]>;
+export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts: EmitOptions & { encode?: boolean } = {}): AsyncGenerator<WriterFile[]> {
+  const first = opts.first ?? [];
+  const count = mesh.services.length;
   const inWorker = targets.filter((t) => WORKER_TARGETS.includes(t.name));
   const here = targets.filter((t) => !WORKER_TARGETS.includes(t.name));
-  if (!parallel(mesh, inWorker.length, here.length)) {
-    yield* batches(emitTargets(targets, mesh, certs));
+  if (!usesWorker(count, inWorker.length, here.length)) {
+    await opts.worker?.stop();
+    if (lowMemory(count)) {
+      setFlagsFromString('--heap-growing-percent=10');
+      try {
+        yield* batches(chain(first, emitTargets(targets, mesh, certs)));
+      } finally {
+        setFlagsFromString('--heap-growing-percent=0'); // V8's own choice again
+      }
+    } else yield* batches(chain(first, emitTargets(targets, mesh, certs)));
     return;
   }
-  const worker = new WorkerBatches(inWorker.map((t) => t.name), mesh, certs);
+  const worker = opts.worker ?? new EmitWorker();
   try {
-    for (const batch of batches(emitTargets(here, mesh, certs))) {
+    // The worker's job first: it starts on it while this thread makes the files of `first`.
+    worker.run(inWorker.map((t) => t.name), mesh, certs, opts.encode ?? false);
+    for (const batch of batches(chain(first, emitTargets(here, mesh, certs)))) {
       yield batch;
       // Take what the worker has ready, so it keeps working while this thread does.
       for (let b = worker.take(); b; b = worker.take()) yield b;
@@ -105,32 +119,60 @@ export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs
   }
 }
 
-export function lowMemory(mesh: Mesh): boolean {
-  if (process.env.MESHC_LOW_MEMORY === '0') return false;
-  if (process.env.MESHC_LOW_MEMORY === '1') return true;
-  return mesh.services.length >= LOW_MEMORY_MIN_SERVICES;
+interface EmitOptions {
+  first?: Iterable<OutputFile>;
+  worker?: EmitWorker | undefined;
 }
 
-function parallel(mesh: Mesh, inWorker: number, here: number): boolean {
+function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
+  for (const part of parts) yield* part;
+}
+
+/**
+ * A worker for a mesh that will emit in parallel, started as soon as the mesh is parsed (`written`
+ * is the parsed document) so that its start, loading every target's modules (about 0.1 s at 1,000
+ * services), overlaps validation. Undefined when the emission will not use one.
+ */
+export function startWorker(written: unknown, targets: readonly Target[]): EmitWorker | undefined {
+  const services = (written as { spec?: { services?: unknown } } | null)?.spec?.services;
+  if (services === null || typeof services !== 'object') return undefined;
+  const inWorker = targets.filter((t) => WORKER_TARGETS.includes(t.name)).length;
+  return usesWorker(Object.keys(services).length, inWorker, targets.length - inWorker) ? new EmitWorker() : undefined;
+}
+
+export function lowMemory(services: number): boolean {
+  if (process.env.MESHC_LOW_MEMORY === '0') return false;
+  if (process.env.MESHC_LOW_MEMORY === '1') return true;
+  return services >= LOW_MEMORY_MIN_SERVICES;
+}
+
+/** Whether `services` services emit with a worker (`inWorker` of the targets there, `here` here). */
+function usesWorker(services: number, inWorker: number, here: number): boolean {
+  if (lowMemory(services)) return false;
   // Compiled JavaScript only: under the test runner's TypeScript loader a worker cannot load it.
   if (!import.meta.url.endsWith('.js') || inWorker === 0 || here === 0) return false;
   if (process.env.MESHC_PARALLEL === '0') return false;
   if (process.env.MESHC_PARALLEL === '1') return true;
-  return availableParallelism() > 1 && mesh.services.length >= PARALLEL_MIN_SERVICES;
+  return availableParallelism() > 1 && services >= PARALLEL_MIN_SERVICES;
 }
 
-/** The worker's batches as they arrive; taking one tells the worker (through `taken`) it may go on. */
-class WorkerBatches {
+/**
+ * The emit worker (emit-worker.ts). Started, it loads the targets and waits, without keeping the
+ * process alive; `run` gives it its job. Its batches are taken as they arrive; taking one tells
+ * the worker (through `taken`) it may go on.
+ */
+export class EmitWorker {
   private readonly worker: Worker;
   private readonly taken = new Int32Array(new SharedArrayBuffer(4));
-  private readonly queue: OutputFile[][] = [];
+  private readonly queue: WriterFile[][] = [];
   private finished = false;
   private failure: unknown;
   private wake: (() => void) | undefined;
 
-  constructor(names: string[], mesh: Mesh, certs: CertMaterial) {
-    this.worker = new Worker(new URL('./emit-worker.js', import.meta.url), { workerData: { names, mesh, certs, taken: this.taken, ahead: WORKER_AHEAD } });
-    this.worker.on('message', (m: OutputFile[] | null) => {
+  constructor() {
+    this.worker = new Worker(new URL('./emit-worker.js', import.meta.url));
+    this.worker.unref();
+    this.worker.on('message', (m: WriterFile[] | null) => {
       if (m === null) this.finished = true;
       else this.queue.push(m);
       this.notify();
@@ -145,6 +187,12 @@ class WorkerBatches {
     });
   }
 
+  /** Gives the worker its job: emit the targets `names`. */
+  run(names: string[], mesh: Mesh, certs: CertMaterial, encode: boolean): void {
+    this.worker.ref();
+    this.worker.postMessage({ names, encode, mesh, certs, taken: this.taken, ahead: WORKER_AHEAD });
+  }
+
   private notify(): void {
     const w = this.wake;
     this.wake = undefined;
@@ -152,7 +200,7 @@ class WorkerBatches {
   }
 
   /** A batch that has arrived, if any. */
-  take(): OutputFile[] | undefined {
+  take(): WriterFile[] | undefined {
     if (this.failure) throw this.failure;
     const b = this.queue.shift();
     if (b) {
@@ -163,7 +211,7 @@ class WorkerBatches {
   }
 
   /** The next batch, waiting for it; undefined when the worker is done. */
-  async next(): Promise<OutputFile[] | undefined> {
+  async next(): Promise<WriterFile[] | undefined> {
     for (;;) {
       const b = this.take();
       if (b || this.finished) return b;
@@ -171,6 +219,7 @@ class WorkerBatches {
     }
   }
 
+  /** Stops the worker unless it finished; safe to call more than once. */
   async stop(): Promise<void> {
     if (!this.finished || this.failure) await this.worker.terminate();
   }

@@ -14,6 +14,8 @@ export interface ValidateOptions {
   targets?: string[];
   /** The file's content, when the caller has read it already. */
   bytes?: Buffer;
+  /** Called with the parsed document before it is checked (the build starts its worker then). */
+  onParsed?: (value: unknown) => void;
 }
 
 export interface ValidateResult {
@@ -35,6 +37,7 @@ export async function validate(opts: ValidateOptions): Promise<ValidateResult> {
   const parsed = await readMeshFile(opts.file, opts.bytes);
   const { source } = parsed;
   if (parsed.value === undefined || hasErrors(parsed.diagnostics)) return done(parsed.diagnostics, source, targets);
+  opts.onParsed?.(parsed.value);
   const place = (fs: Finding[]) => fs.map((f) => locate(source, f));
   const schema = validateSchema(parsed.value);
   if (!schema.mesh) {

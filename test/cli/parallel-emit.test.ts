@@ -34,5 +34,20 @@ describe('emitting in a worker thread', () => {
       expect(b.get(p), p).toBe(content);
       expect(c.get(p), p).toBe(content);
     }
+    // build --check compares in memory: the worker's files come as text there, and match.
+    const check = await execa('node', [bin, 'build', '--check', '-f', fixturePath('shop'), '-o', join(dir, 'one'), '--state', state], { env: { MESHC_PARALLEL: '1', NO_COLOR: '1' }, reject: false });
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+  });
+
+  it('ends, with the same report as on one thread, when the mesh fails validation after the worker started', async () => {
+    // The worker starts once the mesh parses; the rule error is found later, and the build stops it.
+    dir ??= await tmp('meshc-parallel-');
+    const run = (parallel: '0' | '1') =>
+      execa('node', [bin, 'build', '-f', fixturePath('invalid/unknown-upstream'), '-o', join(dir, `bad-${parallel}`), '--state', join(dir, 'bad-state')], { env: { MESHC_PARALLEL: parallel, NO_COLOR: '1' }, reject: false, timeout: 30_000 });
+    const [one, two] = [await run('0'), await run('1')];
+    expect(two.timedOut).toBe(false);
+    expect(two.exitCode).toBe(1);
+    expect(two.stdout + two.stderr).toBe(one.stdout + one.stderr);
+    expect(two.stdout).toMatch(/11:19.*unknown-service/s);
   });
 });

@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openOutput, planOutput, writeOutput } from '../../src/output/writer.js';
+import { encodeBatch, openOutput, planOutput, writeOutput } from '../../src/output/writer.js';
+import { sha256 } from '../../src/output/manifest.js';
 import { UserError } from '../../src/errors.js';
 import { readTree, tmp } from '../support/build.js';
 
@@ -22,6 +23,26 @@ describe('the writer', () => {
     const plan = await writeOutput(out, [{ path: 'a/x.yaml', content: 'x2' }, { path: 'secrets/k.key', content: 'k', mode: 0o600 }]);
     expect(plan).toMatchObject({ changed: ['a/x.yaml'], removed: ['old.txt'], added: [] });
     expect([...(await readTree(out)).keys()]).toEqual(['a/x.yaml', 'meshc-manifest.json', 'secrets/k.key']);
+  });
+
+  it('takes files the emit worker encoded (encodeBatch): the same tree and manifest as from text', async () => {
+    const parent = await scratch();
+    // Multi-byte UTF-8, an empty file and a key: each view must cover exactly its own bytes.
+    const files = [{ path: 'a/ü.txt', content: 'grüße → ☃\n' }, { path: 'a/empty.txt', content: '' }, { path: 'secrets/k.key', content: 'key\n', mode: 0o600 }, { path: 'b.txt', content: 'b' }];
+    const { files: encoded, buffer } = encodeBatch(files);
+    expect(buffer.byteLength).toBe(files.reduce((n, f) => n + Buffer.byteLength(f.content), 0));
+    encoded.forEach((e, i) => {
+      expect(Buffer.from(e.bytes).toString('utf8')).toBe(files[i]!.content);
+      expect(e.sha256).toBe(sha256(files[i]!.content));
+      expect(e.mode).toBe(files[i]!.mode);
+    });
+    await writeOutput(join(parent, 'text'), files);
+    const sink = await openOutput(join(parent, 'encoded'));
+    await sink.put(encoded);
+    await sink.commit();
+    const [text, enc] = [await readTree(join(parent, 'text')), await readTree(join(parent, 'encoded'))];
+    expect([...enc.entries()]).toEqual([...text.entries()]);
+    expect((await stat(join(parent, 'encoded', 'secrets', 'k.key'))).mode & 0o777).toBe(0o600);
   });
 
   it('writes nothing when the output is up to date', async () => {
