@@ -252,10 +252,7 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
       const old = join(parent, `.${basename(outDir)}.old-${tag}`);
       try {
         await ensureStaging();
-        // The manifest last, on a later clock tick than every file (file times are coarse, a few
-        // ms): a file is "untouched since the build" exactly when it is older than the manifest.
-        await new Promise((r) => setTimeout(r, 25));
-        await writeFile(join(stagingDir, MANIFEST_NAME), text, { mode: 0o644 });
+        await writeManifestLast(join(stagingDir, MANIFEST_NAME), text);
         await hooks.beforeSwap?.();
         const hadOld = await exists(outDir);
         if (hadOld) await rename(outDir, old);
@@ -276,6 +273,24 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
       await rm(stagingDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The manifest last, on a later clock tick than every file: a file is "untouched since the build"
+ * exactly when it is older than the manifest (see untouched). File times come from a coarse clock
+ * (a few ms), never ahead of Date.now(), so every file is older than `filesDone`; the manifest is
+ * written again, a little later each time, until its own time is not. That is usually one more
+ * write, a tick later, where a fixed wait had to cover the coarsest tick. On a file system with
+ * still coarser times it gives up after about 60 ms: files then do not look untouched, and the
+ * next build just compares bytes instead of taking the rebuild shortcut.
+ */
+async function writeManifestLast(path: string, text: string): Promise<void> {
+  const filesDone = Date.now() + 1;
+  for (let wait = 2; ; wait *= 2) {
+    await writeFile(path, text, { mode: 0o644 });
+    if ((await lstat(path)).mtimeMs >= filesDone || wait > 32) return;
+    await new Promise((r) => setTimeout(r, wait));
+  }
 }
 
 /** Runs `fn` over `items`, a bounded number at a time. */
