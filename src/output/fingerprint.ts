@@ -24,13 +24,11 @@ let code: Promise<string> | undefined;
 export function codeFingerprint(): Promise<string> {
   code ??= (async () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
+    const files = (await Promise.all(['dist', 'schemas', 'templates'].map((dir) => walk(join(root, dir))))).flat().filter((f) => !f.endsWith('.map') && !f.endsWith('.d.ts'));
+    // Read all at once (about a hundred files; one after the other took 35 ms), hashed in order.
+    const contents = await Promise.all(files.map((f) => readFile(f)));
     const h = createHash('sha256');
-    for (const dir of ['dist', 'schemas', 'templates']) {
-      for (const file of await walk(join(root, dir))) {
-        if (file.endsWith('.map') || file.endsWith('.d.ts')) continue;
-        h.update(file.slice(root.length)).update('\0').update(await readFile(file)).update('\0');
-      }
-    }
+    files.forEach((file, i) => h.update(file.slice(root.length)).update('\0').update(contents[i]!).update('\0'));
     return h.digest('hex');
   })();
   return code;
@@ -43,11 +41,7 @@ async function walk(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
-  const out: string[] = [];
-  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(p)));
-    else out.push(p);
-  }
-  return out;
+  const sorted = entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const inner = await Promise.all(sorted.map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)])));
+  return inner.flat();
 }

@@ -184,10 +184,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // The rebuild shortcut (see isUpToDate). Meshes that name supplied certificate files always
   // take the full path: those files are inputs too and are read only by the certificate stage.
   if (!opts.check) {
+    void codeFingerprint().catch(() => undefined); // read meanwhile; needed for the stamp (or just below)
     meshText = await readFile(opts.file).catch(() => undefined);
-    if (meshText && !meshText.includes('certFile')) {
+    const stamp = meshText && !meshText.includes('certFile') ? await readStamp(stateDir, opts.out) : undefined;
+    if (meshText && stamp) {
       const stateText = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => undefined);
-      if (stateText !== undefined && (await isUpToDate(opts.out, await readStamp(stateDir, opts.out), await inputFingerprint(meshText, stateText, targets), now))) {
+      if (stateText !== undefined && (await isUpToDate(opts.out, stamp, await inputFingerprint(meshText, stateText, targets), now))) {
         return { ok: true, cached: true, diagnostics: [], plan: { added: [], changed: [], removed: [], modeChanged: [], upToDate: true } };
       }
     }
