@@ -100,6 +100,29 @@ describe('toYaml', () => {
     for (const [a, b] of cases) expect(sameJson(a, b), JSON.stringify([a, b])).toBe(toJson(a) === toJson(b));
   });
 
+  it('objects with the same keys in any order, or with one key more or fewer, are each written by their own keys', () => {
+    // The emitter keeps the sorted order per order of keys (see orderOf): none may leak into another.
+    const docs = [
+      { name: 'a', value: 1 },
+      { value: 2, name: 'b' },
+      { name: 'c', value: undefined, extra: 'x' },
+      { name: 'd', extra: 'y', value: 3 },
+      { name: 'e' },
+      { name: 'f', value: undefined },
+      { 10: 'ten', 9: 'nine', b: 'bee', a: 'a' },
+      // more orders under one first key than the cache keeps per key
+      ...Array.from({ length: 80 }, (_, i) => ({ name: `n${i}`, [`k${i}`]: i, [`j${i % 7}`]: { deep: i } })),
+    ];
+    for (const d of docs) {
+      const text = toYaml(d);
+      expect(parse(text)).toEqual(JSON.parse(JSON.stringify(d)));
+      const keys = Object.keys(d).filter((k) => (d as Record<string, unknown>)[k] !== undefined);
+      const written = text.split('\n').filter((l) => /^[^ ]/.test(l)).map((l) => l.slice(0, l.indexOf(':')).replace(/^"|"$/g, ''));
+      expect(written).toEqual([...keys].sort());
+    }
+    expect(toYaml({ value: undefined, name: undefined })).toBe('{}\n');
+  });
+
   it('joins documents with ---', () => {
     expect(parse(toYamlDocuments([{ a: 1 }, { b: 2 }]).split('---\n')[1])).toEqual({ b: 2 });
   });
