@@ -102,7 +102,7 @@ export function normalize(w: WrittenMesh): Mesh {
         .map((e) => {
           const { address, weight } = typeof e === 'string' ? { address: e, weight: 1 } : { address: e.address, weight: e.weight ?? 1 };
           const hp = parseHostPort(address);
-          return { ...hp, weight, isIp: isIpv4(hp.host) };
+          return { host: hp.host, port: hp.port, weight, isIp: isIpv4(hp.host) };
         })
         .sort((a, b) => cmp(a.host, b.host) || a.port - b.port);
       const upstreams: Upstream[] = (s.upstreams ?? [])
@@ -114,8 +114,13 @@ export function normalize(w: WrittenMesh): Mesh {
       const allowFrom = sortUnique(s.allowFrom ?? []);
       const ownEgress = sortUnique(s.egress ?? []);
       const od = s.outlierDetection;
+      const id = identity(name, td, ns);
+      // No leading spread: V8 (Node 20) gives every object made as `{ ...x, more }` a map of its
+      // own, and every later read of a service would then be megamorphic (test/unit/shapes.test.ts).
       return {
-        ...identity(name, td, ns),
+        name: id.name,
+        spiffeId: id.spiffeId,
+        dnsNames: id.dnsNames,
         port: s.port,
         protocol: s.protocol ?? 'http',
         image: s.image ?? `${name}:latest`,

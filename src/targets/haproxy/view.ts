@@ -233,9 +233,10 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
     return t ? [{ u, t }] : [];
   });
   const egress = s.egress.length > 0;
+  // No leading spread (see normalize.ts).
   return {
-    ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || needsDns(targets.map((x) => x.t))),
     mode: s.protocol === 'tcp' ? 'tcp' : 'http',
+    ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || needsDns(targets.map((x) => x.t))),
     tcp: s.protocol === 'tcp',
     inboundBind: `${sc.bindAddress}:${sc.inboundPort} ssl crt ${bundlePath(s.name)} ca-file ${TRUST_BUNDLE_PATH} verify required${isH2(s) ? ' alpn h2,http/1.1' : ''}`,
     inboundIdle: s.protocol === 'tcp' ? duration(tcpIdleMs(s)) : '',

@@ -47,7 +47,8 @@ export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
       replicas: svc.replicas,
       selector: { matchLabels: selectorLabels(svc.name) },
       template: {
-        metadata: { labels: { ...labels, 'sidecar.istio.io/inject': 'true' } },
+        // Spreads last: V8 gives each `{ ...x, more }` object a map of its own (see normalize.ts).
+        metadata: { labels: Object.assign({}, labels, { 'sidecar.istio.io/inject': 'true' }) },
         spec: {
           serviceAccountName: svc.name,
           // The injected proxy gets its identity token from its own projected volume.
@@ -59,8 +60,8 @@ export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
               env: appEnvIstio(mesh, svc),
               ports: [{ name: port.name, containerPort: svc.port, protocol: 'TCP' }],
               // Istio rewrites these to its agent, so they work under STRICT mTLS.
-              readinessProbe: { ...probe, periodSeconds: 5, failureThreshold: 3 },
-              livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
+              readinessProbe: { periodSeconds: 5, failureThreshold: 3, ...probe },
+              livenessProbe: { initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3, ...probe },
             },
           ],
         },

@@ -128,8 +128,9 @@ function serviceFile(mesh: Mesh, certs: CertMaterial, svc: Service, bootstrap: s
     ports: [{ name: 'app', containerPort: svc.port, protocol: 'TCP' }],
     // Through the sidecar's plaintext probe port: it answers the health path only, so probes
     // work under strict mTLS, and a failing application is restarted (not its sidecar).
-    readinessProbe: { ...probe, periodSeconds: 5, failureThreshold: 3 },
-    livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
+    // Spreads last: V8 gives each `{ ...x, more }` object a map of its own (see normalize.ts).
+    readinessProbe: { periodSeconds: 5, failureThreshold: 3, ...probe },
+    livenessProbe: { initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3, ...probe },
   };
   const sidecar = envoyContainer(files, {
     ports: [

@@ -29,7 +29,7 @@ export function commonLabels(mesh: Mesh): Record<string, string> {
 }
 
 export function workloadLabels(mesh: Mesh, name: string): Record<string, string> {
-  return { ...commonLabels(mesh), ...selectorLabels(name) };
+  return Object.assign(commonLabels(mesh), selectorLabels(name)); // not `{ ...a, ...b }`: see normalize.ts
 }
 
 export function metadata(mesh: Mesh, name: string, labels: Record<string, string> = commonLabels(mesh), namespace = mesh.namespace) {

@@ -94,7 +94,7 @@ export function envoyContainer(files: PodFiles, opts: EnvoyContainerOptions): Ob
     args: ['-c', `${MOUNT_ROOT}/${files.bootstrapPath}`, '--log-level', 'info'],
     // The bootstraps name certificates relative to the output root, mounted here.
     workingDir: MOUNT_ROOT,
-    ports: opts.ports.map((p) => ({ ...p, protocol: 'TCP' })),
+    ports: opts.ports.map((p) => ({ protocol: 'TCP', ...p })),
     restartPolicy: opts.sidecar ? 'Always' : undefined,
     startupProbe: opts.startupProbe,
     readinessProbe: opts.readinessProbe,

@@ -238,9 +238,10 @@ function meshProxy(mesh: Mesh, caller: string, s: Service, block: string, reques
   const read = perTry ?? requestMs;
   const dynamic = resolvedAtRunTime(mesh, s);
   const target = dynamic ? '$meshc_target' : block;
+  // No leading spread (see normalize.ts): a view read by the template for every upstream.
   return {
-    ...tlsOf(caller),
     m: grpc ? 'grpc' : 'proxy',
+    ...tlsOf(caller),
     pass: s.protocol === 'tcp' ? `proxy_pass ${target}` : grpc ? `grpc_pass grpcs://${target}` : `proxy_pass https://${target}`,
     dynamicTarget: dynamic ? `${s.endpoints[0].host}:${s.endpoints[0].port}` : '',
     resolver: dynamic ? resolverArgs(mesh) : '',
@@ -310,8 +311,8 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
   const streamOutbound = outbound.filter(isTcp);
   const tcp = s.protocol === 'tcp';
   return {
-    ...prelude(s.name, `sidecar of service "${s.name}"`, egress || tcp || streamOutbound.length > 0),
     callers: s.callers.map((c) => subjectRfc2253(c, mesh.namespace, mesh.trustDomain)),
+    ...prelude(s.name, `sidecar of service "${s.name}"`, egress || tcp || streamOutbound.length > 0),
     tls: tlsOf(s.name),
     tcp,
     inboundListen: `${sc.bindAddress}:${sc.inboundPort}`,
