@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { OutputFile } from '../targets/target.js';
-import { toJson } from './yaml.js';
 
 /** Written at the output root, last: what this build wrote and each file's content hash. */
 export const MANIFEST_NAME = 'meshc-manifest.json';
@@ -57,13 +56,24 @@ export interface FileRecord {
   mode: number;
 }
 
-/** The manifest's text for these records (any order: entries are sorted by path). */
+/**
+ * The manifest's text for these records (any order: entries are sorted by path): exactly what
+ * `toJson` writes for the Manifest (test/unit/manifest.test.ts; output paths all have a folder or
+ * an extension, so none is an array index, which JSON would put first), written out directly:
+ * the generic sort of 9,000 entries' keys took 25 ms at the end of a 1,000-service build.
+ */
 export function manifestText(records: readonly FileRecord[]): string {
-  const entries: Manifest['files'] = {};
-  for (const r of records) entries[r.path] = { sha256: r.sha256, mode: r.mode.toString(8), size: r.size };
-  const m: Manifest = { generator: 'meshc', formatVersion: 1, files: entries };
-  return toJson(m);
+  const sorted = [...records].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const entries: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const r = sorted[i]!;
+    if (i + 1 < sorted.length && sorted[i + 1]!.path === r.path) continue; // the last record of a path wins, as in an object
+    entries.push(`    ${JSON.stringify(r.path)}: {\n      "mode": ${JSON.stringify(r.mode.toString(8))},\n      "sha256": ${JSON.stringify(r.sha256)},\n      "size": ${r.size}\n    }`);
+  }
+  const files = entries.length === 0 ? '{}' : `{\n${entries.join(',\n')}\n  }`;
+  return `{\n  "files": ${files},\n  "formatVersion": 1,\n  "generator": "meshc"\n}\n`;
 }
+
 
 export function parseManifest(text: string): Manifest | undefined {
   try {
