@@ -6,7 +6,8 @@ interface Bound {
   address: string;
   port: number;
   what: string;
-  ptr: string;
+  /** Made only for a clash: the rules run for every listener of every service. */
+  ptr: () => string;
   hint?: string;
 }
 
@@ -23,16 +24,16 @@ function clashes(list: Bound[]): [Bound, Bound][] {
 }
 
 function report(list: Bound[]): Finding[] {
-  return clashes(list).map(([a, b]) => error('port-conflict', b.ptr, `${b.what} uses port ${b.port}, which ${a.what} already uses`, b.hint ?? a.hint ?? 'choose another port'));
+  return clashes(list).map(([a, b]) => error('port-conflict', b.ptr(), `${b.what} uses port ${b.port}, which ${a.what} already uses`, b.hint ?? a.hint ?? 'choose another port'));
 }
 
 /** Within one workload, every listener (and the application itself) needs its own address and port. */
 export const sidecarPortsUnique: Rule = ({ mesh }) =>
   mesh.services.flatMap((s) => {
     const sc: SidecarPorts = s.sidecar;
-    const sp = (field: string) => pointer('spec', 'services', s.name, 'sidecar', field);
+    const sp = (field: string) => () => pointer('spec', 'services', s.name, 'sidecar', field);
     const list: Bound[] = [
-      { address: sc.appAddress, port: s.port, what: `${s.name}'s application (port)`, ptr: pointer('spec', 'services', s.name, 'port') },
+      { address: sc.appAddress, port: s.port, what: `${s.name}'s application (port)`, ptr: () => pointer('spec', 'services', s.name, 'port') },
       { address: sc.bindAddress, port: sc.inboundPort, what: `${s.name}'s inbound listener`, ptr: sp('inboundPort') },
       { address: sc.bindAddress, port: sc.probePort, what: `${s.name}'s probe listener`, ptr: sp('probePort') },
       { address: sc.localAddress, port: sc.adminPort, what: `${s.name}'s admin listener`, ptr: sp('adminPort') },
@@ -42,7 +43,7 @@ export const sidecarPortsUnique: Rule = ({ mesh }) =>
         address: sc.localAddress,
         port: u.localPort,
         what: `${s.name}'s outbound listener for ${u.service}${u.derivedPort ? ' (derived port)' : ''}`,
-        ptr: pointer('spec', 'services', s.name, 'upstreams', i),
+        ptr: () => pointer('spec', 'services', s.name, 'upstreams', i),
         hint: u.derivedPort ? `pin it: upstreams: [{ service: ${u.service}, localPort: <free port> }]` : undefined,
       })),
     ];
@@ -53,8 +54,8 @@ export const sidecarPortsUnique: Rule = ({ mesh }) =>
 export const gatewayPortsUnique: Rule = ({ mesh }) => {
   const ig = mesh.ingress;
   const eg = mesh.egressGateway;
-  const ip = (f: string) => pointer('spec', 'ingress', f);
-  const ep = (f: string) => pointer('spec', 'egress', 'gateway', f);
+  const ip = (f: string) => () => pointer('spec', 'ingress', f);
+  const ep = (f: string) => () => pointer('spec', 'egress', 'gateway', f);
   return [
     ...(ig.hosts.length
       ? report([

@@ -25,8 +25,8 @@ export const allowFromExists: Rule = ({ written }) => {
   const known = new Set(names);
   return names.flatMap((svc) =>
     (written.spec.services[svc].allowFrom ?? []).flatMap((caller, i) => {
-      const ptr = pointer('spec', 'services', svc, 'allowFrom', i);
       if (known.has(caller)) return [];
+      const ptr = pointer('spec', 'services', svc, 'allowFrom', i);
       if (RESERVED_NAMES.includes(caller))
         return [error('reserved-caller', ptr, `${svc}.allowFrom names the gateway "${caller}"`, caller === 'ingress-gateway' ? 'an ingress route to this service is itself the permission for the ingress gateway: remove this entry' : 'the egress gateway never calls services: remove this entry')];
       return [unknown(`${svc}.allowFrom`, caller, names, ptr)];
