@@ -47,7 +47,8 @@ export function quickIndex(text: string): QuickIndex | undefined {
     if (content !== '' && !content.startsWith('#')) {
       if (l.slice(0, indent).includes('\t')) return undefined;
       if (/^(?:---|\.\.\.|%)/.test(content)) return undefined;
-      if (/(?:^|[\s,[{])[&*!|>]/.test(content.replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""'))) return undefined;
+      const unquoted = content.includes('"') || content.includes("'") ? content.replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""') : content;
+      if (/(?:^|[\s,[{])[&*!|>]/.test(unquoted)) return undefined;
       let rest = content;
       while (rest.startsWith('- ') || rest === '-') rest = rest.slice(2).trimStart();
       // Every content line is a key whose value is complete on the line, or an item whose value
@@ -139,6 +140,7 @@ function balanced(s: string): boolean {
 
 /** The value without a trailing comment (` #` outside quotes). */
 function stripComment(v: string): string {
+  if (v.indexOf('#') === -1) return v.trimEnd(); // the common case, without a walk through the quotes
   return outsideQuotes(v, (c, i) => (c === '#' && (i === 0 || v[i - 1] === ' ') ? v.slice(0, i).trimEnd() : undefined)) ?? v.trimEnd();
 }
 
