@@ -91,28 +91,32 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
     }
     yield add(
       `${svc.name}.yaml`,
-      header(
-        `Service ${svc.name}: its workload (${svc.image}, sidecar injected by Istio), who may call it, what it may`,
-        'reach, how callers balance and retry.',
-        ...APP_ENV_DOC_ISTIO,
-      ) + toYamlDocuments(serviceObjects(mesh, svc)),
+      toYamlDocuments(serviceObjects(mesh, svc), {
+        text: header(
+          `Service ${svc.name}: its workload (${svc.image}, sidecar injected by Istio), who may call it, what it may`,
+          'reach, how callers balance and retry.',
+          ...APP_ENV_DOC_ISTIO,
+        ),
+      }),
     );
   }
   const entries = egressEntries(mesh);
   if (entries.length > 0) {
     yield add(
       'egress.yaml',
-      header('External domains (the union of every allow-list); each service\'s Sidecar imports only its own.') + toYamlDocuments(entries),
+      toYamlDocuments(entries, { text: header('External domains (the union of every allow-list); each service\'s Sidecar imports only its own.') }),
     );
   }
   if (mesh.ingress.hosts.length > 0) {
     yield add(
       'ingress-gateway.yaml',
-      header(
-        'The ingress gateway: the Gateway selects the workload below (labelled istio: ingressgateway, Istio gateway',
-        `injection), which runs as the ServiceAccount ${INGRESS_GATEWAY} in namespace ${mesh.namespace} and reads the`,
-        'host credentials (Secrets ingress.<host>) from that namespace: secrets/istio overlay.',
-      ) + toYamlDocuments(ingressObjects(mesh)),
+      toYamlDocuments(ingressObjects(mesh), {
+        text: header(
+          'The ingress gateway: the Gateway selects the workload below (labelled istio: ingressgateway, Istio gateway',
+          `injection), which runs as the ServiceAccount ${INGRESS_GATEWAY} in namespace ${mesh.namespace} and reads the`,
+          'host credentials (Secrets ingress.<host>) from that namespace: secrets/istio overlay.',
+        ),
+      }),
     );
   }
   yield { path: `${ISTIO_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmpStr)), GENERATED_HEADER) };

@@ -149,11 +149,13 @@ function serviceFile(mesh: Mesh, certs: CertMaterial, svc: Service, bootstrap: s
     servicePolicy(mesh, svc),
   ];
   return (
-    header(
-      `Service ${svc.name}: its application (${svc.image}) with an Envoy sidecar (bootstrap: envoy/${svc.name}.yaml).`,
-      'The Service is headless: callers\' sidecars resolve it (STRICT_DNS) and balance over the pods themselves.',
-      ...APP_ENV_DOC,
-    ) + toYamlDocuments(objects)
+    toYamlDocuments(objects, {
+      text: header(
+        `Service ${svc.name}: its application (${svc.image}) with an Envoy sidecar (bootstrap: envoy/${svc.name}.yaml).`,
+        'The Service is headless: callers\' sidecars resolve it (STRICT_DNS) and balance over the pods themselves.',
+        ...APP_ENV_DOC,
+      ),
+    })
   );
 }
 
@@ -262,11 +264,13 @@ function ingressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string):
     ingressGatewayPolicy(mesh),
   ];
   return (
-    header(
-      'The ingress gateway: TLS termination by SNI, HTTP to HTTPS redirects, routing over mesh mTLS.',
-      `LoadBalancer ports: 80 -> ${gw.httpPort} (HTTP), ${gw.httpsPort} -> ${gw.httpsPort} (HTTPS, the port redirects name).`,
-      'Host certificates and keys: Secrets ingress.<host> (ingress-wildcard.<domain> for *.<domain>) in the secrets/k8s overlay.',
-    ) + toYamlDocuments(objects)
+    toYamlDocuments(objects, {
+      text: header(
+        'The ingress gateway: TLS termination by SNI, HTTP to HTTPS redirects, routing over mesh mTLS.',
+        `LoadBalancer ports: 80 -> ${gw.httpPort} (HTTP), ${gw.httpsPort} -> ${gw.httpsPort} (HTTPS, the port redirects name).`,
+        'Host certificates and keys: Secrets ingress.<host> (ingress-wildcard.<domain> for *.<domain>) in the secrets/k8s overlay.',
+      ),
+    })
   );
 }
 
@@ -302,10 +306,12 @@ function egressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): 
     egressGatewayPolicy(mesh),
   ];
   return (
-    header(
-      `The egress gateway: the union of every egress allow-list (${gw.allow.length} domains). The only pods`,
-      'NetworkPolicy lets out to the internet.',
-    ) + toYamlDocuments(objects)
+    toYamlDocuments(objects, {
+      text: header(
+        `The egress gateway: the union of every egress allow-list (${gw.allow.length} domains). The only pods`,
+        'NetworkPolicy lets out to the internet.',
+      ),
+    })
   );
 }
 
