@@ -12,7 +12,7 @@ import {
   MOUNT_ROOT,
   envoyConfigMapName,
   ingressSecretName,
-  sha256,
+  sha256Lines,
   workloadSecretName,
 } from './names.js';
 
@@ -61,7 +61,7 @@ export function podFiles(name: string, bootstrapPath: string, bootstrap: string,
     sources.push({ secret: { name: ingressSecretName(host), items: tlsItems(cert.certPath, cert.keyPath) } });
     hashed.push(cert.certPem);
   }
-  return { name, bootstrapPath, bootstrap, projected: sources, configHash: sha256(hashed.join('\n')) };
+  return { name, bootstrapPath, bootstrap, projected: sources, configHash: sha256Lines(hashed) };
 }
 
 function tlsItems(certPath: string, keyPath: string): Obj[] {

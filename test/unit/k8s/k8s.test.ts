@@ -9,7 +9,7 @@ import { EGRESS_GATEWAY, INGRESS_GATEWAY, type Mesh } from '../../../src/model/m
 import { k8sTarget, inClusterMesh, emitK8sAndIstio } from '../../../src/targets/k8s/index.js';
 import { istioTarget } from '../../../src/targets/istio/index.js';
 import { emitK8s } from '../../../src/targets/k8s/emit.js';
-import { CONFIG_HASH_ANNOTATION, ENVOY_IMAGE, NAME_LABEL, renderK8sEnv } from '../../../src/targets/k8s/names.js';
+import { CONFIG_HASH_ANNOTATION, ENVOY_IMAGE, NAME_LABEL, renderK8sEnv, sha256, sha256Lines } from '../../../src/targets/k8s/names.js';
 import { envoyTarget } from '../../../src/targets/envoy/index.js';
 import { emitSorted, GENERATED_HEADER, type OutputFile } from '../../../src/targets/target.js';
 import { type Any, type Doc, docs, fakeCerts, handMeshes, kinds, loadFixture, matches, validFixtureNames, validateObject, duplicateObjects, meshOf } from './support.js';
@@ -318,6 +318,12 @@ describe.each(all)('k8s target: %s', (_name, mesh) => {
 });
 
 describe('k8s target: details', () => {
+  it('sha256Lines is the sha256 of the lines joined, ASCII or not', () => {
+    for (const lines of [[], [''], ['a'], ['admin:', '  x: 1', ''], ['grüße', '☃ snow', 'plain'], ['é'.repeat(5000), 'x'.repeat(70_000)]]) {
+      expect(sha256Lines(lines)).toBe(sha256(lines.join('\n')));
+    }
+  });
+
   it('uses the bootstrap the Envoy target emits (no copy of its logic), with egress through the gateway Service', () => {
     const [, mesh] = all[0];
     const certs = fakeCerts(mesh);
