@@ -15,8 +15,20 @@ const T = 'type.googleapis.com/';
 
 /** `{ name, typed_config: { '@type': ..., ...config } }`: the shape of every extension. */
 export function typed(name: string, type: string, config: Obj = {}): Obj {
-  return { name, typed_config: { '@type': T + type, ...config } };
+  return { name, typed_config: { '@type': typeUrl(type), ...config } };
 }
+
+/**
+ * One string per type URL: the YAML emitter looks every value up in its caches, and a string
+ * made anew by each call (`T + type`) has to be flattened and hashed every time (80 characters,
+ * tens of thousands of times at 1,000 services).
+ */
+function typeUrl(type: string): string {
+  let url = typeUrls.get(type);
+  if (url === undefined) typeUrls.set(type, (url = T + type));
+  return url;
+}
+const typeUrls = new Map<string, string>();
 
 /** Protobuf JSON duration (`"5s"`, `"0.25s"`). */
 export function duration(ms: number): string {
