@@ -25,6 +25,7 @@ import type { WriterFile } from '../output/writer.js';
  */
 export const PARALLEL_MIN_SERVICES = 100;
 export const LOW_MEMORY_MIN_SERVICES = 2000;
+/** The targets the worker runs; emit-worker.ts imports exactly these. */
 const WORKER_TARGETS = ['envoy', 'k8s', 'istio'];
 export const BATCH_FILES = 32;
 /** How many batches the worker may post before the consumer has taken them. */
