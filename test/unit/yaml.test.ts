@@ -75,7 +75,7 @@ describe('toYaml', () => {
     for (const s of ['yes', 'no', 'on', 'off', 'null', '8080', '0x1f', '1_000', '12:30']) expect(text).toContain(`"${s}"`);
   });
 
-  it('memoizes one-line forms per context: a value plain in block style is still quoted in flow style', () => {
+  it('writes a value by its context: plain in block style, quoted in flow style, every time', () => {
     const v = { a: 'x y,z', b: { c: 'x y,z' }, d: ['x y,z'] };
     for (let i = 0; i < 2; i++) {
       const text = toYaml(v);
