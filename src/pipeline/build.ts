@@ -9,7 +9,7 @@ import { ignoreCaches, STATE_FILE } from '../certs/state.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
 import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink, type WriterFile } from '../output/writer.js';
 import { selectTargets } from './targets.js';
-import { emitBatches, startWorker, type EmitWorker } from './emit.js';
+import { emitBatches, startLowMemory, startWorker, type EmitWorker } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
 import { sortDiagnostics, validate } from './validate.js';
 
@@ -95,9 +95,13 @@ type Prepared = Omit<BuildResult, 'files'> & {
  */
 async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared> {
   const noop = async () => {};
-  // Started once the mesh is parsed, when it will be used: it gets ready while this thread validates.
+  // Set up once the mesh is parsed: the worker, when it will be used (it gets ready while this
+  // thread validates), or low-memory mode for a very large mesh.
   let worker: EmitWorker | undefined;
-  const stopWorker = async () => {
+  let endLowMemory: (() => void) | undefined;
+  const releaseSetup = async () => {
+    endLowMemory?.();
+    endLowMemory = undefined;
     await worker?.stop();
     worker = undefined;
   };
@@ -106,10 +110,13 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
       file: opts.file,
       targets: opts.targets,
       ...(meshBytes ? { bytes: meshBytes } : {}),
-      onParsed: (value) => (worker = startWorker(value, selectTargets(opts.targets))),
+      onParsed: (value) => {
+        worker = startWorker(value, selectTargets(opts.targets));
+        endLowMemory = startLowMemory(value);
+      },
     });
     if (!v.ok || !v.mesh || !v.source) {
-      await stopWorker();
+      await releaseSetup();
       return { ok: false, diagnostics: v.diagnostics, finish: noop };
     }
     const mesh = v.mesh;
@@ -124,7 +131,7 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
       try {
         if (commit) await certs.commit();
       } finally {
-        await Promise.all([certs.release(), stopWorker()]);
+        await Promise.all([certs.release(), releaseSetup()]);
       }
     };
     const certDiagnostics = certs.findings.map((f) => locate(v.source!, f));
@@ -147,7 +154,7 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
       encodedBatches: () => emitBatches(v.targets, mesh, certs.material, { ...emit, encode: true }),
     };
   } catch (e) {
-    await stopWorker();
+    await releaseSetup();
     throw e;
   }
 }

@@ -18,10 +18,10 @@ import type { WriterFile } from '../output/writer.js';
  * Small meshes stay on one thread: starting a worker costs more than it saves.
  *
  * Very large meshes are emitted in low-memory mode: one thread, and V8's heap allowed to grow only
- * 10% beyond what survives each collection (`--heap-growing-percent`, set for the emission and
- * reset after it). Measured at 5,000 services: peak memory 440-580 MB → 240 MB, for about 35% more
- * CPU; such a build is bound by writing 45,000 files anyway, and a second thread's heap alone
- * costs about 90 MB.
+ * 10% beyond what survives each collection (`--heap-growing-percent`, set from the moment the mesh
+ * is parsed, see startLowMemory, and reset after the emission). Measured at 5,000 services: peak
+ * memory 440-580 MB → 240 MB, for about 35% more CPU; such a build is bound by writing 45,000
+ * files anyway, and a second thread's heap alone costs about 90 MB.
  */
 export const PARALLEL_MIN_SERVICES = 100;
 export const LOW_MEMORY_MIN_SERVICES = 2000;
@@ -96,11 +96,11 @@ export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs
   if (!usesWorker(count, inWorker.length, here.length)) {
     await opts.worker?.stop();
     if (lowMemory(count)) {
-      setFlagsFromString('--heap-growing-percent=10');
+      setFlagsFromString(LOW_MEMORY_FLAG);
       try {
         yield* batches(chain(first, emitTargets(targets, mesh, certs)));
       } finally {
-        setFlagsFromString('--heap-growing-percent=0'); // V8's own choice again
+        endLowMemory();
       }
     } else yield* batches(chain(first, emitTargets(targets, mesh, certs)));
     return;
@@ -135,10 +135,31 @@ function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
  * services), overlaps validation. Undefined when the emission will not use one.
  */
 export function startWorker(written: unknown, targets: readonly Target[]): EmitWorker | undefined {
-  const services = (written as { spec?: { services?: unknown } } | null)?.spec?.services;
-  if (services === null || typeof services !== 'object') return undefined;
+  const services = serviceCount(written);
+  if (services === undefined) return undefined;
   const inWorker = targets.filter((t) => WORKER_TARGETS.includes(t.name)).length;
-  return usesWorker(Object.keys(services).length, inWorker, targets.length - inWorker) ? new EmitWorker() : undefined;
+  return usesWorker(services, inWorker, targets.length - inWorker) ? new EmitWorker() : undefined;
+}
+
+/**
+ * Low-memory mode for a mesh that will be emitted in it, from the moment it is parsed (`written`):
+ * set only for the emission, the flag took effect at the first full collection after it, and what
+ * validation and the certificates had left until then made the peak vary (measured at 5,000
+ * services: 235-333 MB, and 226-237 MB set from here). Returns the function that ends it (the
+ * emission ends it too), or undefined.
+ */
+export function startLowMemory(written: unknown): (() => void) | undefined {
+  const services = serviceCount(written);
+  if (services === undefined || !lowMemory(services)) return undefined;
+  setFlagsFromString(LOW_MEMORY_FLAG);
+  return endLowMemory;
+}
+const LOW_MEMORY_FLAG = '--heap-growing-percent=10';
+const endLowMemory = () => setFlagsFromString('--heap-growing-percent=0'); // V8's own choice again
+
+function serviceCount(written: unknown): number | undefined {
+  const services = (written as { spec?: { services?: unknown } } | null)?.spec?.services;
+  return services === null || typeof services !== 'object' ? undefined : Object.keys(services).length;
 }
 
 export function lowMemory(services: number): boolean {
