@@ -131,8 +131,8 @@ function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
 
 /**
  * A worker for a mesh that will emit in parallel, started as soon as the mesh is parsed (`written`
- * is the parsed document) so that its start, loading every target's modules (about 0.1 s at 1,000
- * services), overlaps validation. Undefined when the emission will not use one.
+ * is the parsed document) so that its start, loading the targets it runs (about 0.1 s with the
+ * thread's own start), overlaps validation. Undefined when the emission will not use one.
  */
 export function startWorker(written: unknown, targets: readonly Target[]): EmitWorker | undefined {
   const services = serviceCount(written);
