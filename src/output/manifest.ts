@@ -74,7 +74,6 @@ export function manifestText(records: readonly FileRecord[]): string {
   return `{\n  "files": ${files},\n  "formatVersion": 1,\n  "generator": "meshc"\n}\n`;
 }
 
-
 export function parseManifest(text: string): Manifest | undefined {
   try {
     const m = JSON.parse(text) as Manifest;

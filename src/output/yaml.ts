@@ -196,7 +196,10 @@ function shape(v: object): Order | undefined | null {
   return null;
 }
 
-/** Adds one document's text to `parts`; the caller joins them once (a flat string, not a tree of concatenations to flatten later). */
+/**
+ * Adds one document's text to `parts`; the caller joins them once (a flat string, not a tree of
+ * concatenations to flatten later).
+ */
 function emitDocument(v: unknown, parts: string[]): void {
   if (!isCollection(v)) parts.push(scalar(v, '  '), '\n');
   else {

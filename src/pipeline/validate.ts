@@ -14,7 +14,7 @@ export interface ValidateOptions {
   targets?: string[];
   /** The file's content, when the caller has read it already. */
   bytes?: Buffer;
-  /** Called with the parsed document before it is checked (the build starts its worker then). */
+  /** Called with the parsed document before it is checked (the build sets up its emission then). */
   onParsed?: (value: unknown) => void;
 }
 

@@ -19,9 +19,9 @@ export function typed(name: string, type: string, config: Obj = {}): Obj {
 }
 
 /**
- * One string per type URL: the YAML emitter looks every value up in its caches, and a string
- * made anew by each call (`T + type`) has to be flattened and hashed every time (80 characters,
- * tens of thousands of times at 1,000 services).
+ * One string per type URL: a string made anew by each call (`T + type`, a rope of two parts) had
+ * to be flattened again by the YAML emitter every time it was written (80 characters, tens of
+ * thousands of times at 1,000 services).
  */
 function typeUrl(type: string): string {
   let url = typeUrls.get(type);

@@ -47,7 +47,7 @@ export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
       replicas: svc.replicas,
       selector: { matchLabels: selectorLabels(svc.name) },
       template: {
-        // Spreads last: V8 gives each `{ ...x, more }` object a map of its own (see normalize.ts).
+        // Not `{ ...labels, more }`: V8 gives each such object a map of its own (see normalize.ts).
         metadata: { labels: Object.assign({}, labels, { 'sidecar.istio.io/inject': 'true' }) },
         spec: {
           serviceAccountName: svc.name,
