@@ -12,7 +12,7 @@ import { generateMesh } from './gen-mesh.mjs';
 import { printTable, saveResults } from './lib.mjs';
 
 const child = new URL('./child-build.mjs', import.meta.url).pathname;
-const bin = new URL('../bin/meshc.cjs', import.meta.url).pathname;
+const bin = new URL('../bin/meshc.js', import.meta.url).pathname;
 const sizes = (process.env.BENCH_SIZES ?? '100,1000,5000').split(',').map(Number);
 
 // This machine's disk is erratic: creating files right after deleting a large tree stalls for
@@ -25,7 +25,7 @@ const MEMORY_DIR = existsSync('/dev/shm') ? '/dev/shm' : undefined;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const settle = () => execFileSync('sync');
 
-/** The child's environment: one libuv pool thread, as bin/meshc.cjs sets for the command. */
+/** The child's environment: one libuv pool thread, as bin/meshc.js sets for the command. */
 const CHILD_ENV = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '1' };
 
 function runBuild(file, out, state, check) {

@@ -23,7 +23,7 @@ try {
       if (!r.ok) throw new Error(`${label} is invalid: ${JSON.stringify(r.diagnostics.slice(0, 3))}`);
     });
     rows.push({ figure: `validate ${label}, in-process`, value: lib.median, unit: 'ms', better: 'lower' });
-    const cli = await timeit(async () => execFileSync('node', [new URL('../bin/meshc.cjs', import.meta.url).pathname, 'validate', '-f', file], { stdio: 'pipe' }), { runs: 3 });
+    const cli = await timeit(async () => execFileSync('node', [new URL('../bin/meshc.js', import.meta.url).pathname, 'validate', '-f', file], { stdio: 'pipe' }), { runs: 3 });
     rows.push({ figure: `meshc validate ${label}, CLI`, value: cli.median, unit: 'ms', better: 'lower' });
   }
   saveResults('validate', printTable('meshc validate', rows));

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturePath, readTree, tmp } from '../support/build.js';
 
 /** These run the built binary (npm test builds first), as a user would. */
-const bin = new URL('../../bin/meshc.cjs', import.meta.url).pathname;
+const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
 const meshc = (args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) =>
   execa('node', [bin, ...args], { reject: false, cwd: opts.cwd, env: { NO_COLOR: '1', ...opts.env }, extendEnv: true });
 

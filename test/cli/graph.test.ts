@@ -5,7 +5,7 @@ import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturePath, tmp } from '../support/build.js';
 
-const bin = new URL('../../bin/meshc.cjs', import.meta.url).pathname;
+const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
 const meshc = (args: string[], opts: { cwd?: string } = {}) => execa('node', [bin, ...args], { reject: false, cwd: opts.cwd, env: { NO_COLOR: '1' }, extendEnv: true });
 
 const SHOP_SERVICES = ['cart', 'catalog', 'checkout', 'frontend', 'inventory', 'notifications', 'payments', 'recommendations', 'reviews', 'search', 'shipping', 'users'];

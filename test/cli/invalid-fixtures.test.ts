@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
  * `file:line:col` diagnostic and a hint, prints no stack trace, and writes nothing (no output
  * directory, no state directory).
  */
-const bin = new URL('../../bin/meshc.cjs', import.meta.url).pathname;
+const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
 const root = new URL('../../fixtures/invalid/', import.meta.url).pathname;
 const cases = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
 const dirs: string[] = [];

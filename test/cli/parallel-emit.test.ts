@@ -8,7 +8,7 @@ import { fixturePath, readTree, tmp } from '../support/build.js';
  * The built CLI emits large meshes' k8s and istio targets in a worker thread (src/pipeline/emit.ts).
  * MESHC_PARALLEL forces either way, so a small fixture proves the two give the same bytes.
  */
-const bin = new URL('../../bin/meshc.cjs', import.meta.url).pathname;
+const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
 let dir: string;
 afterAll(async () => dir && rm(dir, { recursive: true, force: true }));
 
