@@ -6,9 +6,10 @@
  * are keyed by the certificate's bytes and the trusted CAs, anything unreadable is ignored, and
  * deleting the file only costs the parsing once more. Written by a build, never by diff.
  */
-import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
+import { randomBytes, type X509Certificate } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256 } from '../output/manifest.js';
 import { ignoreCaches } from './state.js';
 import { keyAlgorithmOf, serialHex, subjectAltNames, validity } from './x509.js';
 
@@ -88,8 +89,4 @@ export class FactsCache {
       await rm(tmp, { force: true });
     }
   }
-}
-
-function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
 }

@@ -8,12 +8,12 @@
  * precompiles them (scripts/gen-templates.mjs, dist/templates.cjs); a precompiled template is used
  * only when its source's hash is the one it was made from, otherwise the .hbs file is compiled.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
+import { sha256 } from '../output/manifest.js';
 
 /** The package root: this file is src/targets/render.ts or dist/targets/render.js. */
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -49,7 +49,7 @@ function load(hb: typeof Handlebars, target: string, name: string): Handlebars.T
     precompiled = existsSync(file) ? (createRequire(import.meta.url)(file) as Precompiled) : {};
   }
   const made = precompiled[`${target}/${name}`];
-  if (made && made.sha256 === createHash('sha256').update(source).digest('hex')) return hb.template(made.spec);
+  if (made && made.sha256 === sha256(source)) return hb.template(made.spec);
   return hb.compile(source, COMPILE_OPTIONS);
 }
 

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { serviceByName, type Mesh, type Service } from '../../model/mesh.js';
 import { GENERATED_HEADER } from '../target.js';
+import { sha256 } from '../../output/manifest.js';
 
 /** The only label pods are selected by: stable, so a Deployment's selector never changes. */
 export const NAME_LABEL = 'app.kubernetes.io/name';
@@ -73,9 +74,7 @@ export function envoyConfigMapName(name: string): string {
   return `${name}-envoy`;
 }
 
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
+export { sha256 };
 
 /**
  * sha256 of `lines.join('\n')`, without joining them (a bootstrap is 27 KB). An ASCII string is
