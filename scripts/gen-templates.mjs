@@ -6,10 +6,11 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
+// The options src/targets/render.ts compiles with (this runs after tsc, in `npm run build`).
+import { COMPILE_OPTIONS } from '../dist/targets/render.js';
+
 const require = createRequire(import.meta.url);
 const Handlebars = require('handlebars');
-/** The options src/targets/render.ts compiles with. */
-const COMPILE_OPTIONS = { noEscape: true, strict: true };
 const root = new URL('../', import.meta.url);
 
 export function precompiledTemplates() {

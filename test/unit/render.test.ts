@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import Handlebars from 'handlebars';
 import { describe, expect, it } from 'vitest';
 import { precompiledTemplates } from '../../scripts/gen-templates.mjs';
+import { COMPILE_OPTIONS } from '../../src/targets/render.js';
 
 const root = new URL('../../', import.meta.url);
 type Spec = Parameters<typeof Handlebars.template>[0];
@@ -30,9 +31,14 @@ describe('precompiled templates', () => {
     const source = readFileSync(new URL('templates/nginx/upstream.hbs', root), 'utf8');
     const view = { block: 'b', balance: 'hash $http_x&y consistent', servers: [{ address: '127.0.0.1:1', params: '' }], keepalive: true, keepaliveTimeout: '60s' };
     const pre = Handlebars.create().template(module.exports['nginx/upstream']!.spec);
-    const compiled = Handlebars.create().compile(source, { noEscape: true, strict: true });
+    const compiled = Handlebars.create().compile(source, COMPILE_OPTIONS);
     expect(pre(view)).toBe(compiled(view));
     expect(pre(view)).toContain('hash $http_x&y consistent');
     expect(() => pre({ ...view, servers: [{ params: '' }] })).toThrow(/address/);
+  });
+
+  it('refuse a helper other than eq at compile time', () => {
+    expect(() => Handlebars.create().precompile('{{#if (ne a b)}}x{{/if}}', COMPILE_OPTIONS)).toThrow(/knownHelpersOnly/);
+    expect(() => Handlebars.create().precompile('{{#if (eq a b)}}x{{/if}}', COMPILE_OPTIONS)).not.toThrow();
   });
 });
