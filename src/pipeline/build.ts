@@ -120,6 +120,7 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
       return { ok: false, diagnostics: v.diagnostics, finish: noop };
     }
     const mesh = v.mesh;
+    worker?.send(mesh);
     const certs = await prepareCerts(mesh, {
       stateDir: opts.state ?? defaultStateDir(opts.file),
       meshDir: dirname(resolve(opts.file)),

@@ -1,6 +1,7 @@
 /**
  * The worker side of emit.ts: loads the targets (the imports below) while the main thread
  * validates, then waits for its one job: emit the named targets and post their files in batches.
+ * The mesh may come first, on its own (EmitWorker.send).
  */
 import { parentPort } from 'node:worker_threads';
 import type { CertMaterial } from '../certs/material.js';
@@ -17,13 +18,26 @@ interface Job {
   names: string[];
   /** Post files encoded for the writer (encodeBatch), their bytes transferred, not copied. */
   encode: boolean;
-  mesh: Mesh;
+  /** Undefined when it came before the job (EmitWorker.send). */
+  mesh: Mesh | undefined;
   certs: CertMaterial;
   taken: Int32Array;
   ahead: number;
 }
 
-parentPort!.once('message', ({ names, encode, mesh, certs, taken, ahead }: Job) => {
+let sent: Mesh | undefined;
+const onMessage = (m: Job | { mesh: Mesh }): void => {
+  if (!('names' in m)) {
+    sent = m.mesh;
+    return;
+  }
+  parentPort!.off('message', onMessage);
+  run(m, m.mesh ?? sent);
+};
+parentPort!.on('message', onMessage);
+
+function run({ names, encode, certs, taken, ahead }: Job, mesh: Mesh | undefined): void {
+  if (!mesh) throw new Error('internal: the emit worker got its job without a mesh');
   const targets = names.map((name) => {
     const t = [envoyTarget, k8sTarget, istioTarget].find((x) => x.name === name);
     if (!t) throw new Error(`internal: the emit worker does not load target ${name}`);
@@ -40,4 +54,4 @@ parentPort!.once('message', ({ names, encode, mesh, certs, taken, ahead }: Job) 
     for (let seen = Atomics.load(taken, 0); posted - seen > ahead; seen = Atomics.load(taken, 0)) Atomics.wait(taken, 0, seen, 1000);
   }
   parentPort!.postMessage(null);
-});
+}

@@ -190,6 +190,7 @@ export class EmitWorker {
   private finished = false;
   private failure: unknown;
   private wake: (() => void) | undefined;
+  private sent: Mesh | undefined;
 
   constructor() {
     this.worker = new Worker(new URL('./emit-worker.js', import.meta.url));
@@ -209,10 +210,19 @@ export class EmitWorker {
     });
   }
 
-  /** Gives the worker its job: emit the targets `names`. */
+  /**
+   * Sends the validated mesh ahead of the job, so the worker reads it (about 13 ms at 1,000
+   * services) while this thread prepares the certificates.
+   */
+  send(mesh: Mesh): void {
+    this.worker.postMessage({ mesh });
+    this.sent = mesh;
+  }
+
+  /** Gives the worker its job: emit the targets `names` (of `mesh`, unless it was sent). */
   run(names: string[], mesh: Mesh, certs: CertMaterial, encode: boolean): void {
     this.worker.ref();
-    this.worker.postMessage({ names, encode, mesh, certs, taken: this.taken, ahead: WORKER_AHEAD });
+    this.worker.postMessage({ names, encode, mesh: mesh === this.sent ? undefined : mesh, certs, taken: this.taken, ahead: WORKER_AHEAD });
   }
 
   private notify(): void {
