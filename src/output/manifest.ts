@@ -51,6 +51,7 @@ export function modeOf(f: { mode?: number | undefined }): number {
 /** What the manifest records of one file. */
 export interface FileRecord {
   path: string;
+  /** Lowercase hex, as `sha256` gives it (manifestText writes it unescaped). */
   sha256: string;
   size: number;
   mode: number;
@@ -60,15 +61,21 @@ export interface FileRecord {
  * The manifest's text for these records (any order: entries are sorted by path): exactly what
  * `toJson` writes for the Manifest (test/unit/manifest.test.ts; output paths all have a folder or
  * an extension, so none is an array index, which JSON would put first), written out directly:
- * the generic sort of 9,000 entries' keys took 25 ms at the end of a 1,000-service build.
+ * the generic sort of 9,000 entries' keys took 25 ms at the end of a 1,000-service build, and
+ * this one 17 ms before it wrote the hashes and modes without JSON.stringify (11 ms).
  */
 export function manifestText(records: readonly FileRecord[]): string {
-  const sorted = [...records].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const byPath = new Map<string, FileRecord>();
+  for (const r of records) byPath.set(r.path, r); // the last record of a path wins, as in an object
+  // The default sort is code-unit order, without calling back into JavaScript (a comparator took
+  // most of this function's 17 ms at the end of a 1,000-service build).
+  const paths = [...byPath.keys()].sort();
   const entries: string[] = [];
-  for (let i = 0; i < sorted.length; i++) {
-    const r = sorted[i]!;
-    if (i + 1 < sorted.length && sorted[i + 1]!.path === r.path) continue; // the last record of a path wins, as in an object
-    entries.push(`    ${JSON.stringify(r.path)}: {\n      "mode": ${JSON.stringify(r.mode.toString(8))},\n      "sha256": ${JSON.stringify(r.sha256)},\n      "size": ${r.size}\n    }`);
+  for (const path of paths) {
+    const r = byPath.get(path)!;
+    // Octal digits and a hex digest need no escaping (JSON.stringify for them, or a regular
+    // expression to check the digest, took half the time).
+    entries.push(`    ${JSON.stringify(path)}: {\n      "mode": "${r.mode.toString(8)}",\n      "sha256": "${r.sha256}",\n      "size": ${r.size}\n    }`);
   }
   const files = entries.length === 0 ? '{}' : `{\n${entries.join(',\n')}\n  }`;
   return `{\n  "files": ${files},\n  "formatVersion": 1,\n  "generator": "meshc"\n}\n`;
