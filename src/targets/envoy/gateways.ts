@@ -10,6 +10,7 @@ import {
   admin,
   dnsResolverConfig,
   httpConnectionManager,
+  identitySecret,
   router,
   serviceCluster,
   serviceRouteAction,
@@ -34,7 +35,9 @@ export function ingressBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
     static_resources: {
       listeners,
-      clusters: routed.map((svc) => serviceCluster(mesh, certs, INGRESS_GATEWAY, svc)),
+      clusters: routed.map((svc) => serviceCluster(mesh, certs, svc)),
+      // The identity it calls services with, when it routes to any.
+      secrets: routed.length > 0 ? [identitySecret(certs, INGRESS_GATEWAY)] : undefined,
     },
   };
 }

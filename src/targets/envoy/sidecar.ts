@@ -13,6 +13,7 @@ import {
   duration,
   httpConnectionManager,
   httpProtocolOptions,
+  identitySecret,
   isHttp,
   meshDownstreamTls,
   router,
@@ -39,7 +40,11 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
     node: { id: svc.name, cluster: svc.name },
     admin: admin(sc.localAddress, sc.adminPort),
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
-    static_resources: { listeners: [...own.listeners, ...egress.listeners], clusters: [...own.clusters, ...egress.clusters] },
+    static_resources: {
+      listeners: [...own.listeners, ...egress.listeners],
+      clusters: [...own.clusters, ...egress.clusters],
+      secrets: [identitySecret(certs, svc.name)],
+    },
   };
 }
 
@@ -68,7 +73,7 @@ function ownResources(mesh: Mesh, certs: CertMaterial, svc: Service): OwnResourc
     const target = serviceByName(mesh, up.service);
     if (!target) throw new Error(`envoy: ${svc.name} calls unknown service ${up.service}`);
     listeners.push(outboundListener(svc, target, up.localPort));
-    clusters.push(serviceCluster(mesh, certs, svc.name, target));
+    clusters.push(serviceCluster(mesh, certs, target));
   }
   const own = { mesh, certs, svc, listeners: listeners.map(reuse), clusters: clusters.map(reuse) };
   if (recent.length === RECENT) recent.shift();
@@ -129,7 +134,7 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
       address: socketAddress(sc.bindAddress, sc.inboundPort),
       filter_chains: [
         {
-          transport_socket: meshDownstreamTls(certs, svc.name, { allowedUris: handshakeUris }),
+          transport_socket: meshDownstreamTls(certs, { allowedUris: handshakeUris }),
           filters: [
             typed('envoy.filters.network.rbac', 'envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: 'inbound_rbac', rules: rbacRules(uris) }),
             tcpProxy('inbound', APP_CLUSTER, { idle_timeout: svc.timeouts.idleMs === undefined ? undefined : duration(svc.timeouts.idleMs) }),
@@ -143,7 +148,7 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
     address: socketAddress(sc.bindAddress, sc.inboundPort),
     filter_chains: [
       {
-        transport_socket: meshDownstreamTls(certs, svc.name, { alpn: ['h2', 'http/1.1'] }),
+        transport_socket: meshDownstreamTls(certs, { alpn: ['h2', 'http/1.1'] }),
         filters: [
           httpConnectionManager({
             stat_prefix: 'inbound',

@@ -24,6 +24,16 @@ const cluster = (b: Any, name: string): Any => b.static_resources.clusters.find(
 const filter = (chain: Any, name: string): Any => chain.filters.find((f: Any) => f.name === name)?.typed_config;
 const hcm = (chain: Any): Any => filter(chain, 'envoy.filters.network.http_connection_manager');
 const httpFilter = (h: Any, name: string): Any => h.http_filters.find((f: Any) => f.name === name)?.typed_config;
+/** The certificate a TLS context presents: the bootstrap's static secret it names (one, without an SDS source). */
+function presented(b: Any, tls: Any): Any {
+  const refs = tls.common_tls_context.tls_certificate_sds_secret_configs;
+  expect(refs).toHaveLength(1);
+  expect(refs[0].sds_config).toBeUndefined();
+  expect(tls.common_tls_context.tls_certificates).toBeUndefined();
+  const secrets = b.static_resources.secrets.filter((x: Any) => x.name === refs[0].name);
+  expect(secrets).toHaveLength(1);
+  return secrets[0].tls_certificate;
+}
 
 /** Every object in the tree that has a `typed_config` must carry an `@type`. */
 function untyped(node: unknown, at = ''): string[] {
@@ -71,7 +81,7 @@ describe('envoy target: sidecar', () => {
     const tls = chain.transport_socket.typed_config;
     expect(tls.require_client_certificate).toBe(true);
     expect(tls.common_tls_context.validation_context.trusted_ca.filename).toBe('certs/ca-bundle.pem');
-    expect(tls.common_tls_context.tls_certificates[0]).toEqual({ certificate_chain: { filename: 'certs/catalog.pem' }, private_key: { filename: 'secrets/catalog.key' } });
+    expect(presented(b, tls)).toEqual({ certificate_chain: { filename: 'certs/catalog.pem' }, private_key: { filename: 'secrets/catalog.key' } });
     const rbac = httpFilter(hcm(chain), 'envoy.filters.http.rbac');
     expect(rbac.rules.action).toBe('ALLOW');
     // catalog is routed from the ingress gateway, so the gateway is a caller too.
@@ -130,11 +140,12 @@ describe('envoy target: sidecar', () => {
   });
 
   it('originates mTLS to the upstream and verifies its SPIFFE identity', () => {
-    const c = cluster(emit().boot('frontend'), 'outbound|catalog');
+    const b = emit().boot('frontend');
+    const c = cluster(b, 'outbound|catalog');
     const tls = c.transport_socket.typed_config;
     expect(tls['@type']).toMatch(/UpstreamTlsContext$/);
     expect(tls.sni).toBe('catalog.shop.svc.cluster.local');
-    expect(tls.common_tls_context.tls_certificates[0].certificate_chain.filename).toBe('certs/frontend.pem');
+    expect(presented(b, tls).certificate_chain.filename).toBe('certs/frontend.pem');
     expect(tls.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
       { san_type: 'URI', matcher: { exact: 'spiffe://shop.example/ns/shop/sa/catalog' } },
     ]);
@@ -304,6 +315,15 @@ describe('envoy target: ingress gateway', () => {
     ]);
   });
 
+  it('gives every caller of a service the same cluster to it, its own identity apart', () => {
+    const { boot } = emit();
+    const [frontend, gateway] = [boot('frontend'), boot('ingress-gateway')];
+    // The cluster names no caller: each presents its own certificate through the secret.
+    expect(cluster(frontend, 'outbound|catalog')).toEqual(cluster(gateway, 'outbound|catalog'));
+    expect(presented(frontend, cluster(frontend, 'outbound|catalog').transport_socket.typed_config).certificate_chain.filename).toBe('certs/frontend.pem');
+    expect(presented(gateway, cluster(gateway, 'outbound|catalog').transport_socket.typed_config).certificate_chain.filename).toBe('certs/ingress-gateway.pem');
+  });
+
   it('routes by path prefix, longest first, to service clusters over mTLS as the gateway', () => {
     const gw = emit().boot('ingress-gateway');
     const chain = listener(gw, 'ingress-https').filter_chains[1];
@@ -313,8 +333,8 @@ describe('envoy target: ingress gateway', () => {
       ['/', 'outbound|web', undefined],
     ]);
     const c = cluster(gw, 'outbound|catalog');
+    expect(presented(gw, c.transport_socket.typed_config).certificate_chain.filename).toBe('certs/ingress-gateway.pem');
     const tls = c.transport_socket.typed_config.common_tls_context;
-    expect(tls.tls_certificates[0].certificate_chain.filename).toBe('certs/ingress-gateway.pem');
     expect(tls.validation_context.match_typed_subject_alt_names[0].matcher.exact).toBe('spiffe://shop.example/ns/shop/sa/catalog');
     expect(gw.static_resources.clusters.map((x: Any) => x.name)).toEqual(['outbound|catalog', 'outbound|web']);
   });
