@@ -233,43 +233,49 @@ function isLoopback(address: string): boolean {
 
 /** Plaintext from the application on `localAddress:localPort`, mTLS out to the upstream. */
 function outboundListener(svc: Service, target: Service, localPort: number): Obj {
+  return { name: `outbound|${target.name}`, address: socketAddress(svc.sidecar.localAddress, localPort), filter_chains: outboundFilterChains(target) };
+}
+
+/**
+ * What an outbound listener does with a connection: the same for every caller of `target`, so
+ * made once per service and written once (see `reuse`), like its cluster (serviceCluster).
+ */
+function outboundFilterChains(target: Service): Obj[] {
+  let chains = outboundChains.get(target);
+  if (!chains) outboundChains.set(target, (chains = reuse(makeOutboundFilterChains(target))));
+  return chains;
+}
+const outboundChains = new WeakMap<Service, Obj[]>();
+
+function makeOutboundFilterChains(target: Service): Obj[] {
   const name = `outbound|${target.name}`;
-  const address = socketAddress(svc.sidecar.localAddress, localPort);
   if (!isHttp(target)) {
     const sourceIp = target.loadBalancing.hashOn?.kind === 'sourceIp' && (target.loadBalancing.policy === 'ring_hash' || target.loadBalancing.policy === 'maglev');
-    return {
-      name,
-      address,
-      filter_chains: [
-        {
-          filters: [
-            tcpProxy(`outbound_${target.name}`, serviceClusterName(target.name), {
-              hash_policy: sourceIp ? [{ source_ip: {} }] : undefined,
-              // TCP can retry only the connection itself.
-              max_connect_attempts: target.retries.attempts > 0 ? target.retries.attempts + 1 : undefined,
-              idle_timeout: target.timeouts.idleMs === undefined ? undefined : duration(target.timeouts.idleMs),
-            }),
-          ],
-        },
-      ],
-    };
-  }
-  return {
-    name,
-    address,
-    filter_chains: [
+    return [
       {
         filters: [
-          httpConnectionManager({
-            stat_prefix: `outbound_${target.name}`,
-            route_config: {
-              name,
-              virtual_hosts: [{ name: target.name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: serviceRouteAction(target) }] }],
-            },
-            http_filters: [router()],
+          tcpProxy(`outbound_${target.name}`, serviceClusterName(target.name), {
+            hash_policy: sourceIp ? [{ source_ip: {} }] : undefined,
+            // TCP can retry only the connection itself.
+            max_connect_attempts: target.retries.attempts > 0 ? target.retries.attempts + 1 : undefined,
+            idle_timeout: target.timeouts.idleMs === undefined ? undefined : duration(target.timeouts.idleMs),
           }),
         ],
       },
-    ],
-  };
+    ];
+  }
+  return [
+    {
+      filters: [
+        httpConnectionManager({
+          stat_prefix: `outbound_${target.name}`,
+          route_config: {
+            name,
+            virtual_hosts: [{ name: target.name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: serviceRouteAction(target) }] }],
+          },
+          http_filters: [router()],
+        }),
+      ],
+    },
+  ];
 }
