@@ -10,7 +10,6 @@ import type { Mesh } from '../model/mesh.js';
 // Handlebars, which this thread never runs (about half of its loading time).
 import { envoyTarget } from '../targets/envoy/index.js';
 import { k8sTarget } from '../targets/k8s/index.js';
-import { istioTarget } from '../targets/istio/index.js';
 import { summaryTarget } from '../targets/summary/index.js';
 import { encodeBatch } from '../output/writer.js';
 import { batches, emitTargets } from './emit.js';
@@ -40,7 +39,7 @@ parentPort!.on('message', onMessage);
 function run({ names, encode, certs, taken, ahead }: Job, mesh: Mesh | undefined): void {
   if (!mesh) throw new Error('internal: the emit worker got its job without a mesh');
   const targets = names.map((name) => {
-    const t = [envoyTarget, k8sTarget, istioTarget, summaryTarget].find((x) => x.name === name);
+    const t = [envoyTarget, k8sTarget, summaryTarget].find((x) => x.name === name);
     if (!t) throw new Error(`internal: the emit worker does not load target ${name}`);
     return t;
   });

@@ -1,7 +1,7 @@
 /**
  * Precompiled templates (scripts/gen-templates.mjs → dist/templates.cjs, made by `npm run build`):
- * one for every template, each with the hash of its source, rendering what compiling the source
- * renders. (The golden tests then check the whole nginx and HAProxy trees through them.)
+ * one for every template, each with the hash of its source and its fast path, rendering what
+ * compiling the source renders. (The golden tests then check the whole nginx and HAProxy trees through them.)
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ const root = new URL('../../', import.meta.url);
 type Spec = Parameters<typeof Handlebars.template>[0];
 
 describe('precompiled templates', () => {
-  const module = { exports: {} as Record<string, { sha256: string; spec: Spec }> };
+  const module = { exports: {} as Record<string, { sha256: string; spec: Spec; fast: unknown }> };
   new Function('module', 'require', precompiledTemplates())(module, createRequire(import.meta.url));
 
   it('cover every template, each with the hash of its source', () => {
@@ -23,6 +23,8 @@ describe('precompiled templates', () => {
       for (const file of readdirSync(new URL(`templates/${target}/`, root)).filter((f) => f.endsWith('.hbs'))) {
         const source = readFileSync(new URL(`templates/${target}/${file}`, root), 'utf8');
         expect(module.exports[`${target}/${file.slice(0, -4)}`]?.sha256, file).toBe(createHash('sha256').update(source).digest('hex'));
+        // and its fast path (template-compiler.ts), so a build never compiles one at run time
+        expect(typeof module.exports[`${target}/${file.slice(0, -4)}`]?.fast, file).toBe('function');
       }
     }
   });
