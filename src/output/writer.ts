@@ -68,9 +68,12 @@ export function checkRecords(files: readonly OutputFile[]): void {
   for (const f of files) checkPath(f.path, seen);
 }
 
+/** An empty, `.` or `..` segment (a leading or trailing `/`, or `//`, makes an empty one). */
+const BAD_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /** One record's path: clean, relative, not the manifest, not seen before (added to `seen`). */
 function checkPath(path: string, seen: Set<string>): void {
-  if (path === '' || path.startsWith('/') || path.split('/').some((s) => s === '..' || s === '.' || s === '') || path.includes('\\'))
+  if (path === '' || BAD_SEGMENT.test(path) || path.includes('\\'))
     throw new Error(`internal: output path "${path}" is not a clean relative path`);
   if (seen.has(path)) throw new Error(`internal: two targets produced ${path}`);
   if (path === MANIFEST_NAME) throw new Error(`internal: ${MANIFEST_NAME} is reserved`);

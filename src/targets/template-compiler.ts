@@ -227,14 +227,11 @@ export function fastRuntime(partial: (name: string) => FastTemplate | undefined)
       const f = partial(name);
       if (!f) throw new LeaveToHandlebars(`partial ${name}`);
       const result = f(ctx, runtime);
-      if (!indent) return result;
-      // Handlebars' own indentation of a standalone partial: every line, but not a last empty one.
-      const lines = result.split('\n');
-      for (let i = 0, l = lines.length; i < l; i++) {
-        if (!lines[i] && i + 1 === l) break;
-        lines[i] = indent + lines[i];
-      }
-      return lines.join('\n');
+      if (!indent || result === '') return result;
+      // Handlebars indents every line of a standalone partial, empty ones too, but not a last empty
+      // line (it splits on newlines, prefixes, joins); the same without the array of lines.
+      const indented = indent + result.replaceAll('\n', '\n' + indent);
+      return result.endsWith('\n') ? indented.slice(0, -indent.length) : indented;
     },
   };
   return runtime;

@@ -59,6 +59,7 @@ describe('template compiler', () => {
     ['sparse arrays', '{{#each xs}}[{{this}}]{{else}}none{{/each}}', { xs: [, 'b'] }], // eslint-disable-line no-sparse-arrays
     ['standalone blocks drop their lines', 'a\n{{#if x}}\n  b\n{{/if}}\nc\n', { x: true }],
     ['standalone partials are indented, a last empty line is not', 'top\n  {{> p item}}\n    {{> p item}}\nend\n', { item: { v: 'x' } }, { p: 'line {{v}}\nsecond\n' }],
+    ['indented partials: empty lines, no last newline, only a newline, nothing', '  {{> a}}\n  {{> b}}\n  {{> c}}\n  {{> d}}\nend\n', {}, { a: 'x\n\ny\n', b: 'no newline', c: '\n', d: '' }],
     ['inline partials are not indented', 'a {{> p}} b\n', { v: 'q' }, { p: 'P{{v}}\nP2' }],
     ['a partial in the current context', '{{#each xs}}{{> p}}{{/each}}', { xs: [{ v: 1 }, { v: 2 }] }, { p: '({{v}})' }],
   ];
