@@ -30,6 +30,25 @@ function typeUrl(type: string): string {
 }
 const typeUrls = new Map<string, string>();
 
+/**
+ * Objects many bootstraps hold the same of, made once per key and written once (see `reuse`):
+ * a bounded cache, cleared when full, since it only saves work. `make` must return a new object
+ * that no one changes afterwards.
+ */
+export class SharedObjects<T extends object> {
+  private readonly byKey = new Map<string, T>();
+  constructor(private readonly limit: number) {}
+
+  get(key: string, make: () => T): T {
+    let value = this.byKey.get(key);
+    if (value === undefined) {
+      if (this.byKey.size === this.limit) this.byKey.clear();
+      this.byKey.set(key, (value = make()));
+    }
+    return value;
+  }
+}
+
 /** Protobuf JSON duration (`"5s"`, `"0.25s"`). */
 export function duration(ms: number): string {
   return `${ms / 1000}s`;
@@ -194,15 +213,9 @@ export function usesHttp2(svc: Service): boolean {
 
 /** Upstream HTTP protocol options: HTTP/2 for http2 and grpc services, HTTP/1.1 otherwise. */
 export function httpProtocolOptions(http2: boolean, idleMs?: number): Obj {
-  const key = `${http2}|${idleMs}`;
-  let options = protocolOptions.get(key);
-  if (!options) {
-    if (protocolOptions.size === 64) protocolOptions.clear();
-    protocolOptions.set(key, (options = reuse(makeProtocolOptions(http2, idleMs))));
-  }
-  return options;
+  return protocolOptions.get(`${http2}|${idleMs}`, () => reuse(makeProtocolOptions(http2, idleMs)));
 }
-const protocolOptions = new Map<string, Obj>();
+const protocolOptions = new SharedObjects<Obj>(64);
 
 function makeProtocolOptions(http2: boolean, idleMs?: number): Obj {
   return {

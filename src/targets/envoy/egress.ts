@@ -27,6 +27,7 @@ import {
   dnsResolverConfig,
   httpConnectionManager,
   router,
+  SharedObjects,
   socketAddress,
   tcpProxy,
   tlsInspector,
@@ -65,22 +66,18 @@ type EgressResources = { readonly listeners: readonly Obj[]; readonly clusters: 
  * local ports, so their egress resources are the same objects, made once and written once (see
  * `reuse`). They depend on the mesh's DNS settings and egress ports alone.
  */
-const SHARED_LIMIT = 64;
-const shared = new WeakMap<Mesh['dns'], Map<string, EgressResources>>();
+const shared = new WeakMap<Mesh['dns'], SharedObjects<EgressResources>>();
 
 /** Listeners and clusters letting `allow` through and nothing else. Empty list: nothing at all. */
 export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[], via?: EgressVia): EgressResources {
   if (allow.length === 0) return { listeners: [], clusters: [] };
   const key = JSON.stringify([mesh.egress.tlsPort, mesh.egress.httpPort, place, allow, via ?? null]);
   let byKey = shared.get(mesh.dns);
-  if (!byKey) shared.set(mesh.dns, (byKey = new Map()));
-  const kept = byKey.get(key);
-  if (kept) return kept;
-  const made = via ? viaGateway(mesh, place, allow, via) : direct(mesh, place, allow);
-  const resources = { listeners: Object.freeze(made.listeners.map(reuse)), clusters: Object.freeze(made.clusters.map(reuse)) };
-  if (byKey.size === SHARED_LIMIT) byKey.clear();
-  byKey.set(key, resources);
-  return resources;
+  if (!byKey) shared.set(mesh.dns, (byKey = new SharedObjects(64)));
+  return byKey.get(key, () => {
+    const made = via ? viaGateway(mesh, place, allow, via) : direct(mesh, place, allow);
+    return { listeners: Object.freeze(made.listeners.map(reuse)), clusters: Object.freeze(made.clusters.map(reuse)) };
+  });
 }
 
 function direct(mesh: Mesh, place: EgressPlace, allow: readonly string[]): { listeners: Obj[]; clusters: Obj[] } {

@@ -17,6 +17,7 @@ import {
   isHttp,
   meshDownstreamTls,
   router,
+  SharedObjects,
   serviceCluster,
   serviceClusterName,
   serviceRouteAction,
@@ -148,24 +149,27 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
     address: socketAddress(sc.bindAddress, sc.inboundPort),
     filter_chains: [
       {
-        transport_socket: meshDownstreamTls(certs, { alpn: ['h2', 'http/1.1'] }),
+        // The same for every HTTP service (only its callers differ): made once, written once.
+        transport_socket: shared.get(`inbound-tls|${certs.trustBundlePath}`, () => reuse(meshDownstreamTls(certs, { alpn: ['h2', 'http/1.1'] }))),
         filters: [
           httpConnectionManager({
             stat_prefix: 'inbound',
             // The application sees the caller's identity in x-forwarded-client-cert.
             forward_client_cert_details: 'SANITIZE_SET',
             set_current_client_cert_details: { uri: true },
-            route_config: {
-              name: 'inbound',
-              virtual_hosts: [
-                {
-                  name: 'inbound',
-                  domains: ['*'],
-                  // Timeouts are the caller's to set (its sidecar enforces them); none here.
-                  routes: [{ match: { prefix: '/' }, route: { cluster: APP_CLUSTER, timeout: '0s' } }],
-                },
-              ],
-            },
+            route_config: shared.get('inbound-routes', () =>
+              reuse({
+                name: 'inbound',
+                virtual_hosts: [
+                  {
+                    name: 'inbound',
+                    domains: ['*'],
+                    // Timeouts are the caller's to set (its sidecar enforces them); none here.
+                    routes: [{ match: { prefix: '/' }, route: { cluster: APP_CLUSTER, timeout: '0s' } }],
+                  },
+                ],
+              }),
+            ),
             http_filters: [
               typed('envoy.filters.http.rbac', 'envoy.extensions.filters.http.rbac.v3.RBAC', { rules: rbacRules(uris) }),
               router(),
@@ -177,8 +181,20 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
   };
 }
 
+/**
+ * Pieces that many sidecars have the same of (the probe listener and the application cluster
+ * of services on the same ports, the inbound TLS context and routes of HTTP services): made once
+ * per key and written once, like an upstream's cluster (serviceCluster).
+ */
+const shared = new SharedObjects<Obj>(256);
+
 /** Plaintext, for kubelet probes under strict mTLS: the health path reaches the app, nothing else. */
 function probeListener(svc: Service): Obj {
+  const sc = svc.sidecar;
+  return shared.get(JSON.stringify(['probe', sc.bindAddress, sc.probePort, svc.healthPath]), () => reuse(makeProbeListener(svc)));
+}
+
+function makeProbeListener(svc: Service): Obj {
   const sc = svc.sidecar;
   return {
     name: 'probe',
@@ -210,6 +226,11 @@ function probeListener(svc: Service): Obj {
 }
 
 function appCluster(svc: Service): Obj {
+  const sc = svc.sidecar;
+  return shared.get(JSON.stringify(['app', sc.appAddress, svc.port, isHttp(svc), usesHttp2(svc), sc.localAddress]), () => reuse(makeAppCluster(svc)));
+}
+
+function makeAppCluster(svc: Service): Obj {
   const sc = svc.sidecar;
   return {
     name: APP_CLUSTER,
