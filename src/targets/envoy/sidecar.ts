@@ -262,11 +262,10 @@ function outboundListener(svc: Service, target: Service, localPort: number): Obj
  * made once per service and written once (see `reuse`), like its cluster (serviceCluster).
  */
 function outboundFilterChains(target: Service): Obj[] {
-  let chains = outboundChains.get(target);
-  if (!chains) outboundChains.set(target, (chains = reuse(makeOutboundFilterChains(target))));
-  return chains;
+  return outboundChains.get(target, () => reuse(makeOutboundFilterChains(target)));
 }
-const outboundChains = new WeakMap<Service, Obj[]>();
+/** Bounded like serviceCluster's cache. */
+const outboundChains = new SharedObjects<Obj[], Service>(2048);
 
 function makeOutboundFilterChains(target: Service): Obj[] {
   const name = `outbound|${target.name}`;
