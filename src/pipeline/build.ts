@@ -180,6 +180,14 @@ export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<B
 }
 
 /**
+ * How many batches may be in the writer at once. With one, the one libuv pool thread that does the
+ * writes sat idle between a batch's last write and the next batch's first, and the build waited
+ * for it: on this machine's disk (ext4), where the same writes take twice as long as in memory,
+ * a 1,000-service build took 1,040 ms against 730 ms in memory.
+ */
+const WRITES_IN_FLIGHT = Number(process.env.MESHC_WRITES_IN_FLIGHT ?? 3);
+
+/**
  * `meshc build`: compile, then write out/ atomically and commit certificate state just before
  * the swap. With `check`, compare only. A failed build leaves out/ and the state as they were.
  * A real build streams: each batch of files is written while the next is produced.
@@ -217,16 +225,17 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (!p.ok || !p.encodedBatches) return { ok: p.ok, diagnostics: p.diagnostics, ...(p.mesh ? { mesh: p.mesh } : {}) };
   let committed = false;
   let sink: OutputSink | undefined;
-  // One batch is written while the next is produced.
-  let writing: Promise<void> | undefined;
+  // Batches are written while the next are produced, a few at a time (see WRITES_IN_FLIGHT).
+  const writing: Promise<void>[] = [];
   try {
     sink = await openOutput(opts.out);
     for await (const batch of p.encodedBatches()) {
-      await writing;
-      writing = sink.put(batch);
-      writing.catch(() => undefined); // awaited above or below; never an unhandled rejection meanwhile
+      if (writing.length === WRITES_IN_FLIGHT) await writing.shift();
+      const put = sink.put(batch);
+      put.catch(() => undefined); // awaited above or below; never an unhandled rejection meanwhile
+      writing.push(put);
     }
-    await writing;
+    while (writing.length > 0) await writing.shift();
     const written = await sink.commit({
       beforeSwap: async () => {
         await p.finish(true);
@@ -245,7 +254,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       });
     return { ok: true, diagnostics: p.diagnostics, plan, fileCount, mesh: p.mesh };
   } catch (e) {
-    await writing?.catch(() => undefined); // no write in flight while the staging tree is removed
+    await Promise.allSettled(writing); // no write in flight while the staging tree is removed
     await sink?.abort();
     throw e;
   } finally {
