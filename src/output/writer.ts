@@ -312,9 +312,9 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
  * exactly when it is older than the manifest (see untouched). File times come from a coarse clock
  * (a few ms), never ahead of Date.now(), so every file is older than `filesDone`; the manifest is
  * written again, a little later each time, until its own time has reached `filesDone`. That is
- * usually one or two more writes, a tick later, where a fixed wait had to cover the coarsest tick. On a file system with
- * still coarser times it gives up after about 60 ms: files then do not look untouched, and the
- * next build just compares bytes instead of taking the rebuild shortcut.
+ * usually one or two more writes, a tick later, where a fixed wait had to cover the coarsest tick.
+ * On a file system with still coarser times it gives up after about 60 ms: files then do not look
+ * untouched, and the next build just compares bytes instead of taking the rebuild shortcut.
  */
 async function writeManifestLast(path: string, text: string): Promise<void> {
   const filesDone = Date.now() + 1;
