@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import jsyaml from 'js-yaml';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, LineCounter, Node } from 'yaml';
 import { UserError } from '../errors.js';
 import { quickIndex, quickLinePos, quickOffset, type QuickIndex } from './quick-locate.js';
 import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
@@ -10,6 +11,13 @@ export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
 /** Aliases are legitimate in YAML, but a few hundred expansions are plenty for a mesh. */
 const MAX_ALIAS_COUNT = 100;
 
+/**
+ * The `yaml` package, which builds the positional document, loaded on first use: most builds read
+ * their file through js-yaml and never need it, and loading it costs about 12 ms of start-up.
+ */
+let yamlModule: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+
 /** A parsed mesh.yaml that still knows where every value came from. */
 export interface Source {
   /** The path as the user named it (used in diagnostics). */
@@ -17,15 +25,21 @@ export interface Source {
   text: string;
   /** The positional document; built on first use when the fast path parsed the file. */
   doc?: Document.Parsed;
-  lineCounter: LineCounter;
+  /** Line starts, filled in by parsing the positional document (see lineCounterOf). */
+  lineCounter?: LineCounter;
   /** The line reading of a plain file, made on first use; null when the file is not plain. */
   quick?: QuickIndex | null;
 }
 
 /** The positional document of a source, parsed on demand (only needed to place diagnostics). */
 function docOf(source: Source): Document.Parsed | undefined {
-  if (!source.doc && source.text) source.doc = parseDocument(source.text, { lineCounter: source.lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
+  if (!source.doc && source.text) source.doc = yaml().parseDocument(source.text, { lineCounter: lineCounterOf(source), uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
   return source.doc;
+}
+
+/** The source's line counter, made on first use. */
+function lineCounterOf(source: Source): LineCounter {
+  return (source.lineCounter ??= new (yaml().LineCounter)());
 }
 
 /** An alias anywhere in the text sends it down the careful path, which bounds alias expansion. */
@@ -80,7 +94,7 @@ export async function readMeshFile(file: string, bytes?: Buffer): Promise<ParseR
 }
 
 function tooLarge(file: string, size: number): ParseResult {
-  const source: Source = { file, text: '', lineCounter: new LineCounter() };
+  const source: Source = { file, text: '' };
   return { source, diagnostics: [at(source, error('file-too-large', '', `${file} is ${size} bytes; meshc reads mesh files of at most ${MAX_SOURCE_BYTES} bytes`, 'a mesh.yaml is hand-written and small: check that -f names the right file'), 1, 1)] };
 }
 
@@ -93,9 +107,8 @@ function ioError(file: string, e: unknown): UserError {
 
 /** Parses mesh text (bytes or string). Never throws for bad content. */
 export function parseMeshText(input: Buffer | string, file: string): ParseResult {
-  const lineCounter = new LineCounter();
   const bad = (code: string, message: string, hint: string, line = 1, col = 1, text = ''): ParseResult => {
-    const source: Source = { file, text, lineCounter };
+    const source: Source = { file, text };
     return { source, diagnostics: [at(source, error(code, '', message, hint), line, col)] };
   };
   let text: string;
@@ -118,9 +131,10 @@ export function parseMeshText(input: Buffer | string, file: string): ParseResult
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') return bad('empty-file', `${file} is empty`, 'run `meshc init` for a commented example');
   const fast = fastParse(text);
-  if (fast !== undefined) return { source: { file, text, lineCounter }, value: fast, diagnostics: [] };
+  if (fast !== undefined) return { source: { file, text }, value: fast, diagnostics: [] };
 
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
+  const lineCounter = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
   const source: Source = { file, text, doc, lineCounter };
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
@@ -169,6 +183,7 @@ function firstLine(s: string): string {
 }
 
 function firstAliasPos(doc: Document.Parsed): number | undefined {
+  const { visit } = yaml();
   let pos: number | undefined;
   visit(doc, {
     Alias(_, node) {
@@ -209,7 +224,7 @@ export function locate(source: Source, f: Finding): Diagnostic {
     if (off !== undefined) return { ...rest, file: source.file, ...quickLinePos(source.quick!, off) };
   }
   const pos = pointerOffset(source, f.pointer, atKey ?? false); // builds the document if needed
-  const { line, col } = pos === undefined ? { line: 1, col: 1 } : source.lineCounter.linePos(pos);
+  const { line, col } = pos === undefined ? { line: 1, col: 1 } : lineCounterOf(source).linePos(pos);
   return { ...rest, file: source.file, line, col };
 }
 
@@ -229,6 +244,7 @@ function pointerSegments(ptr: string): string[] {
 export function pointerOffset(source: Source, ptr: string, atKey: boolean): number | undefined {
   const doc = docOf(source);
   if (!doc) return undefined;
+  const { isAlias, isMap, isPair, isScalar, isSeq } = yaml();
   const segments = pointerSegments(ptr);
   let node: unknown = doc.contents;
   let keyNode: Node | undefined;

@@ -14,7 +14,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
+import { handlebarsLib } from './handlebars.js';
 import { sha256 } from '../output/manifest.js';
 import { compileTemplate, fastRuntime, type FastRuntime, type FastTemplate } from './template-compiler.js';
 
@@ -22,19 +23,22 @@ import { compileTemplate, fastRuntime, type FastRuntime, type FastTemplate } fro
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let env: typeof Handlebars | undefined;
-/** Each template both ways: Handlebars' function, and the fast path's where it compiles (template-compiler.ts). */
+/**
+ * Each template both ways: the fast path's function where it compiles (template-compiler.ts), and
+ * Handlebars' own, made only when a render is left to it (Handlebars is loaded only then).
+ */
 interface Loaded {
-  hb: Handlebars.TemplateDelegate;
   fast: FastTemplate | undefined;
+  hb: () => Handlebars.TemplateDelegate;
 }
 const cache = new Map<string, Loaded>();
-/** Registered partials' fast functions, by partial name, for the fast path's runtime. */
-const fastPartials = new Map<string, FastTemplate | undefined>();
-const runtime: FastRuntime = fastRuntime((name) => fastPartials.get(name));
+/** Partials by registered name (`<target>-<partial>`), for both renderers. */
+const partialTemplates = new Map<string, Loaded>();
+const runtime: FastRuntime = fastRuntime((name) => partialTemplates.get(name)?.fast);
 
 function handlebars(): typeof Handlebars {
   if (!env) {
-    env = Handlebars.create();
+    env = handlebarsLib().create();
     // {{#each}} over lists that may legitimately be empty still works in strict mode; `eq` is the
     // only logic templates get (choosing between two spellings of one directive).
     env.registerHelper('eq', (a: unknown, b: unknown) => a === b);
@@ -60,15 +64,16 @@ type Precompiled = Record<string, { sha256: string; spec: Parameters<typeof Hand
 let precompiled: Precompiled | undefined;
 
 /** The template `<target>/<name>`: precompiled when its source is unchanged, else compiled. */
-function load(hb: typeof Handlebars, target: string, name: string): Loaded {
+function load(target: string, name: string): Loaded {
   const source = readFileSync(templatePath(target, name), 'utf8');
   if (precompiled === undefined) {
     const file = path.join(PACKAGE_ROOT, 'dist', 'templates.cjs');
     precompiled = existsSync(file) ? (createRequire(import.meta.url)(file) as Precompiled) : {};
   }
   const made = precompiled[`${target}/${name}`];
-  if (made && made.sha256 === sha256(source)) return { hb: hb.template(made.spec), fast: made.fast ?? undefined };
-  return { hb: hb.compile(source, COMPILE_OPTIONS), fast: compileTemplate(source) };
+  let hb: Handlebars.TemplateDelegate | undefined;
+  if (made && made.sha256 === sha256(source)) return { fast: made.fast ?? undefined, hb: () => (hb ??= handlebars().template(made.spec)) };
+  return { fast: compileTemplate(source), hb: () => (hb ??= handlebars().compile(source, COMPILE_OPTIONS)) };
 }
 
 /** Whether renders take the fast path; MESHC_FAST_TEMPLATES=0 renders with Handlebars alone. */
@@ -92,19 +97,14 @@ export function fastPathFallbacks(): number {
  * `{{> nginx-upstream}}`. Partials are compiled with the same strict options.
  */
 export function render(target: string, name: string, view: object, partials: readonly string[] = []): string {
-  const hb = handlebars();
   for (const p of partials) {
     const key = `${target}-${p}`;
-    if (!hb.partials[key]) {
-      const loaded = load(hb, target, p);
-      hb.registerPartial(key, loaded.hb);
-      fastPartials.set(key, loaded.fast);
-    }
+    if (!partialTemplates.has(key)) partialTemplates.set(key, load(target, p));
   }
   const key = `${target}/${name}`;
   let tpl = cache.get(key);
   if (!tpl) {
-    tpl = load(hb, target, name);
+    tpl = load(target, name);
     cache.set(key, tpl);
   }
   if (fast && tpl.fast) {
@@ -116,7 +116,12 @@ export function render(target: string, name: string, view: object, partials: rea
       fallbacks++;
     }
   }
-  return tpl.hb(view);
+  const hb = handlebars();
+  for (const p of partials) {
+    const key = `${target}-${p}`;
+    if (!hb.partials[key]) hb.registerPartial(key, partialTemplates.get(key)!.hb());
+  }
+  return tpl.hb()(view);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@
  * the expressions Handlebars generates, down to `+` between two numbers, and test/unit/template-
  * compiler.test.ts renders both ways.
  */
-import Handlebars from 'handlebars';
+import { handlebarsLib } from './handlebars.js';
 
 type Node = hbs.AST.Node;
 type Statement = hbs.AST.Statement;
@@ -46,7 +46,7 @@ class Unsupported extends Error {}
 
 /** The source of a `function (c0, R)` rendering `source`, or undefined when it uses more than the subset. */
 export function compileSource(source: string): string | undefined {
-  const ast = Handlebars.parse(source);
+  const ast = handlebarsLib().parse(source);
   try {
     const usesDepths = anyDepth(ast);
     const body = program(ast.body, { c: 'c0', d: usesDepths ? 'd0' : undefined }, { next: 1 });

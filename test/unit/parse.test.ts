@@ -23,7 +23,7 @@ describe('parse', () => {
     const { source } = parseMeshText(text, 'm.yaml');
     expect(locate(source, { ...error('x', '/spec/services/cart', 'm'), atKey: true })).toMatchObject({ line: 5, col: 5 });
     const off = pointerOffset(source, '/spec/services/cart/missing', false);
-    expect(source.lineCounter.linePos(off!)).toEqual({ line: 6, col: 7 });
+    expect(source.lineCounter!.linePos(off!)).toEqual({ line: 6, col: 7 });
   });
 
   it('reports duplicate keys at the second occurrence', () => {
