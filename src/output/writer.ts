@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
 import { contentHash, MANIFEST_NAME, manifestText, modeOf, parseManifest, sha256, type BuildStamp, type FileRecord, type Manifest } from './manifest.js';
 import { isAlive } from '../process.js';
+import { WriteThread } from './write-thread.js';
 
 /**
  * A file as the writer takes it, already encoded: its UTF-8 bytes and their sha256, made where
@@ -21,19 +22,19 @@ export interface EncodedFile {
 export type WriterFile = OutputFile | EncodedFile;
 
 /**
- * Encodes a batch into one buffer (its ArrayBuffer can be transferred to another thread without
- * a copy), each file a view of it, with its sha256.
+ * Encodes a batch into one buffer, each file a view of it, with its sha256. The buffer is shared
+ * memory, so the bytes pass from the emit worker to this thread and on to the write thread
+ * (write-thread.ts) without a copy.
  */
-export function encodeBatch(files: readonly OutputFile[]): { files: EncodedFile[]; buffer: ArrayBuffer } {
+export function encodeBatch(files: readonly OutputFile[]): EncodedFile[] {
   const sizes = files.map((f) => Buffer.byteLength(f.content));
-  const all = Buffer.allocUnsafeSlow(sizes.reduce((a, b) => a + b, 0));
+  const all = Buffer.from(new SharedArrayBuffer(sizes.reduce((a, b) => a + b, 0)));
   let at = 0;
-  const encoded = files.map((f, i) => {
+  return files.map((f, i) => {
     const bytes = all.subarray(at, at + all.write(f.content, at, sizes[i]!, asciiOnly(f.content, sizes[i]!) ? 'latin1' : 'utf8'));
     at += sizes[i]!;
     return { path: f.path, mode: f.mode, bytes, sha256: sha256(bytes) };
   });
-  return { files: encoded, buffer: all.buffer };
 }
 
 /**
@@ -157,7 +158,11 @@ export interface OutputSink {
   abort(): Promise<void>;
 }
 
-export async function openOutput(outDir: string): Promise<OutputSink> {
+/**
+ * `thread`: write the files through a thread of their own (write-thread.ts), for large builds; a
+ * small one is over before the thread has started.
+ */
+export async function openOutput(outDir: string, opts: { thread?: boolean } = {}): Promise<OutputSink> {
   await recoverInterruptedSwap(outDir);
   await guardForeignDirectory(outDir);
   const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
@@ -208,9 +213,11 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
         return writeNow(path, bytes, mode);
       });
   };
+  const thread = opts.thread ? new WriteThread() : undefined;
   const writeNow = (path: string, bytes: Uint8Array, mode: number): Promise<void> => {
     // A clean relative path (checkPath): joined as it is, where the separator is `/`.
     const p = sep === '/' ? `${stagingDir}/${path}` : join(stagingDir, ...path.split('/'));
+    if (thread) return thread.write(p, bytes, mode, (mode & umask) !== 0);
     // The callback form: measured lighter on this thread than fs/promises' FileHandle per file.
     const written = new Promise<void>((done, fail) => writeFileCallback(p, bytes, { mode }, (e) => (e ? fail(e) : done())));
     // The umask must not narrow what the target asked (0644 stays 0644, keys stay 0600).
@@ -269,42 +276,53 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
       if (failed) throw failed.reason;
     },
     async commit(hooks = {}) {
-      plan.removed = [...onDisk];
-      for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
-      const text = manifestText(records);
-      plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length && manifest !== undefined;
-      const done: WriteResult = { ...plan, manifestSha256: sha256(text), fileCount: records.length };
-      if (plan.upToDate) {
-        await hooks.beforeSwap?.();
-        // Same files; rewrite the manifest alone if it differs (an older meshc wrote it).
-        const current = await readFile(join(outDir, MANIFEST_NAME), 'utf8').catch(() => '');
-        if (current !== text) await writeFileAtomic(join(outDir, MANIFEST_NAME), text);
-        return done;
-      }
-      const old = join(parent, `.${basename(outDir)}.old-${tag}`);
+      // Every put has settled: the thread has nothing left to write.
+      const closed = thread?.close();
       try {
-        await ensureStaging();
-        await writeManifestLast(join(stagingDir, MANIFEST_NAME), text);
-        await hooks.beforeSwap?.();
-        const hadOld = await exists(outDir);
-        if (hadOld) await rename(outDir, old);
-        try {
-          await rename(stagingDir, outDir);
-        } catch (e) {
-          if (hadOld) await rename(old, outDir);
-          throw e;
-        }
-        if (hadOld) await rm(old, { recursive: true, force: true });
+        return await commitStaged(hooks);
       } finally {
-        await rm(stagingDir, { recursive: true, force: true });
+        await closed;
       }
-      return done;
     },
     async abort() {
+      await thread?.close();
       await Promise.allSettled([root, staging]);
       await rm(stagingDir, { recursive: true, force: true });
     },
   };
+
+  async function commitStaged(hooks: { beforeSwap?: () => Promise<void> }): Promise<WriteResult> {
+    plan.removed = [...onDisk];
+    for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
+    const text = manifestText(records);
+    plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length && manifest !== undefined;
+    const done: WriteResult = { ...plan, manifestSha256: sha256(text), fileCount: records.length };
+    if (plan.upToDate) {
+      await hooks.beforeSwap?.();
+      // Same files; rewrite the manifest alone if it differs (an older meshc wrote it).
+      const current = await readFile(join(outDir, MANIFEST_NAME), 'utf8').catch(() => '');
+      if (current !== text) await writeFileAtomic(join(outDir, MANIFEST_NAME), text);
+      return done;
+    }
+    const old = join(parent, `.${basename(outDir)}.old-${tag}`);
+    try {
+      await ensureStaging();
+      await writeManifestLast(join(stagingDir, MANIFEST_NAME), text);
+      await hooks.beforeSwap?.();
+      const hadOld = await exists(outDir);
+      if (hadOld) await rename(outDir, old);
+      try {
+        await rename(stagingDir, outDir);
+      } catch (e) {
+        if (hadOld) await rename(old, outDir);
+        throw e;
+      }
+      if (hadOld) await rm(old, { recursive: true, force: true });
+    } finally {
+      await rm(stagingDir, { recursive: true, force: true });
+    }
+    return done;
+  }
 }
 
 /**

@@ -16,7 +16,7 @@ import { batches, emitTargets } from './emit.js';
 
 interface Job {
   names: string[];
-  /** Post files encoded for the writer (encodeBatch), their bytes transferred, not copied. */
+  /** Post files encoded for the writer (encodeBatch), their bytes in shared memory, not copied. */
   encode: boolean;
   /** Undefined when it came before the job (EmitWorker.send). */
   mesh: Mesh | undefined;
@@ -46,8 +46,7 @@ function run({ names, encode, certs, taken, ahead }: Job, mesh: Mesh | undefined
   let posted = 0;
   for (const batch of batches(emitTargets(targets, mesh, certs))) {
     if (encode) {
-      const { files, buffer } = encodeBatch(batch);
-      parentPort!.postMessage(files, [buffer]);
+      parentPort!.postMessage(encodeBatch(batch));
     } else parentPort!.postMessage(batch);
     posted++;
     // Wait while the consumer is `ahead` batches behind (a bounded queue, so memory stays bounded).

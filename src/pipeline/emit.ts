@@ -173,6 +173,18 @@ export function lowMemory(services: number): boolean {
   return services >= LOW_MEMORY_MIN_SERVICES;
 }
 
+/**
+ * Whether a build of `services` services writes its files through a thread of their own
+ * (output/write-thread.ts): when it would emit in parallel, and in low-memory mode too (its one
+ * emitting thread then hands the writes off). MESHC_PARALLEL forces it either way, as for the worker.
+ */
+export function usesWriteThread(services: number): boolean {
+  // Compiled JavaScript only, as for the worker.
+  if (!import.meta.url.endsWith('.js') || process.env.MESHC_PARALLEL === '0') return false;
+  if (process.env.MESHC_PARALLEL === '1') return true;
+  return availableParallelism() > 1 && services >= PARALLEL_MIN_SERVICES;
+}
+
 /** Whether `services` services emit with a worker (`inWorker` of the targets there, `here` here). */
 function usesWorker(services: number, inWorker: number, here: number): boolean {
   if (lowMemory(services)) return false;

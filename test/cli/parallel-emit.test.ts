@@ -2,11 +2,12 @@ import { execa } from 'execa';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixturePath, readTree, tmp } from '../support/build.js';
+import { fixturePath, readModes, readTree, tmp } from '../support/build.js';
 
 /**
- * The built CLI emits large meshes' k8s and istio targets in a worker thread (src/pipeline/emit.ts).
- * MESHC_PARALLEL forces either way, so a small fixture proves the two give the same bytes.
+ * The built CLI emits large meshes' envoy, k8s and summary targets in a worker thread (src/pipeline/emit.ts).
+ * MESHC_PARALLEL forces either way (and the write thread with it, src/output/write-thread.ts), so a
+ * small fixture proves the two give the same bytes and modes.
  */
 const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
 let dir: string;
@@ -34,6 +35,11 @@ describe('emitting in a worker thread', () => {
       expect(b.get(p), p).toBe(content);
       expect(c.get(p), p).toBe(content);
     }
+    // Forced parallel, both write through the write thread: the same modes too (keys 0600).
+    const modes = await readModes(join(dir, 'one'));
+    expect(modes.get('secrets/frontend.key')).toBe(0o600);
+    expect([...(await readModes(join(dir, 'two'))).entries()]).toEqual([...modes.entries()]);
+    expect([...(await readModes(join(dir, 'low'))).entries()]).toEqual([...modes.entries()]);
     // build --check compares in memory: the worker's files come as text there, and match.
     const check = await execa('node', [bin, 'build', '--check', '-f', fixturePath('shop'), '-o', join(dir, 'one'), '--state', state], { env: { MESHC_PARALLEL: '1', NO_COLOR: '1' }, reject: false });
     expect(check.exitCode, check.stdout + check.stderr).toBe(0);

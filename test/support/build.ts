@@ -34,6 +34,17 @@ export async function readTree(dir: string, prefix = ''): Promise<Map<string, st
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
+/** Every file's mode under dir: relative path → mode bits. */
+export async function readModes(dir: string, prefix = ''): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) for (const [k, v] of await readModes(join(dir, e.name), rel)) out.set(k, v);
+    else out.set(rel, (await stat(join(dir, e.name))).mode & 0o777);
+  }
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
 export async function modeOf(p: string): Promise<number> {
   return (await stat(p)).mode & 0o777;
 }

@@ -29,7 +29,11 @@ describe('the writer', () => {
     const parent = await scratch();
     // Multi-byte UTF-8, an empty file and a key: each view must cover exactly its own bytes.
     const files = [{ path: 'a/ü.txt', content: 'grüße → ☃\n' }, { path: 'a/empty.txt', content: '' }, { path: 'secrets/k.key', content: 'key\n', mode: 0o600 }, { path: 'b.txt', content: 'b' }];
-    const { files: encoded, buffer } = encodeBatch(files);
+    const encoded = encodeBatch(files);
+    // One shared buffer for the batch: it passes between threads without a copy.
+    const buffer = encoded[0]!.bytes.buffer;
+    expect(buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(encoded.every((e) => e.bytes.buffer === buffer)).toBe(true);
     expect(buffer.byteLength).toBe(files.reduce((n, f) => n + Buffer.byteLength(f.content), 0));
     encoded.forEach((e, i) => {
       expect(Buffer.from(e.bytes).toString('utf8')).toBe(files[i]!.content);
