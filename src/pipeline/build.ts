@@ -47,6 +47,11 @@ export interface BuildResult {
 
 /** The build stamps of output directories, by absolute path: a cache, safe to delete. */
 const STAMPS_FILE = 'builds.json';
+/**
+ * Stamps kept, the most recently written last: one per output directory, and a CI job that builds
+ * into a fresh temporary directory each time would otherwise grow the file without end.
+ */
+export const MAX_STAMPS = 32;
 
 export async function readStamp(stateDir: string, out: string): Promise<BuildStamp | undefined> {
   try {
@@ -64,7 +69,10 @@ async function writeStamp(stateDir: string, out: string, stamp: BuildStamp): Pro
   } catch {
     all = {};
   }
-  all[resolve(out)] = stamp;
+  // Written last, so the oldest are first to go.
+  delete all[resolve(out)];
+  const kept = Object.keys(all).slice(-(MAX_STAMPS - 1));
+  all = Object.fromEntries([...kept.map((k) => [k, all[k]!] as const), [resolve(out), stamp]]);
   const tmp = join(stateDir, `.${STAMPS_FILE}.${process.pid}`);
   try {
     await writeFile(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
