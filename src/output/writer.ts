@@ -152,6 +152,11 @@ export type WriteResult = OutputPlan & { manifestSha256: string; fileCount: numb
  */
 export interface OutputSink {
   put(files: readonly WriterFile[]): Promise<void>;
+  /**
+   * Says every file has been put (no `put` may follow), so the manifest is made while the last
+   * writes finish instead of after them; `commit` does it otherwise.
+   */
+  seal(): void;
   /** `beforeSwap` runs after staging and before the swap (the build commits certificate state there). */
   commit(hooks?: { beforeSwap?: () => Promise<void> }): Promise<WriteResult>;
   /** Removes the staging directory; the current tree is untouched. */
@@ -268,12 +273,17 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
     return writeOne(f.path, bytes, r.mode);
   };
 
+  let sealed: { text: string } | undefined;
   return {
     async put(files) {
+      if (sealed) throw new Error('internal: a file was put after the output was sealed');
       for (const f of files) checkPath(f.path, seen);
       // Every write of the batch settles before an error is reported: abort then finds no write in flight.
       const failed = (await Promise.allSettled(files.map(putOne))).find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
+    },
+    seal() {
+      sealed ??= { text: manifestText(records) };
     },
     async commit(hooks = {}) {
       // Every put has settled: the thread has nothing left to write.
@@ -294,7 +304,7 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
   async function commitStaged(hooks: { beforeSwap?: () => Promise<void> }): Promise<WriteResult> {
     plan.removed = [...onDisk];
     for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
-    const text = manifestText(records);
+    const text = sealed?.text ?? manifestText(records);
     plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length && manifest !== undefined;
     const done: WriteResult = { ...plan, manifestSha256: sha256(text), fileCount: records.length };
     if (plan.upToDate) {

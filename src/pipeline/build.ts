@@ -249,6 +249,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       put.catch(() => undefined); // awaited above or below; never an unhandled rejection meanwhile
       writing.push(put);
     }
+    // Every file is put: the manifest is made while the last batches are written (about 13 ms at
+    // 1,000 services, which was all spent after them).
+    sink.seal();
     while (writing.length > 0) await writing.shift();
     const written = await sink.commit({
       beforeSwap: async () => {

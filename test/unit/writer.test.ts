@@ -49,6 +49,20 @@ describe('the writer', () => {
     expect((await stat(join(parent, 'encoded', 'secrets', 'k.key'))).mode & 0o777).toBe(0o600);
   });
 
+  it('makes the same manifest when sealed before the last writes finish, and refuses a put after', async () => {
+    const parent = await scratch();
+    const files = [{ path: 'b/x.txt', content: 'x' }, { path: 'a/y.txt', content: 'y' }, { path: 'secrets/k.key', content: 'k', mode: 0o600 }];
+    await writeOutput(join(parent, 'plain'), files);
+    const sink = await openOutput(join(parent, 'sealed'));
+    const first = sink.put(files.slice(0, 2));
+    const second = sink.put(files.slice(2));
+    sink.seal();
+    await expect(sink.put([{ path: 'late.txt', content: 'z' }])).rejects.toThrow(/sealed/);
+    await Promise.all([first, second]);
+    await sink.commit();
+    expect([...(await readTree(join(parent, 'sealed'))).entries()]).toEqual([...(await readTree(join(parent, 'plain'))).entries()]);
+  });
+
   it('writes nothing when the output is up to date', async () => {
     const out = join(await scratch(), 'out');
     const files = [{ path: 'a.txt', content: 'a' }];
