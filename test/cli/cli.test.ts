@@ -124,6 +124,17 @@ describe('meshc CLI', () => {
     expect(rotated.changed).toEqual(expect.arrayContaining(['certs/api.pem', 'secrets/api.key']));
   });
 
+  it('reports an output directory it cannot write as an I/O error with a hint, not as a bug', async () => {
+    // A path under a regular file: every user, root included, gets ENOTDIR.
+    const blocker = join(dir, 'a-file');
+    await writeFile(blocker, 'x');
+    const r = await meshc(['build', '-f', fixturePath('minimal'), '-o', join(blocker, 'out'), '--state', join(dir, 'io-state')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^meshc: cannot read or write a file: ENOTDIR: not a directory, \w+ '.*a-file'/);
+    expect(r.stderr).toContain('hint: check the path it names');
+    expect(r.stderr).not.toMatch(/internal error|bug in meshc|\n\s+at /);
+  });
+
   it('writes nothing, prints no stack and never a key when the mesh is invalid', async () => {
     const out = join(dir, 'bad-out');
     const r = await meshc(['build', '-f', new URL('../../fixtures/invalid/wrong-type/mesh.yaml', import.meta.url).pathname, '-o', out, '--state', join(dir, 'bad-state')]);
