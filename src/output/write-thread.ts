@@ -20,8 +20,8 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 const WRITE_THREAD = 'meshc-write-thread';
 
 /**
- * One batch, as posted to the thread: a few buffers and numbers rather than one view per file,
- * which cost the posting thread about 0.1 s per 1,000-service build to serialize.
+ * One batch, as posted to the thread: a few buffers and numbers rather than an object and a view
+ * per file, so each message has few objects to serialize here and to rebuild there.
  */
 interface Batch {
   id: number;
