@@ -9,7 +9,7 @@ import { ignoreCaches, STATE_FILE } from '../certs/state.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
 import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink, type WriterFile } from '../output/writer.js';
 import { selectTargets } from './targets.js';
-import { emitBatches, startLowMemory, startWorker, usesWriteThread, type EmitWorker } from './emit.js';
+import { emitBatches, startLowMemory, startWorker, usesThreads, type EmitWorker } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
 import { sortDiagnostics, validate } from './validate.js';
 
@@ -242,7 +242,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // Batches are written while the next are produced, a few at a time (see WRITES_IN_FLIGHT).
   const writing: Promise<void>[] = [];
   try {
-    sink = await openOutput(opts.out, { thread: usesWriteThread(p.mesh?.services.length ?? 0) });
+    sink = await openOutput(opts.out, { thread: usesThreads(p.mesh?.services.length ?? 0) });
     for await (const batch of p.encodedBatches()) {
       if (writing.length === WRITES_IN_FLIGHT) await writing.shift();
       const put = sink.put(batch);

@@ -174,12 +174,14 @@ export function lowMemory(services: number): boolean {
 }
 
 /**
- * Whether a build of `services` services writes its files through a thread of their own
- * (output/write-thread.ts): when it would emit in parallel, and in low-memory mode too (its one
- * emitting thread then hands the writes off). MESHC_PARALLEL forces it either way, as for the worker.
+ * Whether a build of `services` services uses more threads than this one: large meshes on a
+ * machine with more than one core, compiled JavaScript only (under the test runner's TypeScript
+ * loader a worker cannot load its module); MESHC_PARALLEL forces it either way. Such a build
+ * writes its files through a thread of their own (output/write-thread.ts), low-memory mode
+ * included (its one emitting thread then hands the writes off), and emits with the worker unless
+ * in low-memory mode.
  */
-export function usesWriteThread(services: number): boolean {
-  // Compiled JavaScript only, as for the worker.
+export function usesThreads(services: number): boolean {
   if (!import.meta.url.endsWith('.js') || process.env.MESHC_PARALLEL === '0') return false;
   if (process.env.MESHC_PARALLEL === '1') return true;
   return availableParallelism() > 1 && services >= PARALLEL_MIN_SERVICES;
@@ -187,12 +189,7 @@ export function usesWriteThread(services: number): boolean {
 
 /** Whether `services` services emit with a worker (`inWorker` of the targets there, `here` here). */
 function usesWorker(services: number, inWorker: number, here: number): boolean {
-  if (lowMemory(services)) return false;
-  // Compiled JavaScript only: under the test runner's TypeScript loader a worker cannot load it.
-  if (!import.meta.url.endsWith('.js') || inWorker === 0 || here === 0) return false;
-  if (process.env.MESHC_PARALLEL === '0') return false;
-  if (process.env.MESHC_PARALLEL === '1') return true;
-  return availableParallelism() > 1 && services >= PARALLEL_MIN_SERVICES;
+  return !lowMemory(services) && inWorker > 0 && here > 0 && usesThreads(services);
 }
 
 /**

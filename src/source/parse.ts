@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import jsyaml from 'js-yaml';
-import { createRequire } from 'node:module';
 import type { Document, LineCounter, Node } from 'yaml';
+import { onFirstUse } from '../lazy.js';
 import { UserError } from '../errors.js';
 import { quickIndex, quickLinePos, quickOffset, type QuickIndex } from './quick-locate.js';
 import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
@@ -15,8 +15,7 @@ const MAX_ALIAS_COUNT = 100;
  * The `yaml` package, which builds the positional document, loaded on first use: most builds read
  * their file through js-yaml and never need it, and loading it costs about 12 ms of start-up.
  */
-let yamlModule: typeof import('yaml') | undefined;
-const yaml = (): typeof import('yaml') => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+const yaml = onFirstUse<typeof import('yaml')>('yaml');
 
 /** A parsed mesh.yaml that still knows where every value came from. */
 export interface Source {

@@ -15,9 +15,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Handlebars from 'handlebars';
-import { handlebarsLib } from './handlebars.js';
 import { sha256 } from '../output/manifest.js';
-import { compileTemplate, fastRuntime, type FastRuntime, type FastTemplate } from './template-compiler.js';
+import { compileTemplate, fastRuntime, handlebarsLib, type FastRuntime, type FastTemplate } from './template-compiler.js';
 
 /** The package root: this file is src/targets/render.ts or dist/targets/render.js. */
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

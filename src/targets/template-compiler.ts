@@ -15,11 +15,18 @@
  * the expressions Handlebars generates, down to `+` between two numbers, and test/unit/template-
  * compiler.test.ts renders both ways.
  */
-import { handlebarsLib } from './handlebars.js';
+import type Handlebars from 'handlebars';
+import { onFirstUse } from '../lazy.js';
 
 type Node = hbs.AST.Node;
 type Statement = hbs.AST.Statement;
 type Expression = hbs.AST.Expression;
+
+/**
+ * Handlebars itself, loaded on first use: renders normally take this fast path with the
+ * precompiled templates and need none of it (loading it cost every build about 15 ms of start-up).
+ */
+export const handlebarsLib = onFirstUse<typeof Handlebars>('handlebars');
 
 /** What a render of this fast path cannot do the way Handlebars would: render.ts falls back. */
 export class LeaveToHandlebars extends Error {}

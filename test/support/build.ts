@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { build, type BuildOptions } from '../../src/pipeline/build.js';
 
 /** A fixed clock so certificate dates are the same in every run. */
@@ -11,6 +12,22 @@ export const fixturePath = (name: string) => new URL(`../../fixtures/${name}/mes
 
 export async function tmp(prefix = 'meshc-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/**
+ * Makes a fresh temporary directory per call; all of them are removed after each test of the file
+ * (call it at the file's top level).
+ */
+export function scratchDirs(prefix: string): () => Promise<string> {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  });
+  return async () => {
+    const d = await tmp(prefix);
+    dirs.push(d);
+    return d;
+  };
 }
 
 /** Builds a mesh file into a fresh temporary out/ and state/. */

@@ -3,20 +3,14 @@
  * thread runs compiled JavaScript only, so this imports the writer from dist/ (`npm test` builds
  * it first); the writer's other tests run the same code from src/ without the thread.
  */
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeBatch, openOutput, writeOutput } from '../../dist/output/writer.js';
 import { WriteThread, writeThreadsStarted } from '../../dist/output/write-thread.js';
-import { readModes, readTree, tmp } from '../support/build.js';
+import { readModes, readTree, scratchDirs } from '../support/build.js';
 
-const dirs: string[] = [];
-afterEach(async () => Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true }))));
-async function scratch() {
-  const d = await tmp('meshc-write-thread-');
-  dirs.push(d);
-  return d;
-}
+const scratch = scratchDirs('meshc-write-thread-');
 
 describe('the writer with its own thread', () => {
   it('writes the same tree, modes and manifest as without it, from text and from encoded batches', async () => {

@@ -1,18 +1,12 @@
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeBatch, openOutput, planOutput, writeOutput } from '../../src/output/writer.js';
 import { sha256 } from '../../src/output/manifest.js';
 import { UserError } from '../../src/errors.js';
-import { readTree, tmp } from '../support/build.js';
+import { readTree, scratchDirs } from '../support/build.js';
 
-const dirs: string[] = [];
-afterEach(async () => Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true }))));
-async function scratch() {
-  const d = await tmp('meshc-writer-');
-  dirs.push(d);
-  return d;
-}
+const scratch = scratchDirs('meshc-writer-');
 
 describe('the writer', () => {
   it('writes files with their modes and a manifest, and removes files no longer produced', async () => {
