@@ -258,7 +258,7 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
 
   // Decide: reuse or issue. Cheap certificate checks first (cached, see facts.ts); keys are only
   // touched for reuse.
-  const leafFacts = await FactsCache.load(stateDir, trusted);
+  const leafFacts = FactsCache.load(stateDir, trusted);
   const todo: WantedLeaf[] = [];
   for (const leaf of wantedLeaves(mesh)) {
     const stored = (leaf.kind === 'workload' ? current.workloads : current.ingress)[leaf.name];

@@ -7,7 +7,8 @@
  * deleting the file only costs the parsing once more. Written by a build, never by diff.
  */
 import { randomBytes, type X509Certificate } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '../output/manifest.js';
 import { ignoreCaches } from './state.js';
@@ -42,11 +43,12 @@ export class FactsCache {
     this.leaves = new Map(Object.entries(known));
   }
 
-  static async load(stateDir: string, trusted: X509Certificate[]): Promise<FactsCache> {
+  /** Synchronous, as readState is (see acquireLock). */
+  static load(stateDir: string, trusted: X509Certificate[]): FactsCache {
     const trust = sha256(trusted.map((c) => c.fingerprint256).join('\n'));
     let known: Record<string, LeafFacts> = {};
     try {
-      const file = JSON.parse(await readFile(join(stateDir, FACTS_FILE), 'utf8')) as FactsFile;
+      const file = JSON.parse(readFileSync(join(stateDir, FACTS_FILE), 'utf8')) as FactsFile;
       if (file && file.trust === trust && typeof file.leaves === 'object' && file.leaves !== null) known = file.leaves;
     } catch {
       // no cache, or not one we can read: parse

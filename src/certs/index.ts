@@ -53,9 +53,9 @@ export interface PreparedCerts {
  * until `commit`. On error the lock is released before the error is thrown.
  */
 export async function prepareCerts(mesh: Mesh, opts: CertStageOptions): Promise<PreparedCerts> {
-  const lock = await acquireLock(opts.stateDir);
+  const lock = acquireLock(opts.stateDir);
   try {
-    const { state, text } = await readState(opts.stateDir);
+    const { state, text } = readState(opts.stateDir);
     const result = await computeCerts(mesh, state, text, opts);
     let committed = false;
     return {
@@ -134,7 +134,7 @@ export async function certsStatus(
   stateDir: string,
   opts: { clock: () => Date; warnDays: number; passphrase?: string },
 ): Promise<StatusReport> {
-  const { state, text } = await readState(stateDir);
+  const { state, text } = readState(stateDir);
   if (text === undefined) throw new UserError(`no certificate state in ${stateDir}; run \`meshc build\` first`, 2);
   const now = opts.clock().getTime();
   const rows: StatusRow[] = [];
@@ -220,9 +220,9 @@ export async function certsRotate(mesh: Mesh, opts: RotateOptions): Promise<Rota
   const force = (leaf: WantedLeaf, notAfter: Date): boolean =>
     opts.all === true || named.has(leafLabel(leaf)) || notAfter.getTime() - opts.clock().getTime() <= renewMs;
 
-  const lock = await acquireLock(opts.stateDir);
+  const lock = acquireLock(opts.stateDir);
   try {
-    const { state, text } = await readState(opts.stateDir);
+    const { state, text } = readState(opts.stateDir);
     const { services: _services, all: _all, ca, finish, ...stage } = opts;
     const result = await computeCerts(mesh, state, text, {
       ...stage,
