@@ -2,16 +2,15 @@ import { dirname, join, resolve } from 'node:path';
 import { certOutputFiles, prepareCerts } from '../certs/index.js';
 import { hasErrors, type Diagnostic } from '../model/diagnostic.js';
 import type { Mesh } from '../model/mesh.js';
-import { locate } from '../source/parse.js';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { sha256, type BuildStamp } from '../output/manifest.js';
 import { ignoreCaches, STATE_FILE } from '../certs/state.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
 import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink, type WriterFile } from '../output/writer.js';
 import { selectTargets } from './targets.js';
-import { emitBatches, startLowMemory, startWorker, usesThreads, type EmitWorker } from './emit.js';
+import { confirmWorker, emitBatches, startLowMemory, startWorkerEarly, usesThreads, type EmitWorker } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
-import { sortDiagnostics, validate } from './validate.js';
+import { checkMesh, placeFindings } from './validate.js';
 
 export interface BuildOptions {
   /** Path of mesh.yaml. */
@@ -87,25 +86,26 @@ export function defaultStateDir(file: string): string {
   return join(dirname(resolve(file)), '.meshc');
 }
 
-type Prepared = Omit<BuildResult, 'files'> & {
+type Prepared<F> = Omit<BuildResult, 'files'> & {
   finish(commit: boolean): Promise<void>;
   stateText?: string;
   validUntil?: string;
-  /** Every file of the build, batch by batch, in no particular order. */
-  batches?: () => AsyncGenerator<OutputFile[]>;
-  /** The same for the writer: what the worker made comes encoded (see EncodedFile). */
-  encodedBatches?: () => AsyncGenerator<WriterFile[]>;
+  /** Every file of the build, batch by batch, in no particular order; already started. */
+  emission?: AsyncGenerator<F[]>;
 };
 
 /**
- * Validates and prepares certificates; on success, `batches` runs the selected targets. The state
- * lock is held until `finish` is called.
+ * Validates and prepares certificates; on success, starts the emission of the selected targets
+ * (`encode`: for the writer, see EncodedFile). The state lock is held until `finish` is called.
  */
-async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared> {
+async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode: false): Promise<Prepared<OutputFile>>;
+async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode: true): Promise<Prepared<WriterFile>>;
+async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode: boolean): Promise<Prepared<WriterFile>> {
   const noop = async () => {};
-  // Set up once the mesh is parsed: the worker, when it will be used (it gets ready while this
-  // thread validates), or low-memory mode for a very large mesh.
-  let worker: EmitWorker | undefined;
+  // Set up before the mesh is parsed or once it is: the worker, when it will be used (it gets
+  // ready while this thread validates), or low-memory mode for a very large mesh.
+  const targets = selectTargets(opts.targets);
+  let worker = meshBytes ? startWorkerEarly(meshBytes.length, targets) : undefined;
   let endLowMemory: (() => void) | undefined;
   const releaseSetup = async () => {
     endLowMemory?.();
@@ -114,18 +114,18 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
     worker = undefined;
   };
   try {
-    const v = await validate({
+    const v = await checkMesh({
       file: opts.file,
       targets: opts.targets,
       ...(meshBytes ? { bytes: meshBytes } : {}),
       onParsed: (value) => {
-        worker = startWorker(value, selectTargets(opts.targets));
+        worker = confirmWorker(value, targets, worker);
         endLowMemory = startLowMemory(value);
       },
     });
-    if (!v.ok || !v.mesh || !v.source) {
+    if (!v.ok || !v.mesh) {
       await releaseSetup();
-      return { ok: false, diagnostics: v.diagnostics, finish: noop };
+      return { ok: false, diagnostics: placeFindings(v.source, v.placed, v.findings), finish: noop };
     }
     const mesh = v.mesh;
     worker?.send(mesh);
@@ -143,25 +143,16 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
         await Promise.all([certs.release(), releaseSetup()]);
       }
     };
-    const certDiagnostics = certs.findings.map((f) => locate(v.source!, f));
-    const diagnostics = sortDiagnostics([...v.diagnostics, ...certDiagnostics]);
-    if (hasErrors(diagnostics)) {
+    const findings = [...v.findings, ...certs.findings];
+    if (hasErrors(findings)) {
       await finish(false);
-      return { ok: false, diagnostics, mesh, finish: noop };
+      return { ok: false, diagnostics: placeFindings(v.source, v.placed, findings), mesh, finish: noop };
     }
+    // The emission starts (the worker on its job) before the warnings are placed.
+    const emission = emitBatches(v.targets, mesh, certs.material, { first: certOutputFiles(certs.material), worker, encode });
     const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
     const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
-    const emit = { first: certOutputFiles(certs.material), worker };
-    return {
-      ok: true,
-      diagnostics,
-      mesh,
-      finish,
-      stateText: certs.stateText,
-      validUntil,
-      batches: () => emitBatches(v.targets, mesh, certs.material, emit),
-      encodedBatches: () => emitBatches(v.targets, mesh, certs.material, { ...emit, encode: true }),
-    };
+    return { ok: true, diagnostics: placeFindings(v.source, v.placed, findings), mesh, finish, stateText: certs.stateText, validUntil, emission };
   } catch (e) {
     await releaseSetup();
     throw e;
@@ -173,11 +164,11 @@ async function prepare(opts: BuildOptions, meshBytes?: Buffer): Promise<Prepared
  * state lock is held until `finish` is called.
  */
 export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string }> {
-  const p = await prepare(opts, meshBytes);
-  if (!p.ok || !p.batches) return p;
+  const p = await prepare(opts, meshBytes, false);
+  if (!p.ok || !p.emission) return p;
   try {
     const files: OutputFile[] = [];
-    for await (const batch of p.batches()) files.push(...batch);
+    for await (const batch of p.emission) files.push(...batch);
     files.sort(byPath);
     checkRecords(files);
     return { ...p, files };
@@ -235,15 +226,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     }
   }
   // The bytes the stamp is made of are the bytes compiled: read once.
-  const p = await prepare(opts, meshText);
-  if (!p.ok || !p.encodedBatches) return { ok: p.ok, diagnostics: p.diagnostics, ...(p.mesh ? { mesh: p.mesh } : {}) };
+  const p = await prepare(opts, meshText, true);
+  if (!p.ok || !p.emission) return { ok: p.ok, diagnostics: p.diagnostics, ...(p.mesh ? { mesh: p.mesh } : {}) };
   let committed = false;
   let sink: OutputSink | undefined;
   // Batches are written while the next are produced, a few at a time (see WRITES_IN_FLIGHT).
   const writing: Promise<void>[] = [];
   try {
     sink = await openOutput(opts.out, { thread: usesThreads(p.mesh?.services.length ?? 0) });
-    for await (const batch of p.encodedBatches()) {
+    for await (const batch of p.emission) {
       if (writing.length === WRITES_IN_FLIGHT) await writing.shift();
       const put = sink.put(batch);
       put.catch(() => undefined); // awaited above or below; never an unhandled rejection meanwhile

@@ -13,7 +13,7 @@ import type { WriterFile } from '../output/writer.js';
  * in a worker thread (Envoy and k8s side by side, see SIDE_BY_SIDE; about half the CPU of the
  * emission at 1,000 services) while nginx, haproxy and istio run here with the writing; the files
  * are the same either way (test/cli/parallel-emit.test.ts). The worker is started as soon as the
- * mesh is parsed (startWorker), so it is ready when validation ends, and for the writer it encodes
+ * mesh file is read (startWorkerEarly), so it is ready when validation ends, and for the writer it encodes
  * and hashes its files itself (EncodedFile). It stays at most a few batches ahead of the consumer.
  * Small meshes stay on one thread: starting a worker costs more than it saves.
  *
@@ -87,33 +87,44 @@ function* alternate<T>(a: Iterable<T>, b: Iterable<T>): Generator<T> {
 
 /**
  * Every file of the targets, batch by batch: `first` (files made before the targets, the
- * certificates), then the targets'. A `worker` started early (startWorker) is used when the
- * emission runs in parallel and stopped otherwise; either way this takes it over.
+ * certificates), then the targets'. A `worker` started early (confirmWorker) is used when the
+ * emission runs in parallel and stopped otherwise; either way this takes it over, and gives it its
+ * job at once, not at the first batch taken: it starts while the caller finishes what it does
+ * before writing (placing the diagnostics). Not iterated to its end, the caller stops that worker.
  */
 export function emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts?: EmitOptions & { encode?: false }): AsyncGenerator<OutputFile[]>;
 /** `encode`: the worker's files come encoded for the writer (see EncodedFile), the rest as made. */
 export function emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts: EmitOptions & { encode: true }): AsyncGenerator<WriterFile[]>;
-export async function* emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts: EmitOptions & { encode?: boolean } = {}): AsyncGenerator<WriterFile[]> {
+export function emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts: EmitOptions & { encode?: boolean }): AsyncGenerator<WriterFile[]>;
+export function emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, opts: EmitOptions & { encode?: boolean } = {}): AsyncGenerator<WriterFile[]> {
   const first = opts.first ?? [];
   const count = mesh.services.length;
   const inWorker = targets.filter((t) => WORKER_TARGETS.includes(t.name));
   const here = targets.filter((t) => !WORKER_TARGETS.includes(t.name));
-  if (!usesWorker(count, inWorker.length, here.length)) {
-    await opts.worker?.stop();
-    if (lowMemory(count)) {
-      setFlagsFromString(LOW_MEMORY_FLAG);
-      try {
-        yield* batches(chain(first, emitTargets(targets, mesh, certs)));
-      } finally {
-        endLowMemory();
-      }
-    } else yield* batches(chain(first, emitTargets(targets, mesh, certs)));
-    return;
-  }
-  const worker = opts.worker ?? new EmitWorker();
+  if (!usesWorker(count, inWorker.length, here.length)) return oneThread(targets, mesh, certs, first, opts.worker);
+  const names = inWorker.map((t) => t.name);
+  const encode = opts.encode ?? false;
+  opts.worker?.run(names, mesh, certs, encode);
+  return withWorker(opts.worker, names, here, mesh, certs, first, encode);
+}
+
+async function* oneThread(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, first: Iterable<OutputFile>, unused: EmitWorker | undefined): AsyncGenerator<OutputFile[]> {
+  await unused?.stop();
+  if (lowMemory(mesh.services.length)) {
+    setFlagsFromString(LOW_MEMORY_FLAG);
+    try {
+      yield* batches(chain(first, emitTargets(targets, mesh, certs)));
+    } finally {
+      endLowMemory();
+    }
+  } else yield* batches(chain(first, emitTargets(targets, mesh, certs)));
+}
+
+/** The worker's targets there (`started`: already running them), `here` here. */
+async function* withWorker(started: EmitWorker | undefined, names: string[], here: readonly Target[], mesh: Mesh, certs: CertMaterial, first: Iterable<OutputFile>, encode: boolean): AsyncGenerator<WriterFile[]> {
+  const worker = started ?? new EmitWorker();
   try {
-    // The worker's job first: it starts on it while this thread makes the files of `first`.
-    worker.run(inWorker.map((t) => t.name), mesh, certs, opts.encode ?? false);
+    if (!started) worker.run(names, mesh, certs, encode);
     for (const batch of batches(chain(first, emitTargets(here, mesh, certs)))) {
       yield batch;
       // Take what the worker has ready, so it keeps working while this thread does.
@@ -135,15 +146,36 @@ function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
 }
 
 /**
- * A worker for a mesh that will emit in parallel, started as soon as the mesh is parsed (`written`
- * is the parsed document) so that its start, loading the targets it runs (about 0.1 s with the
- * thread's own start), overlaps validation. Undefined when the emission will not use one.
+ * A worker for a mesh that will emit in parallel, started before the mesh is parsed when its
+ * file is large enough to hold that many services (`bytes`, see EARLY_WORKER_MIN_BYTES), so that
+ * its start, loading the targets it runs (about 0.1 s with the thread's own start), overlaps the
+ * parsing and validation. Confirmed or stopped by `confirmWorker` once the mesh is parsed.
  */
-export function startWorker(written: unknown, targets: readonly Target[]): EmitWorker | undefined {
+export function startWorkerEarly(bytes: number, targets: readonly Target[]): EmitWorker | undefined {
+  return bytes >= EARLY_WORKER_MIN_BYTES && workerFor(PARALLEL_MIN_SERVICES, targets) ? new EmitWorker() : undefined;
+}
+/**
+ * A service takes at least a few lines of YAML: 340 bytes each in the bench's meshes, 380 in the
+ * shop fixture. A smaller file cannot hold PARALLEL_MIN_SERVICES services; a larger one with fewer
+ * costs a worker started and stopped on another core while this thread parses.
+ */
+export const EARLY_WORKER_MIN_BYTES = 16 * 1024;
+
+/**
+ * The worker the emission of the parsed mesh (`written`) will use: `early` when it was started
+ * (startWorkerEarly) and is wanted, else a new one as soon as the mesh is parsed; undefined when
+ * the emission will not use one (`early` is stopped then).
+ */
+export function confirmWorker(written: unknown, targets: readonly Target[], early: EmitWorker | undefined): EmitWorker | undefined {
   const services = serviceCount(written);
-  if (services === undefined) return undefined;
+  if (services !== undefined && workerFor(services, targets)) return early ?? new EmitWorker();
+  void early?.stop();
+  return undefined;
+}
+
+function workerFor(services: number, targets: readonly Target[]): boolean {
   const inWorker = targets.filter((t) => WORKER_TARGETS.includes(t.name)).length;
-  return usesWorker(services, inWorker, targets.length - inWorker) ? new EmitWorker() : undefined;
+  return usesWorker(services, inWorker, targets.length - inWorker);
 }
 
 /**

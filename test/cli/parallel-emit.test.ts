@@ -1,7 +1,8 @@
 import { execa } from 'execa';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EARLY_WORKER_MIN_BYTES } from '../../src/pipeline/emit.js';
 import { fixturePath, readModes, readTree, tmp } from '../support/build.js';
 
 /**
@@ -55,5 +56,38 @@ describe('emitting in a worker thread', () => {
     expect(two.exitCode).toBe(1);
     expect(two.stdout + two.stderr).toBe(one.stdout + one.stderr);
     expect(two.stdout).toMatch(/11:19.*unknown-service/s);
+  });
+
+  it('stops the worker it started for a large file that holds few services, valid or not', async () => {
+    // A file of EARLY_WORKER_MIN_BYTES or more may hold enough services for the worker, so the
+    // build starts it before parsing (on a machine with more than one core); these hold a few
+    // services, and the build stops it once the mesh is parsed, or when the file fails.
+    dir ??= await tmp('meshc-parallel-');
+    const padding = '\n# ' + 'padding '.repeat(12) + '\n';
+    const padded = async (name: string) => {
+      const file = join(dir, `${name.replace('/', '-')}.yaml`);
+      const text = (await readFile(fixturePath(name), 'utf8')) + padding.repeat(Math.ceil(EARLY_WORKER_MIN_BYTES / padding.length));
+      expect(Buffer.byteLength(text)).toBeGreaterThanOrEqual(EARLY_WORKER_MIN_BYTES);
+      await writeFile(file, text);
+      return file;
+    };
+    const run = (file: string, out: string, env: Record<string, string> = {}) =>
+      execa('node', [bin, 'build', '-f', file, '-o', join(dir, out), '--state', join(dir, 'early-state')], { env: { NO_COLOR: '1', ...env }, reject: false, timeout: 30_000 });
+    const good = await padded('shop');
+    const one = await run(good, 'early-one', { MESHC_PARALLEL: '0' });
+    const early = await run(good, 'early');
+    expect(early.timedOut).toBe(false);
+    expect(early.exitCode, early.stderr).toBe(0);
+    expect(one.exitCode, one.stderr).toBe(0);
+    const a = await readTree(join(dir, 'early-one'));
+    const b = await readTree(join(dir, 'early'));
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    for (const [p, content] of a) expect(b.get(p), p).toBe(content);
+    const bad = await padded('invalid/unknown-upstream');
+    const [badEarly, badOne] = [await run(bad, 'bad-early'), await run(bad, 'bad-early-one', { MESHC_PARALLEL: '0' })];
+    expect(badEarly.timedOut).toBe(false);
+    expect(badEarly.exitCode).toBe(1);
+    expect(badEarly.stdout + badEarly.stderr).toBe(badOne.stdout + badOne.stderr);
+    expect(badEarly.stdout).toMatch(/11:19.*unknown-service/s);
   });
 });
