@@ -13,8 +13,8 @@ import type { WriterFile } from '../output/writer.js';
  * in a worker thread (Envoy and k8s side by side, see SIDE_BY_SIDE; about half the CPU of the
  * emission at 1,000 services) while nginx, haproxy and istio run here with the writing; the files
  * are the same either way (test/cli/parallel-emit.test.ts). The worker is started as soon as the
- * mesh file is read (startWorkerEarly), so it is ready when validation ends, and for the writer it encodes
- * and hashes its files itself (EncodedFile). It stays at most a few batches ahead of the consumer.
+ * mesh file is read (startWorkerEarly) or parsed (confirmWorker), so it is ready when validation
+ * ends, and for the writer it encodes and hashes its files itself (EncodedFile). It stays at most a few batches ahead of the consumer.
  * Small meshes stay on one thread: starting a worker costs more than it saves.
  *
  * Very large meshes are emitted in low-memory mode: one thread, and V8's heap allowed to grow only
@@ -155,9 +155,10 @@ export function startWorkerEarly(bytes: number, targets: readonly Target[]): Emi
   return bytes >= EARLY_WORKER_MIN_BYTES && workerFor(PARALLEL_MIN_SERVICES, targets) ? new EmitWorker() : undefined;
 }
 /**
- * A service takes at least a few lines of YAML: 340 bytes each in the bench's meshes, 380 in the
- * shop fixture. A smaller file cannot hold PARALLEL_MIN_SERVICES services; a larger one with fewer
- * costs a worker started and stopped on another core while this thread parses.
+ * A service takes a few lines of YAML: 340 bytes each in the bench's meshes, 380 in the shop
+ * fixture. A smaller file seldom holds PARALLEL_MIN_SERVICES services (one that does gets its
+ * worker once parsed, as confirmWorker sees); a larger one with fewer costs a worker started and
+ * stopped on another core while this thread parses.
  */
 export const EARLY_WORKER_MIN_BYTES = 16 * 1024;
 
