@@ -122,13 +122,14 @@ async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode
         worker = confirmWorker(value, targets, worker);
         endLowMemory = startLowMemory(value);
       },
+      onNormalized: (mesh) => worker?.send(mesh),
     });
     if (!v.ok || !v.mesh) {
       await releaseSetup();
       return { ok: false, diagnostics: placeFindings(v.source, v.placed, v.findings), finish: noop };
     }
     const mesh = v.mesh;
-    worker?.send(mesh);
+    worker?.runEarly(v.targets, encode);
     const certs = await prepareCerts(mesh, {
       stateDir: opts.state ?? defaultStateDir(opts.file),
       meshDir: dirname(resolve(opts.file)),

@@ -1,7 +1,7 @@
 /**
  * The worker side of emit.ts: loads the targets (the imports below) while the main thread
- * validates, then waits for its one job: emit the named targets and post their files in batches.
- * The mesh may come first, on its own (EmitWorker.send).
+ * validates, then waits for its job: emit the named targets and post their files in batches. The
+ * mesh may come first, on its own (EmitWorker.send), and the job in two parts (EmitWorker.runEarly).
  */
 import { parentPort } from 'node:worker_threads';
 import type { CertMaterial } from '../certs/material.js';
@@ -12,39 +12,52 @@ import { envoyTarget } from '../targets/envoy/index.js';
 import { k8sTarget } from '../targets/k8s/index.js';
 import { summaryTarget } from '../targets/summary/index.js';
 import { encodeBatch } from '../output/writer.js';
-import { batches, emitTargets } from './emit.js';
-
-interface Job {
-  names: string[];
-  /** Post files encoded for the writer (encodeBatch), their bytes in shared memory, not copied. */
-  encode: boolean;
-  /** Undefined when it came before the job (EmitWorker.send). */
-  mesh: Mesh | undefined;
-  certs: CertMaterial;
-  taken: Int32Array;
-  ahead: number;
-}
+import { batches, emitTargets, type JobPart } from './emit.js';
 
 let sent: Mesh | undefined;
-const onMessage = (m: Job | { mesh: Mesh }): void => {
+/** Batches posted so far, by every part of the job (the consumer's `taken` counts them all). */
+let posted = 0;
+const onMessage = (m: JobPart | { mesh: Mesh }): void => {
   if (!('names' in m)) {
     sent = m.mesh;
     return;
   }
-  parentPort!.off('message', onMessage);
+  if (m.last) parentPort!.off('message', onMessage);
   run(m, m.mesh ?? sent);
+  if (m.last) parentPort!.postMessage(null);
 };
 parentPort!.on('message', onMessage);
 
-function run({ names, encode, certs, taken, ahead }: Job, mesh: Mesh | undefined): void {
+/**
+ * What the early part's targets get for certificates: they read none (Target.usesCertificates),
+ * and one that did would fail here, loudly, instead of writing something wrong.
+ */
+const notReady = (): never => {
+  throw new Error('internal: a target that reads no certificates read them');
+};
+const NO_CERTIFICATES: CertMaterial = {
+  get trustBundlePem() {
+    return notReady();
+  },
+  get trustBundlePath() {
+    return notReady();
+  },
+  get workloads() {
+    return notReady();
+  },
+  get ingressHosts() {
+    return notReady();
+  },
+};
+
+function run({ names, encode, certs, taken, ahead }: JobPart, mesh: Mesh | undefined): void {
   if (!mesh) throw new Error('internal: the emit worker got its job without a mesh');
   const targets = names.map((name) => {
     const t = [envoyTarget, k8sTarget, summaryTarget].find((x) => x.name === name);
     if (!t) throw new Error(`internal: the emit worker does not load target ${name}`);
     return t;
   });
-  let posted = 0;
-  for (const batch of batches(emitTargets(targets, mesh, certs))) {
+  for (const batch of batches(emitTargets(targets, mesh, certs ?? NO_CERTIFICATES))) {
     if (encode) {
       parentPort!.postMessage(encodeBatch(batch));
     } else parentPort!.postMessage(batch);
@@ -52,5 +65,4 @@ function run({ names, encode, certs, taken, ahead }: Job, mesh: Mesh | undefined
     // Wait while the consumer is `ahead` batches behind (a bounded queue, so memory stays bounded).
     for (let seen = Atomics.load(taken, 0); posted - seen > ahead; seen = Atomics.load(taken, 0)) Atomics.wait(taken, 0, seen, 1000);
   }
-  parentPort!.postMessage(null);
 }

@@ -136,6 +136,22 @@ async function* withWorker(started: EmitWorker | undefined, names: string[], her
   }
 }
 
+/** A part of the worker's job, as posted to it (emit-worker.ts). */
+export interface JobPart {
+  names: readonly string[];
+  /** Post files encoded for the writer (encodeBatch), their bytes in shared memory, not copied. */
+  encode: boolean;
+  /** Undefined when it came before the job (EmitWorker.send). */
+  mesh?: Mesh | undefined;
+  /** Undefined for the early part: its targets read none (see EmitWorker.runEarly). */
+  certs?: CertMaterial;
+  /** The last part: the worker says it is done after it. */
+  last: boolean;
+  /** How many batches the consumer has taken, and how many it may be behind. */
+  taken: Int32Array;
+  ahead: number;
+}
+
 interface EmitOptions {
   first?: Iterable<OutputFile>;
   worker?: EmitWorker | undefined;
@@ -227,8 +243,8 @@ function usesWorker(services: number, inWorker: number, here: number): boolean {
 
 /**
  * The emit worker (emit-worker.ts). Started, it loads the targets and waits, without keeping the
- * process alive; `run` gives it its job. Its batches are taken as they arrive; taking one tells
- * the worker (through `taken`) it may go on.
+ * process alive; `run` gives it its job (`runEarly` the part of it that needs no certificates).
+ * Its batches are taken as they arrive; taking one tells the worker (through `taken`) it may go on.
  */
 export class EmitWorker {
   private readonly worker: Worker;
@@ -238,6 +254,7 @@ export class EmitWorker {
   private failure: unknown;
   private wake: (() => void) | undefined;
   private sent: Mesh | undefined;
+  private early: readonly string[] = [];
 
   constructor() {
     this.worker = new Worker(new URL('./emit-worker.js', import.meta.url));
@@ -258,18 +275,33 @@ export class EmitWorker {
   }
 
   /**
-   * Sends the validated mesh ahead of the job, so the worker reads it (about 13 ms at 1,000
-   * services) while this thread prepares the certificates.
+   * Sends the mesh ahead of the job, as soon as it is normalized, so the worker reads it (about
+   * 13 ms at 1,000 services) while this thread checks the rules and prepares the certificates.
    */
   send(mesh: Mesh): void {
     this.worker.postMessage({ mesh });
     this.sent = mesh;
   }
 
-  /** Gives the worker its job: emit the targets `names` (of `mesh`, unless it was sent). */
+  /**
+   * Once the mesh sent is valid: starts the worker on those of its targets (of `targets`) that read
+   * no certificates (Target.usesCertificates), while this thread prepares them. Their batches wait
+   * for the consumer like the rest; `run` gives the worker the other targets.
+   */
+  runEarly(targets: readonly Target[], encode: boolean): void {
+    if (!this.sent) throw new Error('internal: the emit worker was started early without a mesh');
+    this.early = targets.filter((t) => WORKER_TARGETS.includes(t.name) && t.usesCertificates === false).map((t) => t.name);
+    if (this.early.length > 0) this.post({ names: this.early, encode, last: false });
+  }
+
+  /** Gives the worker its job: emit the targets `names` (of `mesh`, unless it was sent), but those it started early. */
   run(names: string[], mesh: Mesh, certs: CertMaterial, encode: boolean): void {
     this.worker.ref();
-    this.worker.postMessage({ names, encode, mesh: mesh === this.sent ? undefined : mesh, certs, taken: this.taken, ahead: WORKER_AHEAD });
+    this.post({ names: names.filter((n) => !this.early.includes(n)), encode, mesh: mesh === this.sent ? undefined : mesh, certs, last: true });
+  }
+
+  private post(part: Omit<JobPart, 'taken' | 'ahead'>): void {
+    this.worker.postMessage({ ...part, taken: this.taken, ahead: WORKER_AHEAD } satisfies JobPart);
   }
 
   private notify(): void {

@@ -16,6 +16,11 @@ export interface ValidateOptions {
   bytes?: Buffer;
   /** Called with the parsed document before it is checked (the build sets up its emission then). */
   onParsed?: (value: unknown) => void;
+  /**
+   * Called with the normalized mesh before the rules and the targets' checks run (the build hands
+   * it to its emit worker then); the mesh is valid only if the result is ok.
+   */
+  onNormalized?: (mesh: Mesh) => void;
 }
 
 export interface ValidateResult {
@@ -69,6 +74,7 @@ export async function checkMesh(opts: ValidateOptions): Promise<CheckedMesh> {
     return { ok: false, source, targets, placed, findings: [...schema.findings, ...extra] };
   }
   const mesh = normalize(schema.mesh);
+  opts.onNormalized?.(mesh);
   const ruleFindings = runRules({ written: schema.mesh, mesh });
   // Targets only see a mesh whose references hold.
   const targetFindings = hasErrors(ruleFindings) ? [] : targets.flatMap((t) => t.check(mesh));

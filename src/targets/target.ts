@@ -34,6 +34,11 @@ export interface Target {
    * diff's incremental path (src/pipeline/partial.ts); the content of a file never depends on it.
    */
   emit(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<string>): Iterable<OutputFile>;
+  /**
+   * False when `emit` never reads `certs`: the build may then run it while the certificates are
+   * still being prepared (see EmitWorker.runEarly). Default true.
+   */
+  usesCertificates?: boolean;
 }
 
 /** Whether a service's own files are wanted (see Target.emit's `only`). */

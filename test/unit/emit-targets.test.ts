@@ -18,4 +18,20 @@ describe('emitTargets', () => {
     expect(firstK8s).toBeGreaterThan(-1);
     expect(firstK8s).toBeLessThan(lastEnvoy);
   });
+
+  it('targets that say they read no certificates (usesCertificates: false) emit the same without any', () => {
+    // The build runs them before the certificates are ready (EmitWorker.runEarly).
+    const mesh = sampleMesh();
+    const certs = fakeCerts(mesh);
+    const none = new Proxy(certs, {
+      get: (_, key) => {
+        throw new Error(`read certs.${String(key)}`);
+      },
+    });
+    const early = TARGETS.filter((t) => t.usesCertificates === false);
+    expect(early.map((t) => t.name)).toContain('summary');
+    for (const t of early) expect([...t.emit(mesh, none)]).toEqual([...t.emit(mesh, certs)]);
+    // And the proxy does catch a target that reads them.
+    expect(() => [...TARGETS.find((t) => t.name === 'envoy')!.emit(mesh, none)]).toThrow(/read certs\./);
+  });
 });

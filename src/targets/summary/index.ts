@@ -10,6 +10,7 @@ export const summaryTarget: Target = {
   name: 'summary',
   description: 'the normalized mesh as JSON (summary/mesh.json)',
   check: () => [],
+  usesCertificates: false,
   *emit(mesh): Iterable<OutputFile> {
     yield { path: 'summary/mesh.json', content: toJson({ $comment: GENERATED_HEADER, mesh }) };
   },
