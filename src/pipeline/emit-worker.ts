@@ -6,14 +6,16 @@
 import { parentPort } from 'node:worker_threads';
 import type { CertMaterial } from '../certs/material.js';
 import type { Mesh } from '../model/mesh.js';
-// The targets of WORKER_TARGETS (emit.ts) only: the registry would also load nginx, HAProxy and
+// The targets of WORKER_PARTS (emit.ts) only: the registry would also load nginx, HAProxy and
 // Handlebars, which this thread never runs (about half of its loading time).
 import { envoyTarget } from '../targets/envoy/index.js';
 import { k8sTarget } from '../targets/k8s/index.js';
 import { summaryTarget } from '../targets/summary/index.js';
+import { emissionParts } from '../targets/target.js';
 import { encodeBatch } from '../output/writer.js';
 import { batches, emitTargets, type JobPart } from './emit.js';
 
+const LOADED = emissionParts([envoyTarget, k8sTarget, summaryTarget]);
 let sent: Mesh | undefined;
 /** Batches posted so far, by every part of the job (the consumer's `taken` counts them all). */
 let posted = 0;
@@ -53,7 +55,7 @@ const NO_CERTIFICATES: CertMaterial = {
 function run({ names, encode, certs, taken, ahead }: JobPart, mesh: Mesh | undefined): void {
   if (!mesh) throw new Error('internal: the emit worker got its job without a mesh');
   const targets = names.map((name) => {
-    const t = [envoyTarget, k8sTarget, summaryTarget].find((x) => x.name === name);
+    const t = LOADED.find((x) => x.name === name);
     if (!t) throw new Error(`internal: the emit worker does not load target ${name}`);
     return t;
   });

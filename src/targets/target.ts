@@ -39,6 +39,20 @@ export interface Target {
    * still being prepared (see EmitWorker.runEarly). Default true.
    */
   usesCertificates?: boolean;
+  /**
+   * The files of `emit` in parts that can be made apart from each other, when the target has such
+   * parts: the build may run them on different threads (src/pipeline/emit.ts). Together they are
+   * exactly `emit`'s files. A part is named after its target, or `<target>-<part>`.
+   */
+  parts?: readonly TargetPart[];
+}
+
+/** A part of a target's emission (see Target.parts). */
+export type TargetPart = Pick<Target, 'name' | 'emit' | 'usesCertificates'>;
+
+/** What the build emits as units: each target, or its parts when it has some. */
+export function emissionParts(targets: readonly Target[]): TargetPart[] {
+  return targets.flatMap((t) => t.parts ?? [t]);
 }
 
 /** Whether a service's own files are wanted (see Target.emit's `only`). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { emitTargets } from '../../src/pipeline/emit.js';
 import { TARGETS } from '../../src/targets/registry.js';
+import { emissionParts } from '../../src/targets/target.js';
 import { fakeCerts, sampleMesh } from './envoy/sample.js';
 
 describe('emitTargets', () => {
@@ -33,5 +34,20 @@ describe('emitTargets', () => {
     for (const t of early) expect([...t.emit(mesh, none)]).toEqual([...t.emit(mesh, certs)]);
     // And the proxy does catch a target that reads them.
     expect(() => [...TARGETS.find((t) => t.name === 'envoy')!.emit(mesh, none)]).toThrow(/read certs\./);
+  });
+
+  it('a target in parts (Target.parts): the parts make exactly its files, each once', () => {
+    const mesh = sampleMesh();
+    const certs = fakeCerts(mesh);
+    const split = TARGETS.filter((t) => t.parts);
+    expect(split.map((t) => t.name)).toContain('k8s');
+    for (const t of split) {
+      const whole = [...t.emit(mesh, certs)].map((f) => [f.path, f.content]).sort();
+      const parts = t.parts!.flatMap((p) => [...p.emit(mesh, certs)]).map((f) => [f.path, f.content]).sort();
+      expect(parts).toEqual(whole);
+      for (const p of t.parts!) expect(p.name === t.name || p.name.startsWith(`${t.name}-`), p.name).toBe(true);
+    }
+    // emissionParts puts each target's parts in its place.
+    expect(emissionParts(TARGETS).map((p) => p.name)).toContain('k8s-secrets');
   });
 });

@@ -58,6 +58,12 @@ export function envoyBootstrapPath(name: string): string {
 
 /** The Kubernetes manifests and the secrets overlay, one file at a time. */
 export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: BootstrapOf, only?: ReadonlySet<string>): Iterable<OutputFile> {
+  yield* emitK8sManifests(mesh, certs, bootstrapOf, only);
+  yield* emitK8sSecrets(mesh, certs, only);
+}
+
+/** The k8s/ tree. */
+export function* emitK8sManifests(mesh: Mesh, certs: CertMaterial, bootstrapOf: BootstrapOf, only?: ReadonlySet<string>): Iterable<OutputFile> {
   const resources: string[] = [];
   const add = (name: string, content: string): OutputFile => {
     resources.push(name);
@@ -89,7 +95,10 @@ export function* emitK8s(mesh: Mesh, certs: CertMaterial, bootstrapOf: Bootstrap
   yield add(`${INGRESS_GATEWAY}.yaml`, ingressGatewayFile(mesh, certs, bootstrapOf(INGRESS_GATEWAY)));
   yield add(`${EGRESS_GATEWAY}.yaml`, egressGatewayFile(mesh, certs, bootstrapOf(EGRESS_GATEWAY)));
   yield { path: `${K8S_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmpStr)), GENERATED_HEADER) };
+}
 
+/** The secrets overlay (secrets/k8s/): it needs the certificates, not the manifests. */
+export function* emitK8sSecrets(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<string>): Iterable<OutputFile> {
   const secretNames: string[] = [];
   for (const name of [...certs.workloads.keys()].sort(cmpStr)) secretNames.push(workloadSecretPath('', name));
   // A gateway's Secret is not one service's own: always emitted.

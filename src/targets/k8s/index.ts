@@ -12,7 +12,7 @@ import { envoyBootstrap } from '../envoy/index.js';
 import { byPath, type OutputFile, type Target } from '../target.js';
 import { istioTarget } from '../istio/index.js';
 import { checkK8s } from './check.js';
-import { emitK8s } from './emit.js';
+import { emitK8s, emitK8sManifests, emitK8sSecrets } from './emit.js';
 
 /**
  * The mesh as it runs in the cluster: egress always goes through the egress gateway's Service,
@@ -27,14 +27,22 @@ export function inClusterMesh(mesh: Mesh): Mesh {
   };
 }
 
+const bootstraps = (mesh: Mesh, certs: CertMaterial) => {
+  const inCluster = inClusterMesh(mesh);
+  return (name: string) => envoyBootstrap(inCluster, certs, name);
+};
+
 export const k8sTarget: Target = {
   name: 'k8s',
   description: 'Kubernetes manifests, kustomize-ready: Deployments with Envoy sidecars, gateways, NetworkPolicies (k8s/, keys in secrets/k8s/)',
   check: checkK8s,
   emit(mesh, certs, only): Iterable<OutputFile> {
-    const inCluster = inClusterMesh(mesh);
-    return emitK8s(mesh, certs, (name) => envoyBootstrap(inCluster, certs, name), only);
+    return emitK8s(mesh, certs, bootstraps(mesh, certs), only);
   },
+  parts: [
+    { name: 'k8s', emit: (mesh, certs, only) => emitK8sManifests(mesh, certs, bootstraps(mesh, certs), only) },
+    { name: 'k8s-secrets', emit: emitK8sSecrets },
+  ],
 };
 
 /**
