@@ -14,8 +14,9 @@ import type { WriterFile } from '../output/writer.js';
  * emission at 1,000 services) while nginx, haproxy and istio run here with the writing; the files
  * are the same either way (test/cli/parallel-emit.test.ts). The worker is started as soon as the
  * mesh file is read (startWorkerEarly) or parsed (confirmWorker), so it is ready when validation
- * ends, and for the writer it encodes and hashes its files itself (EncodedFile). It stays at most a few batches ahead of the consumer.
- * Small meshes stay on one thread: starting a worker costs more than it saves.
+ * ends, and for the writer it encodes and hashes its files itself (EncodedFile). It stays at most
+ * a few batches ahead of the consumer. Small meshes stay on one thread: starting a worker costs
+ * more than it saves.
  *
  * Very large meshes are emitted in low-memory mode: one thread, and V8's heap allowed to grow only
  * 10% beyond what survives each collection (`--heap-growing-percent`, set from the moment the mesh

@@ -27,6 +27,7 @@ export function inClusterMesh(mesh: Mesh): Mesh {
   };
 }
 
+/** Each workload's Envoy bootstrap as the cluster runs it (see inClusterMesh), by name. */
 const bootstraps = (mesh: Mesh, certs: CertMaterial) => {
   const inCluster = inClusterMesh(mesh);
   return (name: string) => envoyBootstrap(inCluster, certs, name);
