@@ -13,7 +13,7 @@ import { k8sTarget } from '../targets/k8s/index.js';
 import { summaryTarget } from '../targets/summary/index.js';
 import { emissionParts } from '../targets/target.js';
 import { encodeBatch } from '../output/writer.js';
-import { batches, emitTargets, type JobPart } from './emit.js';
+import { batches, chain, claimed, emitTargets, type JobPart } from './emit.js';
 
 const LOADED = emissionParts([envoyTarget, k8sTarget, summaryTarget]);
 let sent: Mesh | undefined;
@@ -52,14 +52,17 @@ const NO_CERTIFICATES: CertMaterial = {
   },
 };
 
-function run({ names, encode, certs, taken, ahead }: JobPart, mesh: Mesh | undefined): void {
+function run({ names, shared = [], claims, encode, certs, taken, ahead }: JobPart, mesh: Mesh | undefined): void {
   if (!mesh) throw new Error('internal: the emit worker got its job without a mesh');
-  const targets = names.map((name) => {
+  const loaded = (name: string) => {
     const t = LOADED.find((x) => x.name === name);
     if (!t) throw new Error(`internal: the emit worker does not load target ${name}`);
     return t;
-  });
-  for (const batch of batches(emitTargets(targets, mesh, certs ?? NO_CERTIFICATES))) {
+  };
+  const material = certs ?? NO_CERTIFICATES;
+  const claim = (i: number) => Atomics.compareExchange(claims!, i, 0, 1) === 0;
+  const files = [emitTargets(names.map(loaded), mesh, material), claimed(shared.map(loaded), claim, mesh, material)];
+  for (const batch of batches(chain(...files))) {
     if (encode) {
       parentPort!.postMessage(encodeBatch(batch));
     } else parentPort!.postMessage(batch);

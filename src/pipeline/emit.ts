@@ -31,11 +31,17 @@ export const LOW_MEMORY_MIN_SERVICES = 2000;
  * their targets. Chosen so that both threads end together at 1,000 services, by the time each
  * thread finished after its job started (measured: with istio there too the worker ended about
  * 200 ms after this thread, with summary here too this thread ended 30-120 ms after the worker;
- * haproxy there made the worker last by far). The k8s secrets overlay (k8s-secrets) runs here:
- * with it there, the worker still ended about 40 ms after this thread; here, the warm build in
- * memory took 2-16 ms less (medians of 20 and 30 runs, interleaved, three times).
+ * haproxy there made the worker last by far). The k8s secrets overlay goes to whichever thread
+ * is free first (SHARED_PARTS).
  */
 const WORKER_PARTS = ['envoy', 'k8s', 'summary'];
+/**
+ * Parts either thread may run, whichever ends its own parts first (claimed through shared memory,
+ * see EmitWorker.claim): the k8s secrets overlay. On the main thread the worker ended about 40 ms
+ * before it, and in the worker about 40 ms after it (timelines of warm builds at 1,000 services,
+ * in different hours); the work is about 25 ms.
+ */
+const SHARED_PARTS = ['k8s-secrets'];
 export const BATCH_FILES = 32;
 /** How many batches the worker may post before the consumer has taken them. */
 export const WORKER_AHEAD = 4;
@@ -107,10 +113,9 @@ export function emitBatches(targets: readonly Target[], mesh: Mesh, certs: CertM
   const inWorker = parts.filter((t) => WORKER_PARTS.includes(t.name));
   const here = parts.filter((t) => !WORKER_PARTS.includes(t.name));
   if (!usesWorker(count, inWorker.length, here.length)) return oneThread(targets, mesh, certs, first, opts.worker);
-  const names = inWorker.map((t) => t.name);
-  const encode = opts.encode ?? false;
-  opts.worker?.run(names, mesh, certs, encode);
-  return withWorker(opts.worker, names, here, mesh, certs, first, encode);
+  const job = { names: inWorker.map((t) => t.name), shared: here.filter((t) => SHARED_PARTS.includes(t.name)).map((t) => t.name), encode: opts.encode ?? false };
+  opts.worker?.run(job, mesh, certs);
+  return withWorker(opts.worker, job, here, mesh, certs, first);
 }
 
 async function* oneThread(targets: readonly Target[], mesh: Mesh, certs: CertMaterial, first: Iterable<OutputFile>, unused: EmitWorker | undefined): AsyncGenerator<OutputFile[]> {
@@ -125,12 +130,17 @@ async function* oneThread(targets: readonly Target[], mesh: Mesh, certs: CertMat
   } else yield* batches(chain(first, emitTargets(targets, mesh, certs)));
 }
 
-/** The worker's targets there (`started`: already running them), `here` here. */
-async function* withWorker(started: EmitWorker | undefined, names: string[], here: readonly TargetPart[], mesh: Mesh, certs: CertMaterial, first: Iterable<OutputFile>, encode: boolean): AsyncGenerator<WriterFile[]> {
+/**
+ * The worker's parts there (`started`: already running them), `here` here, and the shared parts
+ * of `here` wherever they are claimed first.
+ */
+async function* withWorker(started: EmitWorker | undefined, job: Job, here: readonly TargetPart[], mesh: Mesh, certs: CertMaterial, first: Iterable<OutputFile>): AsyncGenerator<WriterFile[]> {
   const worker = started ?? new EmitWorker();
+  const own = here.filter((t) => !job.shared.includes(t.name));
+  const shared = job.shared.map((name) => here.find((t) => t.name === name)!);
   try {
-    if (!started) worker.run(names, mesh, certs, encode);
-    for (const batch of batches(chain(first, emitTargets(here, mesh, certs)))) {
+    if (!started) worker.run(job, mesh, certs);
+    for (const batch of batches(chain(first, emitTargets(own, mesh, certs), claimed(shared, (i) => worker.claim(i), mesh, certs)))) {
       yield batch;
       // Take what the worker has ready, so it keeps working while this thread does.
       for (let b = worker.take(); b; b = worker.take()) yield b;
@@ -144,6 +154,9 @@ async function* withWorker(started: EmitWorker | undefined, names: string[], her
 /** A part of the worker's job, as posted to it (emit-worker.ts). */
 export interface JobPart {
   names: readonly string[];
+  /** Parts the worker runs after `names` if it claims them first (`claims`, one slot each). */
+  shared?: readonly string[];
+  claims?: Int32Array;
   /** Post files encoded for the writer (encodeBatch), their bytes in shared memory, not copied. */
   encode: boolean;
   /** Undefined when it came before the job (EmitWorker.send). */
@@ -162,8 +175,20 @@ interface EmitOptions {
   worker?: EmitWorker | undefined;
 }
 
-function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
+export function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
   for (const part of parts) yield* part;
+}
+
+/** The files of the shared parts this thread claims (`claim(i)` for the i-th), as it reaches them. */
+export function* claimed(shared: readonly TargetPart[], claim: (i: number) => boolean, mesh: Mesh, certs: CertMaterial): Generator<OutputFile> {
+  for (const [i, part] of shared.entries()) if (claim(i)) yield* part.emit(mesh, certs);
+}
+
+/** What the worker runs: `names`, then those of `shared` it claims first (see SHARED_PARTS). */
+interface Job {
+  names: string[];
+  shared: string[];
+  encode: boolean;
 }
 
 /**
@@ -261,6 +286,7 @@ export class EmitWorker {
   private wake: (() => void) | undefined;
   private sent: Mesh | undefined;
   private early: readonly string[] = [];
+  private claims = new Int32Array(new SharedArrayBuffer(4));
 
   constructor() {
     this.worker = new Worker(new URL('./emit-worker.js', import.meta.url));
@@ -302,10 +328,20 @@ export class EmitWorker {
     if (this.early.length > 0) this.post({ names: this.early, encode, last: false });
   }
 
-  /** Gives the worker its job: emit the targets `names` (of `mesh`, unless it was sent), but those it started early. */
-  run(names: string[], mesh: Mesh, certs: CertMaterial, encode: boolean): void {
+  /**
+   * Gives the worker its job: emit the parts `names` (of `mesh`, unless it was sent), but those it
+   * started early, then those of `shared` it claims before this thread does (see claim).
+   */
+  run(job: Job, mesh: Mesh, certs: CertMaterial): void {
     this.worker.ref();
-    this.post({ names: names.filter((n) => !this.early.includes(n)), encode, mesh: mesh === this.sent ? undefined : mesh, certs, last: true });
+    this.claims = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, job.shared.length)));
+    const names = job.names.filter((n) => !this.early.includes(n));
+    this.post({ names, shared: job.shared, claims: this.claims, encode: job.encode, mesh: mesh === this.sent ? undefined : mesh, certs, last: true });
+  }
+
+  /** Whether this thread gets the i-th shared part (the worker did not claim it first). */
+  claim(i: number): boolean {
+    return Atomics.compareExchange(this.claims, i, 0, 1) === 0;
   }
 
   private post(part: Omit<JobPart, 'taken' | 'ahead'>): void {

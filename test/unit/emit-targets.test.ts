@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emitTargets } from '../../src/pipeline/emit.js';
+import { claimed, emitTargets } from '../../src/pipeline/emit.js';
 import { TARGETS } from '../../src/targets/registry.js';
 import { emissionParts } from '../../src/targets/target.js';
 import { fakeCerts, sampleMesh } from './envoy/sample.js';
@@ -49,5 +49,16 @@ describe('emitTargets', () => {
     }
     // emissionParts puts each target's parts in its place.
     expect(emissionParts(TARGETS).map((p) => p.name)).toContain('k8s-secrets');
+  });
+
+  it('a shared part is claimed only when its thread reaches it, and made only if claimed (claimed)', () => {
+    const mesh = sampleMesh();
+    const certs = fakeCerts(mesh);
+    const asked: number[] = [];
+    const part = (name: string) => ({ name, emit: () => [{ path: `${name}.txt`, content: name }] });
+    const files = claimed([part('a'), part('b'), part('c')], (i) => (asked.push(i), i !== 1), mesh, certs);
+    expect(asked).toEqual([]);
+    expect([...files].map((f) => f.path)).toEqual(['a.txt', 'c.txt']);
+    expect(asked).toEqual([0, 1, 2]);
   });
 });
