@@ -128,25 +128,14 @@ export function readState(stateDir: string): { state: StateData; text: string | 
 }
 
 /** Creates the state directory with mode 0700 (and tightens it if it already exists). */
-export async function ensureStateDir(stateDir: string): Promise<void> {
-  try {
-    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await fs.chmod(stateDir, 0o700);
-  } catch (e) {
-    throw stateDirError(stateDir, e);
-  }
-}
-
-function ensureStateDirSync(stateDir: string): void {
+function ensureStateDir(stateDir: string): void {
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     chmodSync(stateDir, 0o700);
   } catch (e) {
-    throw stateDirError(stateDir, e);
+    throw new UserError(`cannot create certificate state directory ${stateDir}: ${(e as Error).message}`);
   }
 }
-
-const stateDirError = (stateDir: string, e: unknown) => new UserError(`cannot create certificate state directory ${stateDir}: ${(e as Error).message}`);
 
 /**
  * The state directory is meant to be committed (keys encrypted); the caches beside state.json
@@ -165,7 +154,7 @@ export async function ignoreCaches(stateDir: string): Promise<void> {
 
 /** Atomically replaces state.json (temp file, fsync, rename, fsync the directory). */
 export async function writeState(stateDir: string, text: string): Promise<void> {
-  await ensureStateDir(stateDir);
+  ensureStateDir(stateDir);
   const file = path.join(stateDir, STATE_FILE);
   const temp = path.join(stateDir, `.${STATE_FILE}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
   const handle = await fs.open(temp, 'wx', 0o600);
@@ -206,7 +195,7 @@ export interface Lock {
  * a build, and take under 1 ms as plain calls.
  */
 export function acquireLock(stateDir: string): Lock {
-  ensureStateDirSync(stateDir);
+  ensureStateDir(stateDir);
   const lockFile = path.join(stateDir, LOCK_FILE);
   const token = `${process.pid}\n${crypto.randomBytes(8).toString('hex')}\n`;
   const readLock = () => {

@@ -13,7 +13,7 @@ import { k8sTarget } from '../targets/k8s/index.js';
 import { summaryTarget } from '../targets/summary/index.js';
 import { emissionParts } from '../targets/target.js';
 import { encodeBatch } from '../output/writer.js';
-import { batches, chain, claimed, emitTargets, type JobPart } from './emit.js';
+import { batches, chain, claimed, claimSlot, emitTargets, type JobPart } from './emit.js';
 
 const LOADED = emissionParts([envoyTarget, k8sTarget, summaryTarget]);
 let sent: Mesh | undefined;
@@ -60,7 +60,7 @@ function run({ names, shared = [], claims, encode, certs, taken, ahead }: JobPar
     return t;
   };
   const material = certs ?? NO_CERTIFICATES;
-  const claim = (i: number) => Atomics.compareExchange(claims!, i, 0, 1) === 0;
+  const claim = (i: number) => claimSlot(claims!, i);
   const files = [emitTargets(names.map(loaded), mesh, material), claimed(shared.map(loaded), claim, mesh, material)];
   for (const batch of batches(chain(...files))) {
     if (encode) {

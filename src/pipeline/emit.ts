@@ -179,6 +179,11 @@ export function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
   for (const part of parts) yield* part;
 }
 
+/** Claims slot `i` of `claims` for the calling thread: true for the first to ask, on any thread. */
+export function claimSlot(claims: Int32Array, i: number): boolean {
+  return Atomics.compareExchange(claims, i, 0, 1) === 0;
+}
+
 /** The files of the shared parts this thread claims (`claim(i)` for the i-th), as it reaches them. */
 export function* claimed(shared: readonly TargetPart[], claim: (i: number) => boolean, mesh: Mesh, certs: CertMaterial): Generator<OutputFile> {
   for (const [i, part] of shared.entries()) if (claim(i)) yield* part.emit(mesh, certs);
@@ -286,7 +291,8 @@ export class EmitWorker {
   private wake: (() => void) | undefined;
   private sent: Mesh | undefined;
   private early: readonly string[] = [];
-  private claims = new Int32Array(new SharedArrayBuffer(4));
+  /** One word per shared part (SHARED_PARTS): 1 once a thread has claimed it. */
+  private readonly claims = new Int32Array(new SharedArrayBuffer(4 * SHARED_PARTS.length));
 
   constructor() {
     this.worker = new Worker(new URL('./emit-worker.js', import.meta.url));
@@ -334,14 +340,13 @@ export class EmitWorker {
    */
   run(job: Job, mesh: Mesh, certs: CertMaterial): void {
     this.worker.ref();
-    this.claims = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, job.shared.length)));
     const names = job.names.filter((n) => !this.early.includes(n));
     this.post({ names, shared: job.shared, claims: this.claims, encode: job.encode, mesh: mesh === this.sent ? undefined : mesh, certs, last: true });
   }
 
   /** Whether this thread gets the i-th shared part (the worker did not claim it first). */
   claim(i: number): boolean {
-    return Atomics.compareExchange(this.claims, i, 0, 1) === 0;
+    return claimSlot(this.claims, i);
   }
 
   private post(part: Omit<JobPart, 'taken' | 'ahead'>): void {
