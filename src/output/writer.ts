@@ -343,9 +343,9 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
  * usually one or two more writes, a tick later, where a fixed wait had to cover the coarsest tick.
  * The first wait is 1 ms, then 2, 4, ...: at 1,000 services this step took 7-12 ms when the waits
  * began at 2 ms, and 4-7 ms now (measured: the first write lands 2.5-3.5 ms before `filesDone` on
- * this machine's 4 ms clock, the second one tick later). On a file system with still
- * coarser times it gives up after about 60 ms: files then do not look untouched, and the next
- * build just compares bytes instead of taking the rebuild shortcut.
+ * this machine's 4 ms clock, the second one tick later). On a file system with still coarser
+ * times it gives up after about 60 ms: files then do not look untouched, and the next build just
+ * compares bytes instead of taking the rebuild shortcut.
  */
 async function writeManifestLast(path: string, text: string): Promise<void> {
   const filesDone = Date.now() + 1;
