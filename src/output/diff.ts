@@ -25,7 +25,7 @@ import { compilePartial, type PartialCompile } from '../pipeline/partial.js';
 import type { OutputFile } from '../targets/target.js';
 import { contentHash, MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
 import { meshFromSummary, summarizeFile, summarizeMeshes, type SummaryItem } from './summarize.js';
-import { exists, listFiles, planOutput, type OutputPlan } from './writer.js';
+import { currentTree, exists, listFiles, planOutput, type OutputPlan } from './writer.js';
 import { loadExeca } from '../process.js';
 
 export type { SummaryItem } from './summarize.js';
@@ -249,7 +249,7 @@ export async function diffOutput(opts: DiffOptions): Promise<DiffResult> {
   }
   try {
     if (!c.ok || !c.files) return { ok: false, diagnostics: c.diagnostics };
-    const out = resolve(opts.out);
+    const out = await currentTree(resolve(opts.out));
     const plan = await planOutput(out, c.files, { compare: true });
     const byPath = new Map(c.files.map((f) => [f.path, f]));
     const notes: string[] = [];

@@ -110,7 +110,7 @@ export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
  * drift. Keys that are present are compared like everything else. A real build always writes them.
  */
 export async function planOutput(outDir: string, files: readonly OutputFile[], opts: { compare?: boolean } = {}): Promise<OutputPlan> {
-  await recoverInterruptedSwap(outDir);
+  outDir = await currentTree(outDir);
   const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
   const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
   const isSecret = (p: string) => p.startsWith('secrets/');
@@ -480,12 +480,30 @@ async function removeAbandonedStaging(parent: string, base: string): Promise<voi
  * tree sits beside it: put it back.
  */
 async function recoverInterruptedSwap(outDir: string): Promise<void> {
-  if (await exists(outDir)) return;
+  const old = await interruptedSwap(outDir);
+  if (old) await rename(old, outDir);
+}
+
+/**
+ * The tree to read as the current output: out/, or, when a build died between its two renames,
+ * the previous tree where it was left. Read-only (build --check and diff change nothing); the next
+ * real build puts it back (recoverInterruptedSwap).
+ */
+export async function currentTree(outDir: string): Promise<string> {
+  return (await interruptedSwap(outDir)) ?? outDir;
+}
+
+/**
+ * Where the previous tree is when a build died between its two renames (out/ gone, its latest
+ * `.out.old-*` sibling left): that sibling's path; undefined when out/ exists or none is left.
+ */
+async function interruptedSwap(outDir: string): Promise<string | undefined> {
+  if (await exists(outDir)) return undefined;
   const parent = dirname(outDir);
-  if (!(await exists(parent))) return;
+  if (!(await exists(parent))) return undefined;
   const prefix = `.${basename(outDir)}.old-`;
   const olds = (await readdir(parent)).filter((n) => n.startsWith(prefix)).sort();
-  if (olds.length) await rename(join(parent, olds[olds.length - 1]), outDir);
+  return olds.length ? join(parent, olds[olds.length - 1]!) : undefined;
 }
 
 export const _internal = { listFiles, sep };

@@ -303,3 +303,30 @@ describe('the CI examples (examples/ci) use commands and options that exist', ()
     expect(calls.get('certs status')).toContain('--warn-days');
   });
 });
+
+describe('a build that died between its two renames (out/ moved aside, not yet replaced)', () => {
+  it('build --check and diff compare the tree where it was left and move nothing; the next build restores it', async () => {
+    const d = await tmp('meshc-cli-swap-');
+    try {
+      const m = join(d, 'mesh.yaml');
+      const o = join(d, 'out');
+      const s = join(d, '.meshc');
+      await copyFile(fixturePath('shop'), m);
+      expect((await meshc(['build', '-f', m, '-o', o, '--state', s, ...TARGETS])).exitCode).toBe(0);
+      const before = await readTree(o);
+      const { rename } = await import('node:fs/promises');
+      await rename(o, join(d, '.out.old-1234-abcd'));
+      const check = await meshc(['build', '--check', '-f', m, '-o', o, '--state', s, ...TARGETS]);
+      expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+      const r = await meshc(['diff', '-f', m, '-o', o, '--state', s, ...TARGETS]);
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^no changes/);
+      expect((await readdir(d)).sort()).toEqual(['.meshc', '.out.old-1234-abcd', 'mesh.yaml']);
+      expect((await meshc(['build', '-f', m, '-o', o, '--state', s, ...TARGETS])).exitCode).toBe(0);
+      expect((await readdir(d)).sort()).toEqual(['.meshc', 'mesh.yaml', 'out']);
+      expect(await readTree(o)).toEqual(before);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+});

@@ -146,14 +146,21 @@ describe('the writer', () => {
     expect((await readdir(parent)).sort()).toEqual(['.out.staging-' + process.ppid + '-live', 'out'].sort());
   });
 
-  it('restores the old tree when a build died between its two renames', async () => {
+  it('compares the old tree where a build that died between its two renames left it, and a build restores it', async () => {
     const parent = await scratch();
     const out = join(parent, 'out');
     await writeOutput(out, [{ path: 'a.txt', content: 'old' }]);
     const { rename } = await import('node:fs/promises');
     await rename(out, join(parent, '.out.old-1234-abcd'));
+    // Planning (build --check, diff) compares the old tree where it is and moves nothing.
     const plan = await planOutput(out, [{ path: 'a.txt', content: 'old' }]);
     expect(plan.upToDate).toBe(true);
+    expect((await readdir(parent)).sort()).toEqual(['.out.old-1234-abcd']);
+    const changed = await planOutput(out, [{ path: 'a.txt', content: 'new' }]);
+    expect(changed.changed).toEqual(['a.txt']);
+    // A real build puts it back first, then writes.
+    await writeOutput(out, [{ path: 'a.txt', content: 'old' }, { path: 'b.txt', content: 'b' }]);
+    expect((await readdir(parent)).sort()).toEqual(['out']);
     expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('old');
   });
 
