@@ -13,13 +13,16 @@ export async function timeit(fn, { runs = 5, warmup = 1 } = {}) {
   return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1], runs };
 }
 
-/** rows: {figure, value, unit, target?, better: 'lower'|'higher'} */
+/**
+ * rows: {figure, value, unit, target?, better: 'lower'|'higher', invalid?}. A row with `invalid`
+ * (why its value measures nothing) shows `n/a` instead of yes or NO, and the reason under the table.
+ */
 export function printTable(title, rows) {
   const fmt = (v) => (typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) : String(v ?? ''));
   const lines = [['figure', 'value', 'target', 'ratio', 'ok']];
   for (const r of rows) {
     const ratio = r.target ? (r.better === 'higher' ? r.target / r.value : r.value / r.target) : undefined;
-    lines.push([r.figure, `${fmt(r.value)} ${r.unit}`, r.target ? `${r.better === 'higher' ? '≥' : '≤'} ${fmt(r.target)} ${r.unit}` : '', ratio ? ratio.toFixed(2) : '', ratio === undefined ? '' : ratio <= 1 ? 'yes' : 'NO']);
+    lines.push([r.figure, `${fmt(r.value)} ${r.unit}`, r.target ? `${r.better === 'higher' ? '≥' : '≤'} ${fmt(r.target)} ${r.unit}` : '', ratio ? ratio.toFixed(2) : '', ratio === undefined ? '' : r.invalid ? 'n/a' : ratio <= 1 ? 'yes' : 'NO']);
   }
   const w = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   console.log(`\n${title}`);
@@ -27,6 +30,7 @@ export function printTable(title, rows) {
     console.log('  ' + l.map((c, j) => c.padEnd(w[j])).join('  '));
     if (i === 0) console.log('  ' + w.map((n) => '-'.repeat(n)).join('  '));
   }
+  for (const reason of new Set(rows.map((r) => r.invalid).filter(Boolean))) console.log(`  n/a: ${reason}`);
   return rows.map((r) => ({ ...r, ratio: r.target ? (r.better === 'higher' ? r.target / r.value : r.value / r.target) : null }));
 }
 
