@@ -123,7 +123,7 @@ try {
         // A stalled disk (see above) makes the builds and the floor mostly waiting for the disk:
         // the warm build then looks too slow and its ratio to the floor met, while neither measures
         // the compiler. Writing to this disk normally takes 1.7-1.9 times as long as into memory;
-        // in a stall 7-13 times.
+        // in a stall 3.8-19 times (measured).
         const slower = median(floors) / memFloor;
         if (slower > STALLED_DISK)
           for (const row of [coldRow, warmRow, ratioRow]) row.invalid = `${n} services: the disk stalled (writing took ${slower.toFixed(1)} times as long as into memory, normally under ${STALLED_DISK}): its build times and ratio measure the disk; run again after a quiet spell`;
