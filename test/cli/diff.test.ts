@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturePath, readTree, tmp } from '../support/build.js';
@@ -314,7 +314,6 @@ describe('a build that died between its two renames (out/ moved aside, not yet r
       await copyFile(fixturePath('shop'), m);
       expect((await meshc(['build', '-f', m, '-o', o, '--state', s, ...TARGETS])).exitCode).toBe(0);
       const before = await readTree(o);
-      const { rename } = await import('node:fs/promises');
       await rename(o, join(d, '.out.old-1234-abcd'));
       const check = await meshc(['build', '--check', '-f', m, '-o', o, '--state', s, ...TARGETS]);
       expect(check.exitCode, check.stdout + check.stderr).toBe(0);
