@@ -4,9 +4,9 @@
  * field in mesh.yaml.
  */
 import crypto, { type KeyObject, X509Certificate } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { error, pointer, type Finding } from '../model/diagnostic.js';
+import { readBounded } from '../source/read-bounded.js';
 import { ingressCertPath, ingressKeyPath, type IssuedCert } from './material.js';
 import { dnsNamesOf, pemBlocks, privateKeyPem, serialHex, validity } from './x509.js';
 
@@ -23,6 +23,9 @@ export function nameCoversHost(certName: string, host: string): boolean {
   const dot = wanted.indexOf('.');
   return dot > 0 && wanted.slice(dot + 1) === name.slice(2);
 }
+
+/** A certificate chain or a key is a few kilobytes; more is the wrong file (or /dev/zero). */
+export const MAX_TLS_FILE_BYTES = 1024 * 1024;
 
 export interface SuppliedResult {
   cert?: IssuedCert;
@@ -42,7 +45,11 @@ export async function loadSuppliedIngress(
 
   const read = async (file: string, at: string, what: string): Promise<string | undefined> => {
     try {
-      return await fs.readFile(path.resolve(meshDir, file), 'utf8');
+      const r = await readBounded(path.resolve(meshDir, file), MAX_TLS_FILE_BYTES);
+      if (!r.tooLarge) return r.bytes.toString('utf8');
+      const size = r.size !== undefined ? `is ${r.size} bytes` : `holds more than ${MAX_TLS_FILE_BYTES} bytes (reading stopped there)`;
+      findings.push(error('ingress-tls-too-large', at, `the ${what} ${file} of ingress host ${host} ${size}; meshc reads at most ${MAX_TLS_FILE_BYTES} bytes (1 MiB)`, 'a PEM certificate chain or key is a few kilobytes: check that the path names it'));
+      return undefined;
     } catch (e) {
       const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
       findings.push(error('ingress-tls-unreadable', at, `cannot read the ${what} ${file} of ingress host ${host} (${reason})`, 'paths are relative to the directory of mesh.yaml'));

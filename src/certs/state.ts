@@ -197,7 +197,8 @@ export interface Lock {
 export function acquireLock(stateDir: string): Lock {
   ensureStateDir(stateDir);
   const lockFile = path.join(stateDir, LOCK_FILE);
-  const token = `${process.pid}\n${crypto.randomBytes(8).toString('hex')}\n`;
+  // The pid, a nonce (so release removes only our own lock) and the pid's start time (see lockHolder).
+  const token = `${process.pid}\n${crypto.randomBytes(8).toString('hex')}\n${processStart(process.pid) ?? ''}\n`;
   const readLock = () => {
     try {
       return readFileSync(lockFile, 'utf8');
@@ -231,19 +232,62 @@ export function acquireLock(stateDir: string): Lock {
     }
     const content = readLock();
     if (content === undefined) continue; // released meanwhile: try again
-    const pid = Number.parseInt(content, 10);
-    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) {
+    const holder = lockHolder(content);
+    if (holder.stale) {
       // Stale: its owner died. Re-read right before removing so a fresh lock is not removed.
       if (readLock() === content) rmSync(lockFile, { force: true });
       continue;
     }
-    const who = Number.isInteger(pid) && pid > 0 ? `pid ${pid}` : 'an unknown process';
-    throw new UserError(
-      `state ${stateDir} is locked by ${who} (another meshc is running); wait or remove ${lockFile} if it is stale`,
-      2,
-    );
+    throw new UserError(`state ${stateDir} is locked by ${holder.who}`, 2, holder.hint(lockFile));
   }
   throw new UserError(`state ${stateDir} is locked (lock ${lockFile} keeps changing); try again`, 2);
+}
+
+/** A process's start time in clock ticks since boot (Linux /proc), or undefined where unknown. */
+function processStart(pid: number): string | undefined {
+  try {
+    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The command line of a live process (Linux /proc), shortened for a message. */
+function commandLine(pid: number): string | undefined {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const line = args.join(' ');
+    return args.length === 0 ? undefined : line.length > 80 ? `${line.slice(0, 77)}...` : line;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Who holds a lock, from what it records (pid, nonce, start time). A dead pid, or a live pid that
+ * started at another time than the one recorded (the pid was reused after the owner was killed),
+ * is stale. A lock without a start time (an older meshc) held by a live program that is not
+ * meshc is reported as such, not as "another meshc".
+ */
+function lockHolder(content: string): { stale: boolean; who: string; hint: (lockFile: string) => string } {
+  const [pidText, , recordedStart] = content.split('\n');
+  const pid = Number.parseInt(pidText ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0)
+    return { stale: false, who: 'an unknown process (the lock file records no pid)', hint: (f) => `remove ${f} if no meshc is running` };
+  if (!isAlive(pid)) return { stale: true, who: '', hint: () => '' };
+  const start = processStart(pid);
+  if (recordedStart && start !== undefined && start !== recordedStart) return { stale: true, who: '', hint: () => '' };
+  const cmd = commandLine(pid);
+  const wait = (f: string) => `wait for it to finish; remove ${f} only if that process is not meshc`;
+  if (recordedStart || cmd === undefined) return { stale: false, who: `pid ${pid}${cmd ? ` (${cmd})` : ''}, a meshc run in progress`, hint: wait };
+  if (/(^|[/ ])meshc(\.js)?( |$)/.test(cmd)) return { stale: false, who: `pid ${pid} (${cmd}), another meshc run in progress`, hint: wait };
+  return {
+    stale: false,
+    who: `pid ${pid} (${cmd}), which is not meshc: the meshc that took the lock ended without releasing it and its pid now belongs to another program`,
+    hint: (f) => `remove ${f} if no meshc is running`,
+  };
 }
 
 /** Reads a stored key, decrypting it with the passphrase when the state is encrypted. */

@@ -4,6 +4,7 @@ import { AgainstInvalid, diffAgainstRef, diffOutput, type DiffReport, type DiffR
 import { addDebug, addFile, addFormat, addOut, addState, addTargets, passphrase, stateDir, targetList, type CommonOptions } from './options.js';
 import { colours, countLine, formatDiagnostics, printJson } from './render.js';
 import { action, EXIT } from './run.js';
+import { UserError } from '../errors.js';
 
 export interface DiffCliOptions extends CommonOptions {
   stat?: boolean;
@@ -96,6 +97,9 @@ Files under secrets/ are listed without a diff; certificate and key PEM blocks a
   for (const add of [addFile, addOut, addState, addTargets, addFormat, addDebug]) add(cmd);
   cmd.action(
     action(async (o: DiffCliOptions) => {
+      // An empty revision (an unset variable in a CI script, say) must not fall back to out/.
+      if (o.against !== undefined && o.against.trim() === '')
+        throw new UserError('--against needs a git revision, and it was given an empty one', 2, 'name a branch, tag or commit (for example --against origin/main), or leave --against out to compare with the output directory');
       const common = { file: o.file, out: o.out, state: stateDir(o), targets: targetList(o), passphrase: passphrase(), stat: o.stat };
       try {
         const r = o.against ? await diffAgainstRef({ ...common, against: o.against }) : await diffOutput(common);

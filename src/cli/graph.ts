@@ -26,8 +26,8 @@ Exit codes: 0 drawn, 1 invalid mesh, 2 usage or I/O error.`);
   for (const add of [addFile, addDebug]) add(cmd);
   cmd.action(
     action(async (o: { file: string; format: GraphFormat; output?: string }) => {
-      // Graphs describe policy, not what a proxy can express: no target checks.
-      const v = await validate({ file: o.file, targets: [] });
+      // Graphs describe policy, not what a proxy can express: no target checks, no certificate files.
+      const v = await validate({ file: o.file, targets: [], suppliedFiles: false });
       if (!v.ok || !v.mesh) {
         process.stderr.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}\n`);
         return EXIT.FINDINGS;

@@ -11,6 +11,7 @@ import { selectTargets } from './targets.js';
 import { confirmWorker, emitBatches, startLowMemory, startWorkerEarly, usesThreads, type EmitWorker } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
 import { checkMesh, placeFindings } from './validate.js';
+import { MAX_SOURCE_BYTES, readMeshBytes } from '../source/parse.js';
 
 export interface BuildOptions {
   /** Path of mesh.yaml. */
@@ -117,6 +118,7 @@ async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode
     const v = await checkMesh({
       file: opts.file,
       targets: opts.targets,
+      suppliedFiles: false, // the certificate stage below checks them
       ...(meshBytes ? { bytes: meshBytes } : {}),
       onParsed: (value) => {
         worker = confirmWorker(value, targets, worker);
@@ -207,8 +209,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // take the full path: those files are inputs too and are read only by the certificate stage.
   if (!opts.check) {
     void codeFingerprint().catch(() => undefined); // read meanwhile; needed for the stamp (or just below)
-    meshText = await readFile(opts.file).catch(() => undefined);
-    const stamp = meshText && !meshText.includes('certFile') ? await readStamp(stateDir, opts.out) : undefined;
+    // Bounded: a pipe or a device is read once, here, and never past the limit.
+    // A regular file too large is left to the parser's read, which reports its size.
+    meshText = await readMeshBytes(opts.file).then((r) => (r.tooLarge && r.size !== undefined ? undefined : r.bytes), () => undefined);
+    const stamp = meshText && meshText.length <= MAX_SOURCE_BYTES && !meshText.includes('certFile') ? await readStamp(stateDir, opts.out) : undefined;
     if (meshText && stamp) {
       const stateText = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => undefined);
       if (stateText !== undefined && (await isUpToDate(opts.out, stamp, await inputFingerprint(meshText, stateText, targets), now))) {

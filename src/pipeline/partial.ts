@@ -70,7 +70,7 @@ export async function compilePartial(opts: BuildOptions): Promise<PartialCompile
   const oldMesh = meshFromSummary(oldSummary);
   if (!oldMesh || oldSummary === undefined) return undefined;
 
-  const v = await validate({ file: opts.file, targets: opts.targets });
+  const v = await validate({ file: opts.file, targets: opts.targets, clock: () => now });
   if (!v.ok || !v.mesh) return { ok: false, diagnostics: v.diagnostics };
   const newMesh = v.mesh;
   const reach = reachable(oldMesh, newMesh);

@@ -7,6 +7,8 @@ import type { WrittenMesh } from '../schema/written-mesh.js';
 import type { Mesh } from '../model/mesh.js';
 import type { Target } from '../targets/target.js';
 import { selectTargets } from './targets.js';
+import { dirname, resolve } from 'node:path';
+import { loadSuppliedIngress } from '../certs/ingress-files.js';
 
 export interface ValidateOptions {
   file: string;
@@ -21,6 +23,14 @@ export interface ValidateOptions {
    * it to its emit worker then); the mesh is valid only if the result is ok.
    */
   onNormalized?: (mesh: Mesh) => void;
+  /**
+   * Check the supplied ingress certificate files (`tls: { certFile, keyFile }`) too, as the build
+   * does, so validate and build give one verdict. Default true; the build leaves it to its
+   * certificate stage, which reads them anyway.
+   */
+  suppliedFiles?: boolean;
+  /** The instant supplied certificates must be valid at; default now. */
+  clock?: () => Date;
 }
 
 export interface ValidateResult {
@@ -78,7 +88,8 @@ export async function checkMesh(opts: ValidateOptions): Promise<CheckedMesh> {
   const ruleFindings = runRules({ written: schema.mesh, mesh });
   // Targets only see a mesh whose references hold.
   const targetFindings = hasErrors(ruleFindings) ? [] : targets.flatMap((t) => t.check(mesh));
-  const findings = [...ruleFindings, ...targetFindings];
+  const fileFindings = opts.suppliedFiles === false ? [] : await checkSuppliedFiles(mesh, dirname(resolve(opts.file)), (opts.clock ?? (() => new Date()))());
+  const findings = [...ruleFindings, ...targetFindings, ...fileFindings];
   const ok = !hasErrors(findings);
   return { ok, ...(ok ? { mesh } : {}), source, targets, placed, findings };
 }
@@ -86,6 +97,13 @@ export async function checkMesh(opts: ValidateOptions): Promise<CheckedMesh> {
 /** Every diagnostic, the findings placed in `source`, sorted (sortDiagnostics). */
 export function placeFindings(source: Source, placed: readonly Diagnostic[], findings: readonly Finding[]): Diagnostic[] {
   return sortDiagnostics([...placed, ...findings.map((f) => locate(source, f))]);
+}
+
+/** The findings of every supplied ingress certificate and key (see loadSuppliedIngress). */
+async function checkSuppliedFiles(mesh: Mesh, meshDir: string, now: Date): Promise<Finding[]> {
+  const supplied = mesh.ingress.hosts.flatMap((h) => (h.tls.kind === 'files' ? [{ host: h.host, tls: h.tls }] : []));
+  const results = await Promise.all(supplied.map((h) => loadSuppliedIngress(h.host, h.tls, meshDir, now)));
+  return results.flatMap((r) => r.findings);
 }
 
 function lenientRules(value: unknown, schemaFindings: Finding[]): Finding[] {

@@ -80,7 +80,7 @@ function toFinding(e: ErrorObject): Finding {
     case 'required':
       return error('missing-field', path, `${where(path)} is missing the required field "${params.missingProperty}"`, describe(((e.parentSchema as { properties?: Record<string, unknown> })?.properties ?? {})[String(params.missingProperty)]));
     case 'type':
-      return error('wrong-type', path, `${where(path)} must be ${article(String(params.type))}, not ${typeName(e.data)} ${show(e.data)}`, describe(e.parentSchema));
+      return error('wrong-type', path, `${where(path)} must be ${article(yamlType(String(params.type)))}, not ${e.data === null ? 'empty (the key has no value)' : `${typeName(e.data)} ${show(e.data)}`}`, describe(e.parentSchema));
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]).map(String);
       const guess = typeof e.data === 'string' ? didYouMean(e.data, allowed) : undefined;
@@ -114,6 +114,11 @@ function escape(seg: string): string {
 
 function article(type: string): string {
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/** JSON Schema's type names as a YAML author knows them. */
+function yamlType(type: string): string {
+  return type === 'object' ? 'mapping' : type === 'array' ? 'list' : type;
 }
 
 function typeName(v: unknown): string {

@@ -1,8 +1,9 @@
-import { readFile, stat } from 'node:fs/promises';
 import jsyaml from 'js-yaml';
 import type { Document, LineCounter, Node } from 'yaml';
 import { onFirstUse } from '../lazy.js';
 import { UserError } from '../errors.js';
+import { readBounded, type BoundedRead } from './read-bounded.js';
+import { MAX_DEPTH, tooDeepAt } from './depth.js';
 import { quickIndex, quickLinePos, quickOffset, type QuickIndex } from './quick-locate.js';
 import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
 
@@ -72,29 +73,29 @@ export interface ParseResult {
  * diagnostics. `bytes`: the file's content when the caller has already read it.
  */
 export async function readMeshFile(file: string, bytes?: Buffer): Promise<ParseResult> {
-  if (bytes !== undefined) return bytes.length > MAX_SOURCE_BYTES ? tooLarge(file, bytes.length) : parseMeshText(bytes, file);
-  let size: number;
-  try {
-    const st = await stat(file);
-    if (st.isDirectory()) throw new UserError(`${file} is a directory, not a mesh file`, 2, 'pass the path of mesh.yaml with -f');
-    size = st.size;
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw ioError(file, e);
-  }
-  if (size > MAX_SOURCE_BYTES) return tooLarge(file, size);
-  let content: Buffer;
-  try {
-    content = await readFile(file);
-  } catch (e) {
-    throw ioError(file, e);
-  }
-  return parseMeshText(content, file);
+  if (bytes !== undefined) return bytes.length > MAX_SOURCE_BYTES ? tooLarge(file) : parseMeshText(bytes, file);
+  const read = await readMeshBytes(file);
+  return read.tooLarge ? tooLarge(file, read.size) : parseMeshText(read.bytes, file);
 }
 
-function tooLarge(file: string, size: number): ParseResult {
+/**
+ * The bytes of a mesh file of any kind (a pipe, /dev/stdin, ...), never more than
+ * MAX_SOURCE_BYTES + 1 of them (see readBounded). I/O problems throw UserError (exit 2).
+ */
+export async function readMeshBytes(file: string): Promise<BoundedRead> {
+  try {
+    return await readBounded(file, MAX_SOURCE_BYTES);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === 'EISDIR') throw new UserError(`${file} is a directory, not a mesh file`, 2, 'pass the path of mesh.yaml with -f');
+    throw ioError(file, e);
+  }
+}
+
+/** `size`: what a regular file reports; a pipe or device was cut off after the limit. */
+function tooLarge(file: string, size?: number): ParseResult {
   const source: Source = { file, text: '' };
-  return { source, diagnostics: [at(source, error('file-too-large', '', `${file} is ${size} bytes; meshc reads mesh files of at most ${MAX_SOURCE_BYTES} bytes`, 'a mesh.yaml is hand-written and small: check that -f names the right file'), 1, 1)] };
+  const what = size !== undefined ? `is ${size} bytes` : `holds more than ${MAX_SOURCE_BYTES} bytes (reading stopped there)`;
+  return { source, diagnostics: [at(source, error('file-too-large', '', `${file} ${what}; meshc reads mesh files of at most ${MAX_SOURCE_BYTES} bytes (4 MiB)`, 'a mesh.yaml is hand-written and small: check that -f names the right file'), 1, 1)] };
 }
 
 function ioError(file: string, e: unknown): UserError {
@@ -129,6 +130,11 @@ export function parseMeshText(input: Buffer | string, file: string): ParseResult
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') return bad('empty-file', `${file} is empty`, 'run `meshc init` for a commented example');
+  const deep = tooDeepAt(text);
+  if (deep !== undefined) {
+    const { line, col } = offsetToLineCol(text, deep);
+    return bad('too-deep', `${file} nests deeper than ${MAX_DEPTH} levels here; meshc reads at most ${MAX_DEPTH} (a mesh needs fewer than ten)`, 'check the brackets and the indentation that lead here', line, col, text);
+  }
   const fast = fastParse(text);
   if (fast !== undefined) return { source: { file, text }, value: fast, diagnostics: [] };
 
@@ -138,9 +144,7 @@ export function parseMeshText(input: Buffer | string, file: string): ParseResult
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
     const { line, col } = lineCounter.linePos(e.pos[0]);
-    const code = e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax';
-    const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : firstLine(e.message);
-    diagnostics.push({ code, severity: 'error', message, pointer: '', file, line, col, hint: code === 'duplicate-key' ? 'remove or merge the repeated key' : 'fix the YAML syntax at this position' });
+    diagnostics.push({ ...describeYamlError(e.code, e.message, file), severity: 'error', pointer: '', file, line, col });
   }
   for (const w of doc.warnings) {
     const { line, col } = lineCounter.linePos(w.pos[0]);
@@ -177,6 +181,14 @@ export function parseMeshText(input: Buffer | string, file: string): ParseResult
   return { source, value, diagnostics };
 }
 
+/** The `yaml` package's errors in meshc's words, where its own are about its API. */
+function describeYamlError(code: string, message: string, file: string): { code: string; message: string; hint: string } {
+  if (code === 'DUPLICATE_KEY') return { code: 'duplicate-key', message: 'duplicate key: a key may appear only once in a mapping', hint: 'remove or merge the repeated key' };
+  if (code === 'MULTIPLE_DOCS')
+    return { code: 'multiple-documents', message: `${file} holds one mesh document, and a second one starts here`, hint: 'remove the second `---` (and merge what follows it into the first document)' };
+  return { code: 'yaml-syntax', message: firstLine(message), hint: 'fix the YAML syntax at this position' };
+}
+
 function firstLine(s: string): string {
   return s.split('\n')[0].trim();
 }
@@ -191,6 +203,16 @@ function firstAliasPos(doc: Document.Parsed): number | undefined {
     },
   });
   return pos;
+}
+
+function offsetToLineCol(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, col: offset - lineStart + 1 };
 }
 
 function byteToLineCol(bytes: Buffer, offset: number): { line: number; col: number } {

@@ -219,9 +219,9 @@ describe('lock', () => {
     const first = await prepareCerts(meshFixture(), options());
     const e = await rejection(prepareCerts(meshFixture(), options()));
     expect(e.exitCode).toBe(2);
-    expect(e.message).toBe(
-      `state ${stateDir} is locked by pid ${process.pid} (another meshc is running); wait or remove ${stateDir}/lock if it is stale`,
-    );
+    // The lock records this process and its start time: a meshc run in progress (here, the library).
+    expect(e.message).toMatch(new RegExp(`^state ${stateDir} is locked by pid ${process.pid} \\(.*\\), a meshc run in progress$`));
+    expect(e.hint).toBe(`wait for it to finish; remove ${stateDir}/lock only if that process is not meshc`);
     await first.commit();
     await first.release();
     await first.release(); // idempotent
@@ -236,6 +236,10 @@ describe('lock', () => {
       await fs.writeFile(`${stateDir}/lock`, `${child.pid}\nsomeone-else\n`, { mode: 0o600 });
       const e = await rejection(prepareCerts(meshFixture(), options()));
       expect(e.message).toContain(`locked by pid ${child.pid}`);
+      // A lock without a start time (an older meshc) held by a program that is not meshc says so.
+      expect(e.message).toContain('which is not meshc: the meshc that took the lock ended without releasing it');
+      expect(e.message).not.toContain('another meshc');
+      expect(e.hint).toBe(`remove ${stateDir}/lock if no meshc is running`);
     } finally {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
@@ -245,6 +249,20 @@ describe('lock', () => {
     expect(prepared.changed).toBe(true);
     expect(await fs.readdir(stateDir)).toEqual(['state.json']);
   });
+});
+
+test('a lock whose pid now belongs to a process started at another time (a reused pid) is stale and taken over', async () => {
+  await fs.mkdir(stateDir, { mode: 0o700 });
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    // The lock records a start time other than the live process's: its owner is gone.
+    await fs.writeFile(`${stateDir}/lock`, `${child.pid}\nnonce\n1\n`, { mode: 0o600 });
+    const prepared = await build(meshFixture());
+    expect(prepared.changed).toBe(true);
+    expect(await fs.readdir(stateDir)).toEqual(['state.json']);
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
 
 describe('file modes', () => {
