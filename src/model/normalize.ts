@@ -41,9 +41,9 @@ export const DERIVED_PORT_BASE = 20000;
 export const DERIVED_PORT_RANGE = 10000;
 
 /**
- * The local port of an upstream when the mesh does not pin one: a hash of the upstream's name
- * (FNV-1a), so it is the same in every sidecar and never moves when other services are added or
- * removed. Two upstreams of one caller that hash alike are a diagnostic (`port-conflict`).
+ * The home port of an upstream when the mesh does not pin one: a hash of the upstream's name
+ * (FNV-1a), the same in every sidecar. assignDerivedPorts moves it only within one caller, and only
+ * when that caller already uses the port.
  */
 export function derivedLocalPort(service: string): number {
   let h = 0x811c9dc5;
@@ -52,6 +52,38 @@ export function derivedLocalPort(service: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return DERIVED_PORT_BASE + (h % DERIVED_PORT_RANGE);
+}
+
+/**
+ * Makes one caller's derived upstream ports unique, in place. Every derived upstream whose home
+ * port (derivedLocalPort) is free in this workload keeps it; where several share one, the first by
+ * name keeps it; the others, and any whose home is a pinned `localPort` or a port of the workload
+ * (`reserved`), take the next port upward that no listener of the workload holds (wrapping within
+ * the range). A derived port therefore depends only on the caller's own upstreams and ports:
+ * adding or removing services it does not call never moves it, so only a pinned port can clash.
+ * `upstreams` must be sorted by name.
+ */
+export function assignDerivedPorts(upstreams: Upstream[], reserved: readonly number[]): void {
+  const taken = new Set<number>(reserved);
+  for (const u of upstreams) if (!u.derivedPort) taken.add(u.localPort);
+  const moved: Upstream[] = [];
+  const homes = new Set<number>();
+  for (const u of upstreams) {
+    if (!u.derivedPort) continue;
+    if (taken.has(u.localPort) || homes.has(u.localPort)) moved.push(u);
+    else homes.add(u.localPort);
+  }
+  for (const h of homes) taken.add(h);
+  for (const u of moved) {
+    for (let step = 1; step < DERIVED_PORT_RANGE; step++) {
+      const p = DERIVED_PORT_BASE + ((u.localPort - DERIVED_PORT_BASE + step) % DERIVED_PORT_RANGE);
+      if (!taken.has(p)) {
+        u.localPort = p;
+        taken.add(p);
+        break;
+      }
+    } // a full range leaves the home port, and the rules report the clash
+  }
 }
 
 export function durationMs(d: string | undefined): number | undefined {
@@ -110,6 +142,7 @@ export function normalize(w: WrittenMesh): Mesh {
         .map((u) => ({ service: u.service, localPort: u.localPort ?? derivedLocalPort(u.service), derivedPort: u.localPort === undefined }))
         .filter((u, i, all) => all.findIndex((x) => x.service === u.service) === i) // a repeat is a diagnostic, not a second listener
         .sort((a, b) => cmp(a.service, b.service));
+      assignDerivedPorts(upstreams, [s.port, sidecar.inboundPort, sidecar.probePort, sidecar.adminPort, sidecar.egressHttpPort, sidecar.egressTlsPort]);
       const lb = s.loadBalancing ?? {};
       const allowFrom = sortUnique(s.allowFrom ?? []);
       const ownEgress = sortUnique(s.egress ?? []);

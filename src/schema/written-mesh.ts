@@ -30,7 +30,7 @@ export type Upstream =
        */
       service: string;
       /**
-       * Local port on this sidecar's `localAddress` where the application reaches the upstream. Default: derived from the upstream's name (20000 to 29999), the same in every sidecar and stable when other services change.
+       * Local port on this sidecar's `localAddress` where the application reaches the upstream. Default: derived from the upstream's name (20000 to 29999), the same in every sidecar; where this service already uses that port, the next free one upward. Stable when services this one does not call change.
        */
       localPort?: number;
     };
