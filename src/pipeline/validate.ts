@@ -37,6 +37,8 @@ export interface ValidateResult {
   ok: boolean;
   diagnostics: Diagnostic[];
   mesh?: Mesh;
+  /** The mesh as written (schema-valid), when ok: what pointers into the file refer to. */
+  written?: WrittenMesh;
   source?: Source;
   targets: Target[];
 }
@@ -49,7 +51,7 @@ export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
 /** parse → schema → normalize → rules → target checks; reports everything each stage found. */
 export async function validate(opts: ValidateOptions): Promise<ValidateResult> {
   const c = await checkMesh(opts);
-  return { ok: c.ok, diagnostics: placeFindings(c.source, c.placed, c.findings), ...(c.mesh ? { mesh: c.mesh } : {}), source: c.source, targets: c.targets };
+  return { ok: c.ok, diagnostics: placeFindings(c.source, c.placed, c.findings), ...(c.mesh ? { mesh: c.mesh, written: c.written } : {}), source: c.source, targets: c.targets };
 }
 
 /**
@@ -60,6 +62,8 @@ export interface CheckedMesh {
   ok: boolean;
   /** When ok. */
   mesh?: Mesh;
+  /** When ok: the mesh as written. */
+  written?: WrittenMesh;
   source: Source;
   targets: Target[];
   /** Diagnostics that came with their position (the parser's). */
@@ -91,7 +95,7 @@ export async function checkMesh(opts: ValidateOptions): Promise<CheckedMesh> {
   const fileFindings = opts.suppliedFiles === false ? [] : await checkSuppliedFiles(mesh, dirname(resolve(opts.file)), (opts.clock ?? (() => new Date()))());
   const findings = [...ruleFindings, ...targetFindings, ...fileFindings];
   const ok = !hasErrors(findings);
-  return { ok, ...(ok ? { mesh } : {}), source, targets, placed, findings };
+  return { ok, ...(ok ? { mesh, written: schema.mesh } : {}), source, targets, placed, findings };
 }
 
 /** Every diagnostic, the findings placed in `source`, sorted (sortDiagnostics). */
