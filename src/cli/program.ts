@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { registerBuild } from './build.js';
 import { registerCerts } from './certs.js';
 import { registerDiff } from './diff.js';
+import { registerExplain } from './explain.js';
+import { registerTest } from './test.js';
 import { registerGraph } from './graph.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
@@ -34,6 +36,8 @@ Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring ce
   registerVerify(program);
   registerDiff(program);
   registerGraph(program);
+  registerExplain(program);
+  registerTest(program);
   return program;
 }
 

@@ -34,7 +34,8 @@ function describe(schema: unknown): string | undefined {
   return (schema as { description?: string } | undefined)?.description;
 }
 
-function toFindings(errors: ErrorObject[]): Finding[] {
+/** ajv errors as findings: one per problem, with a did-you-mean where one helps (any schema). */
+export function toFindings(errors: ErrorObject[]): Finding[] {
   // A oneOf failure reports every branch; keep only the oneOf error itself, described by its schema.
   const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   const kept = errors.filter((e) => {
