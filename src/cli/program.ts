@@ -6,6 +6,7 @@ import { registerCerts } from './certs.js';
 import { registerDiff } from './diff.js';
 import { registerExplain } from './explain.js';
 import { registerTest } from './test.js';
+import { registerUp } from './up.js';
 import { registerGraph } from './graph.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
@@ -38,6 +39,7 @@ Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring ce
   registerGraph(program);
   registerExplain(program);
   registerTest(program);
+  registerUp(program);
   return program;
 }
 

@@ -44,7 +44,6 @@ export interface ProxyDriver {
   supports(feature: Feature | string): boolean;
 }
 
-/** Replaces an IPv4 address as a whole token (127.0.0.1 never matches inside 127.0.0.10). */
 /**
  * Runs `start` with a fresh scratch directory (a rewritten replica config, nginx's runtime
  * prefix) that lives as long as the process: removed when it stops, or when it fails to start.
@@ -66,7 +65,4 @@ export async function withScratch(label: string, start: (dir: string) => Promise
   }
 }
 
-export function rewriteAddress(text: string, from: string, to: string): string {
-  const escaped = from.replace(/\./g, '\\.');
-  return text.replace(new RegExp(`(?<![0-9.])${escaped}(?![0-9])`, 'g'), to);
-}
+export { rewriteAddress } from '../../../src/local/workloads.js';

@@ -6,12 +6,11 @@
  * Certificate paths in the config are relative to the config's own directory (`../certs/...`);
  * a rewritten replica copy lives elsewhere, so its copy names them by absolute path instead.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { proxyOrSkip, startNginx, type Proc } from '../../harness/index.js';
+import { proxyOrSkip, requireBinary, type Proc } from '../../harness/index.js';
+import { startWorkload } from '../../../src/local/workloads.js';
 import { verifyNginxFile } from '../../../src/verify/nginx.js';
 import { featureById, type MatrixTarget } from '../../../src/targets/capabilities.js';
-import { rewriteAddress, withScratch, type Feature, type ProxyDriver } from './driver.js';
+import { withScratch, type Feature, type ProxyDriver } from './driver.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, startHttpBackend, startTlsBackend, tlsProbe, type Backend } from '../../harness/index.js';
 import { buildTestMesh, type TestMesh } from '../mesh-builder.js';
@@ -44,35 +43,12 @@ export function supportsFrom(target: MatrixTarget): (feature: string) => boolean
   };
 }
 
-/** Every `address:port` a config listens on (0.0.0.0 is waited for on 127.0.0.1). */
-export function listenPorts(text: string, pattern: RegExp): { host: string; port: number }[] {
-  const seen = new Map<string, { host: string; port: number }>();
-  for (const m of text.matchAll(pattern)) {
-    const host = m[1] === '0.0.0.0' ? '127.0.0.1' : m[1];
-    seen.set(`${host}:${m[2]}`, { host, port: Number(m[2]) });
-  }
-  return [...seen.values()];
-}
-
 export const nginxDriver: ProxyDriver = {
   name: 'nginx',
   available: Boolean(nginx.path),
-  async start(outDir, workload, opts) {
-    const original = path.join(outDir, 'nginx', `${workload}.conf`);
+  start: (outDir, workload, opts) =>
     // The scratch directory is nginx's runtime prefix (pid file, temp paths), outside out/.
-    return withScratch(`nginx-${workload}`, async (prefix) => {
-      await mkdir(path.join(prefix, 'run'));
-      await mkdir(path.join(prefix, 'tmp'));
-      let configPath = original;
-      let text = await readFile(original, 'utf8');
-      if (opts?.rewrite) {
-        text = rewriteAddress(text, opts.rewrite[0], opts.rewrite[1]).replace(/ \.\.\//g, ` ${outDir}/`);
-        configPath = path.join(prefix, `${workload}.conf`);
-        await writeFile(configPath, text);
-      }
-      return startNginx({ configPath, prefix, waitPorts: listenPorts(text, /^\s*listen\s+(\d+\.\d+\.\d+\.\d+):(\d+)/gm) });
-    });
-  },
+    withScratch(`nginx-${workload}`, (scratch) => startWorkload('nginx', outDir, workload, { scratch, bin: requireBinary('nginx'), ...(opts?.rewrite ? { rewrite: opts.rewrite } : {}) })),
   // What `meshc verify` runs: nginx -t, with names of static upstreams (resolved where nginx
   // runs, e.g. *.svc.cluster.local) replaced by 127.0.0.1 in a copy; the output names them.
   validate: (outDir, workload) => verifyNginxFile(outDir, `nginx/${workload}.conf`, nginx.path!),
