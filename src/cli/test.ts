@@ -5,6 +5,8 @@ import { UserError } from '../errors.js';
 import { placeExplanation, type PlacedExplanation } from '../explain/place.js';
 import { readTests, runStatic, type TestResult } from '../explain/tests.js';
 import { locate } from '../source/parse.js';
+import { runOrExplain } from './up.js';
+import type { ProxyTarget } from '../local/workloads.js';
 import { loadPolicy, formatExplanation } from './explain.js';
 import { addDebug, addFile } from './options.js';
 import { colours, countLine, formatDiagnostics, printJson } from './render.js';
@@ -17,6 +19,8 @@ export function registerTest(program: Command): void {
     .command('test')
     .description('check the expectations in mesh.test.yaml against the policy (statically, or with real traffic with --live)')
     .option('--tests <file>', 'expectations file (default: mesh.test.yaml beside the mesh file)')
+    .option('--live', 'run the mesh on loopback as `meshc up --echo` does and check every expectation with real traffic')
+    .addOption(new Option('--target <target>', 'proxy for --live').choices(['envoy', 'nginx', 'haproxy']).default('envoy'))
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'junit']).default('text'))
     .addHelpText('after', `
 mesh.test.yaml:
@@ -28,6 +32,7 @@ mesh.test.yaml:
 Examples:
   $ meshc test                       # static: the engine of \`meshc explain\`
   $ meshc test --format junit > meshc-tests.xml
+  $ meshc test --live --target nginx # real proxies on loopback; external domains answered by local stand-ins
 
 A failed expectation prints what \`meshc explain\` says about the call.
 Exit codes: 0 every expectation holds, 1 one fails, 2 usage, invalid mesh or tests file, or I/O error.`);
@@ -44,7 +49,16 @@ Exit codes: 0 every expectation holds, 1 one fails, 2 usage, invalid mesh or tes
         process.stderr.write(formatDiagnostics(read.diagnostics, colours(process.stderr)) + '\n');
         throw new UserError(`${testsFile} is invalid: ${countLine(read.diagnostics)}`, 2);
       }
-      const results: TestResult[] = runStatic(policy.mesh, policy.written, read.tests.tests);
+      let results: TestResult[];
+      if (o.live) {
+        const { runLive } = await import('../local/live.js');
+        const tests = read.tests.tests;
+        results = await runOrExplain(policy.source, o.target, () =>
+          runLive({ file: o.file, target: o.target as ProxyTarget, mesh: policy.mesh, written: policy.written, tests, log: (line) => process.stderr.write(line + '\n') }),
+        );
+      } else {
+        results = runStatic(policy.mesh, policy.written, read.tests.tests);
+      }
       const placed = results.map((r) => ({
         ...r,
         at: locate(read.tests!.source, { code: 'test', severity: 'error', message: '', pointer: r.test.pointer }),
