@@ -102,6 +102,7 @@ async function observe(m: RunningMesh, mesh: Mesh, stand: StandIns, e: Explanati
     return served ? { decision: 'allow', observed: `served by ${served}`, served } : { decision: 'deny', observed: `the ingress gateway answered ${statusOf(r)}` };
   }
 
+  if (e.from !== 'internet' && !svc(e.from).addresses.length) return { decision: 'deny', observed: `${e.from} has no replica running (replicas: 0)` };
   if (e.kind === 'egress') {
     const caller = svc(e.from);
     const s = stand.byDomain.get(e.domain!)!;
