@@ -14,6 +14,7 @@
  */
 import { error, pointer, warning, type Finding } from '../model/diagnostic.js';
 import type { Mesh, Service } from '../model/mesh.js';
+import { durationsOf, formatMs } from '../model/durations.js';
 
 export const MATRIX_TARGETS = ['envoy', 'nginx', 'haproxy', 'k8s', 'istio'] as const;
 export type MatrixTarget = (typeof MATRIX_TARGETS)[number];
@@ -26,12 +27,19 @@ export interface Cell {
   how: string;
   /** For `no`/`partial`: the nearest equivalent, shown as the diagnostic's hint. */
   hint?: string;
+  /**
+   * The largest value the target accepts, where it is below what the schema allows (in the unit
+   * of Use.value): a larger one is an error (`target-limit`) naming the target.
+   */
+  max?: number;
 }
 
 /** Where a mesh uses a feature: a JSON pointer into mesh.yaml and the field as the user wrote it. */
 export interface Use {
   pointer: string;
   field: string;
+  /** The value as written, for rows whose cells have a `max` (counts; durations in ms). */
+  value?: number;
 }
 
 export interface Feature {
@@ -43,6 +51,8 @@ export interface Feature {
    *  works rather than something the user writes (identity matching) return nothing. */
   uses(mesh: Mesh): Use[];
   cells: Record<MatrixTarget, Cell>;
+  /** How a value of this row reads in a message and in the README (default: the number). */
+  format?: (value: number) => string;
 }
 
 const svcPtr = (s: Service, ...rest: (string | number)[]) => pointer('spec', 'services', s.name, ...rest);
@@ -58,9 +68,20 @@ function envoyK8s(how: string): Pick<Record<MatrixTarget, Cell>, 'envoy' | 'k8s'
   return { envoy: { support: 'yes', how }, k8s: { support: 'yes', how: ENVOY_K8S_NOTE } };
 }
 
-const yes = (how: string): Cell => ({ support: 'yes', how });
+const yes = (how: string, max?: number): Cell => ({ support: 'yes', how, ...(max !== undefined ? { max } : {}) });
 const no = (how: string, hint?: string): Cell => ({ support: 'no', how, ...(hint ? { hint } : {}) });
-const partial = (how: string, hint?: string): Cell => ({ support: 'partial', how, ...(hint ? { hint } : {}) });
+const partial = (how: string, hint?: string, max?: number): Cell => ({ support: 'partial', how, ...(hint ? { hint } : {}), ...(max !== undefined ? { max } : {}) });
+
+/** HAProxy keeps `maxconn`, `maxqueue` and its timers in signed 32-bit integers (timers in ms). */
+const INT32_MAX = 2_147_483_647;
+
+/** A count limit of one service: its value, where the service sets it. */
+function limitUses(field: 'maxConnections' | 'maxPendingRequests' | 'maxRequests', present: (v: number) => boolean = () => true) {
+  return perService(
+    (s) => s.connectionLimits?.[field] !== undefined && present(s.connectionLimits[field]!),
+    (s) => ({ pointer: svcPtr(s, 'connectionLimits', field), field: `connectionLimits.${field}`, value: s.connectionLimits![field]! }),
+  );
+}
 
 function policyIs(policy: Service['loadBalancing']['policy']) {
   return perService(
@@ -353,6 +374,18 @@ export const FEATURES: readonly Feature[] = [
     },
   },
   {
+    id: 'duration-range',
+    title: 'durations (`timeouts`, `retries.perTryTimeout`, `outlierDetection`, `hashOn.cookie.ttl`, route `timeout`)',
+    uses: (mesh) => durationsOf(mesh).map((d) => ({ pointer: d.pointer, field: d.field, value: d.ms })),
+    format: formatMs,
+    cells: {
+      ...envoyK8s('protobuf `Duration`, converted to 64-bit nanoseconds'),
+      nginx: yes('nginx time values'),
+      haproxy: yes('HAProxy timers (`timeout`, `inter`): a larger one is a "timer overflow"', INT32_MAX),
+      istio: yes('protobuf `Duration`, read into Go\'s `time.Duration`'),
+    },
+  },
+  {
     id: 'outlier-detection',
     title: '`outlierDetection` (consecutive5xx, baseEjectionTime)',
     uses: perService(
@@ -361,7 +394,7 @@ export const FEATURES: readonly Feature[] = [
     ),
     cells: {
       ...envoyK8s('cluster `outlier_detection`'),
-      nginx: yes('`max_fails=<consecutive5xx> fail_timeout=<baseEjectionTime>`; failures are what `proxy_next_upstream` lists (5xx count when retries are off or retry on 5xx), counted within the window'),
+      nginx: yes('`max_fails=<consecutive5xx> fail_timeout=<baseEjectionTime>` (rounded up to whole seconds, which is all nginx takes); failures are what `proxy_next_upstream` lists (5xx count when retries are off or retry on 5xx), counted within the window'),
       haproxy: yes('`observe layer7 error-limit <consecutive5xx> on-error mark-down`; back after `downinter <baseEjectionTime>` (TLS connect check)'),
       istio: yes('DestinationRule `outlierDetection`'),
     },
@@ -400,43 +433,35 @@ export const FEATURES: readonly Feature[] = [
   {
     id: 'limit-max-connections',
     title: '`connectionLimits.maxConnections`',
-    uses: perService(
-      (s) => s.connectionLimits?.maxConnections !== undefined,
-      (s) => ({ pointer: svcPtr(s, 'connectionLimits', 'maxConnections'), field: 'connectionLimits.maxConnections' }),
-    ),
+    uses: limitUses('maxConnections'),
     cells: {
       ...envoyK8s('circuit breaker `max_connections`'),
       nginx: partial('`max_conns` per endpoint (the limit divided over the endpoints, rounded up), per worker', 'none closer in open-source nginx'),
-      haproxy: partial('`maxconn` per server (the limit divided over the endpoints, rounded up); excess waits in the queue', 'none closer in HAProxy'),
-      istio: yes('`connectionPool.tcp.maxConnections`'),
+      haproxy: partial('`maxconn` per server (the limit divided over the endpoints, rounded up); excess waits in the queue', 'none closer in HAProxy', INT32_MAX),
+      istio: yes('`connectionPool.tcp.maxConnections`', INT32_MAX),
     },
   },
   {
     id: 'limit-max-pending-requests',
     title: '`connectionLimits.maxPendingRequests` (a queue)',
-    uses: perService(
-      (s) => (s.connectionLimits?.maxPendingRequests ?? 0) > 0,
-      (s) => ({ pointer: svcPtr(s, 'connectionLimits', 'maxPendingRequests'), field: 'connectionLimits.maxPendingRequests' }),
-    ),
+    uses: limitUses('maxPendingRequests', (v) => v > 0),
     cells: {
       ...envoyK8s('circuit breaker `max_pending_requests`'),
       nginx: no('open-source nginx has no upstream queue (`queue` is NGINX Plus)', 'set maxPendingRequests: 0 (no queue: excess requests fail at once)'),
-      haproxy: partial('`maxqueue` per server (the limit divided over the endpoints, rounded up)'),
-      istio: yes('`connectionPool.http.http1MaxPendingRequests`'),
+      haproxy: partial('`maxqueue` per server (the limit divided over the endpoints, rounded up)', undefined, INT32_MAX),
+      istio: yes('`connectionPool.http.http1MaxPendingRequests`', INT32_MAX),
     },
   },
   {
     id: 'limit-max-requests',
     title: '`connectionLimits.maxRequests`',
-    uses: perService(
-      (s) => s.connectionLimits?.maxRequests !== undefined,
-      (s) => ({ pointer: svcPtr(s, 'connectionLimits', 'maxRequests'), field: 'connectionLimits.maxRequests' }),
-    ),
+    uses: limitUses('maxRequests'),
     cells: {
       ...envoyK8s('circuit breaker `max_requests`'),
-      nginx: yes('`limit_conn` on the outbound listener (excess answered 503)'),
+      // "connection limit must be less 65536" (ngx_http_limit_conn_module)
+      nginx: yes('`limit_conn` on the outbound listener (excess answered 503)', 65_535),
       haproxy: partial('`http-request return status 503` once `be_conn` reaches the limit: HAProxy counts connections established to the upstream (idle pooled ones included), not requests in flight', 'none closer in HAProxy 2.6'),
-      istio: yes('`connectionPool.http.http2MaxRequests`'),
+      istio: yes('`connectionPool.http.http2MaxRequests`', INT32_MAX),
     },
   },
   {
@@ -656,8 +681,15 @@ export function unsupported(target: MatrixTarget, mesh: Mesh): Finding[] {
   const out: Finding[] = [];
   for (const f of FEATURES) {
     const cell = f.cells[target];
-    if (cell.support === 'yes') continue;
+    if (cell.support === 'yes' && cell.max === undefined) continue;
     const uses = f.uses(mesh);
+    if (cell.max !== undefined && cell.support !== 'no') {
+      const fmt = f.format ?? String;
+      for (const use of uses)
+        if (use.value !== undefined && use.value > cell.max)
+          out.push(error('target-limit', use.pointer, `${target} accepts ${use.field} up to ${fmt(cell.max)}; this is ${fmt(use.value)}`, `lower it to ${fmt(cell.max)} at most, or build without ${target} (--targets)`));
+      if (cell.support === 'yes') continue;
+    }
     if (cell.support === 'no') {
       for (const use of uses) out.push(error('unsupported-feature', use.pointer, `${target} cannot express ${use.field}: ${stripMd(cell.how)}`, cell.hint));
     } else if (uses.length > 0) {
@@ -681,7 +713,7 @@ export function renderCapabilityMatrix(): string {
   const head = `| feature | ${MATRIX_TARGETS.map((t) => TARGET_LABEL[t]).join(' | ')} |`;
   const sep = `|---|${MATRIX_TARGETS.map(() => '---').join('|')}|`;
   const rows = FEATURES.map(
-    (f) => `| ${escapeCell(f.title)} | ${MATRIX_TARGETS.map((t) => escapeCell(`${f.cells[t].support}: ${f.cells[t].how}`)).join(' | ')} |`,
+    (f) => `| ${escapeCell(f.title)} | ${MATRIX_TARGETS.map((t) => escapeCell(`${f.cells[t].support}: ${f.cells[t].how}${f.cells[t].max !== undefined ? ` (at most ${(f.format ?? String)(f.cells[t].max!)})` : ''}`)).join(' | ')} |`,
   );
   return [head, sep, ...rows].join('\n') + '\n';
 }

@@ -6,6 +6,7 @@ import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
 import { rotationScenario } from './scenarios/rotation.js';
 import { validateScenario } from './scenarios/validate.js';
+import { limitsScenario } from './scenarios/limits.js';
 
 mtlsScenario(envoyDriver);
 egressScenario(envoyDriver);
@@ -13,4 +14,5 @@ egressScenario(envoyDriver, { viaGateway: true });
 ingressScenario(envoyDriver);
 loadBalancingScenario(envoyDriver);
 validateScenario(envoyDriver);
+limitsScenario(envoyDriver);
 rotationScenario(envoyDriver);

@@ -7,12 +7,14 @@ import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
 import { rotationScenario } from './scenarios/rotation.js';
 import { validateScenario } from './scenarios/validate.js';
+import { limitsScenario } from './scenarios/limits.js';
 
 mtlsScenario(haproxyDriver);
 egressScenario(haproxyDriver);
 ingressScenario(haproxyDriver);
 loadBalancingScenario(haproxyDriver);
 validateScenario(haproxyDriver);
+limitsScenario(haproxyDriver);
 rotationScenario(haproxyDriver);
 subjectIdentityScenario(haproxyDriver);
 retryScenario(haproxyDriver);

@@ -9,12 +9,14 @@ import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
 import { rotationScenario } from './scenarios/rotation.js';
 import { validateScenario } from './scenarios/validate.js';
+import { limitsScenario } from './scenarios/limits.js';
 
 mtlsScenario(nginxDriver);
 egressScenario(nginxDriver);
 ingressScenario(nginxDriver);
 loadBalancingScenario(nginxDriver);
 validateScenario(nginxDriver);
+limitsScenario(nginxDriver);
 rotationScenario(nginxDriver);
 subjectIdentityScenario(nginxDriver);
 retryScenario(nginxDriver);

@@ -66,6 +66,7 @@ const SAMPLES: Record<string, (w: Written) => void> = {
   'retries-retriable-4xx': (w) => (svc(w).retries = { attempts: 1, retryOn: ['retriable-4xx'] }),
   'retries-per-try-timeout': (w) => (svc(w).retries = { attempts: 1, perTryTimeout: '1s' }),
   'timeouts-request': (w) => (svc(w).timeouts = { request: '5s' }),
+  'duration-range': (w) => (svc(w).timeouts = { connect: '2s', idle: '1h' }),
   'outlier-detection': (w) => {
     svc(w).outlierDetection = { maxEjectionPercent: 100 };
     svc(w).retries = retry5xx;
@@ -113,6 +114,23 @@ describe('capability matrix', () => {
     expect(lines[0]).toBe('| feature | Envoy | nginx | HAProxy | Kubernetes | Istio |');
     expect(lines).toHaveLength(FEATURES.length + 2);
     expect(lines[2]).toMatch(/^\| `loadBalancing.policy: round_robin` \| yes: /);
+  });
+
+  it("a value above a target's limit is a target-limit error naming the target, where the value is written", () => {
+    const at = (f: string) => `/spec/services/svc/${f}`;
+    const limits = (check: (m: Mesh) => Finding[], edit: (w: Written) => void) =>
+      check(meshOf(edit)).filter((x) => x.code === 'target-limit').map((x) => [x.pointer, x.message]);
+    expect(limits(checkNginx, (w) => (svc(w).connectionLimits = { maxRequests: 70_000 }))).toEqual([
+      [at('connectionLimits/maxRequests'), 'nginx accepts connectionLimits.maxRequests up to 65535; this is 70000'],
+    ]);
+    expect(limits(checkNginx, (w) => (svc(w).connectionLimits = { maxRequests: 65_535 }))).toEqual([]);
+    expect(limits(checkHaproxy, (w) => (svc(w).connectionLimits = { maxConnections: 2_147_483_648, maxPendingRequests: 2_147_483_647 }))).toEqual([
+      [at('connectionLimits/maxConnections'), 'haproxy accepts connectionLimits.maxConnections up to 2147483647; this is 2147483648'],
+    ]);
+    expect(limits(checkHaproxy, (w) => (svc(w).timeouts = { connect: '2147483648ms', idle: '596h' }))).toEqual([
+      [at('timeouts/connect'), 'haproxy accepts timeouts.connect up to 2147483647ms (24d 20h 31m 23s); this is 2147483648ms (24d 20h 31m 23s)'],
+    ]);
+    expect(limits(checkNginx, (w) => (svc(w).timeouts = { connect: '2147483648ms' }))).toEqual([]);
   });
 
   it('the base sample mesh needs nothing any target lacks', () => {

@@ -1,7 +1,7 @@
 import type { Finding } from '../diagnostic.js';
 import type { Rule, RuleContext } from './context.js';
 import { egressDomainsValid, egressNotRedundant, ingressHostsValid } from './domains.js';
-import { choiceCountNeedsLeastRequest, hashPolicyHasKey, retryFitsTimeout, uniqueRoutes } from './policies.js';
+import { choiceCountNeedsLeastRequest, durationsInRange, hashPolicyHasKey, retryFitsTimeout, uniqueRoutes } from './policies.js';
 import { gatewayPortsUnique, sidecarPortsUnique, uniqueEndpoints } from './ports.js';
 import { allowFromExists, noDuplicateUpstreams, noSelfCall, reservedNames, routesExist, upstreamAllowsCaller, upstreamsExist } from './references.js';
 
@@ -21,6 +21,7 @@ export const RULES: readonly Rule[] = [
   hashPolicyHasKey,
   choiceCountNeedsLeastRequest,
   retryFitsTimeout,
+  durationsInRange,
   sidecarPortsUnique,
   gatewayPortsUnique,
   uniqueEndpoints,

@@ -1,5 +1,6 @@
 import { error, pointer, warning } from '../diagnostic.js';
 import { writtenServiceNames, type Rule } from './context.js';
+import { durationsOf, formatMs, MAX_DURATION_MS } from '../durations.js';
 
 const HASHING = ['ring_hash', 'maglev'];
 
@@ -47,3 +48,9 @@ export const uniqueRoutes: Rule = ({ written }) =>
       return [error('duplicate-route', pointer('spec', 'ingress', 'hosts', host, 'routes', i, 'pathPrefix'), `${host} has two routes for prefix "${r.pathPrefix}" (routes ${prev} and ${i})`, 'remove one, or give it a different prefix')];
     });
   });
+
+/** A duration no target can hold; the targets' own smaller limits are in the capability matrix. */
+export const durationsInRange: Rule = ({ mesh }) =>
+  durationsOf(mesh)
+    .filter((d) => d.ms > MAX_DURATION_MS)
+    .map((d) => error('duration-too-long', d.pointer, `${d.field} is ${formatMs(d.ms)}; meshc accepts durations up to ${formatMs(MAX_DURATION_MS)}: Envoy and Istio hold them as 64-bit nanoseconds`, 'write a shorter duration'));

@@ -194,7 +194,8 @@ export function upstreamBlock(s: Service, block: string): UpstreamBlock {
     servers: s.endpoints.map((e) => {
       const params = [`weight=${e.weight}`];
       // Without outlierDetection nothing is ejected (nginx's default would be max_fails=1 fail_timeout=10s).
-      if (od) params.push(`max_fails=${od.consecutive5xx}`, `fail_timeout=${duration(od.baseEjectionTimeMs)}`);
+      // fail_timeout takes whole seconds only (`fail_timeout=1ms` is an invalid parameter): rounded up.
+      if (od) params.push(`max_fails=${od.consecutive5xx}`, `fail_timeout=${duration(Math.max(1, Math.ceil(od.baseEjectionTimeMs / 1000)) * 1000)}`);
       else params.push('max_fails=0');
       if (maxConns !== undefined) params.push(`max_conns=${perEndpoint(maxConns, s.endpoints.length)}`);
       return { address: `${e.host}:${e.port}`, params: ' ' + params.join(' ') };
