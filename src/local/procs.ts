@@ -147,6 +147,11 @@ async function stopTracked(t: Tracked, signal: NodeJS.Signals, timeoutMs: number
       await waitExit(t, 5_000);
     }
   }
+  // A leader that died on its own may have left children in its group (nginx workers): the
+  // group outlives its leader's pid only while it has members, so signalling it is safe.
+  if (pid) signalGroup(pid, 'SIGKILL', true);
+  t.child.stdout?.destroy();
+  t.child.stderr?.destroy();
   running.delete(t);
 }
 
@@ -192,6 +197,8 @@ export async function startProcess(cmd: string, args: string[], opts: StartOptio
     t.exited = true;
     exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
     running.delete(t);
+    // Children still holding its output (nginx workers) would delay 'close' for ever.
+    setTimeout(() => onExited(exitInfo ?? 'exited'), 500).unref();
   });
   const commandLine = [cmd, ...args].join(' ');
   const describe = (what: string) =>

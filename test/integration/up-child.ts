@@ -11,8 +11,8 @@ export interface UpChild {
   dir: string;
   rows: Map<string, { address: string; app: number; upstreams: Record<string, number>; egressHttp: number; egressTls: number }>;
   ingress?: { address: string; httpPort: number; httpsPort: number };
-  /** SIGINT, then the exit code. */
-  interrupt(): Promise<number | null>;
+  /** SIGINT (or the signal given), then the exit code. */
+  interrupt(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /** Starts `meshc up ARGS` and resolves once it prints its table and "ready". */
@@ -50,8 +50,8 @@ export async function startUp(args: string[], env: Record<string, string> = {}):
     dir,
     rows,
     ...(ing && ingHttp ? { ingress: { address: ing[2], httpsPort: Number(ing[1]), httpPort: Number(ingHttp[1]) } } : {}),
-    interrupt: async () => {
-      child.kill('SIGINT');
+    interrupt: async (signal = 'SIGINT') => {
+      child.kill(signal);
       return exited;
     },
   };

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestCa, httpGet, isListening, loopbackAddress, proxyOrSkip, startDns, startTlsBackend, tempDir, tlsProbe, type DnsServer, type TlsBackend } from '../harness/index.js';
+import { createTestCa, eventually, httpGet, isListening, loopbackAddress, proxyOrSkip, startDns, startTlsBackend, tempDir, tlsProbe, type DnsServer, type TlsBackend } from '../harness/index.js';
 import { upPaths } from '../../src/local/up.js';
 import { processesUsing, startUp, type UpChild } from './up-child.js';
 
@@ -153,12 +153,23 @@ for (const target of ['envoy', 'nginx', 'haproxy'] as const) {
       });
     }
 
-    it('SIGINT stops every process it started and removes every file it wrote', async () => {
+    it('a proxy that exits is reported with its name and last lines; the others keep serving', async () => {
+      const vault = processesUsing(upc.dir).find((pid) => /\/vault\.(yaml|conf|cfg)\b/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')))!;
+      expect(vault).toBeGreaterThan(0);
+      process.kill(vault, 'SIGKILL');
+      await eventually(async () => expect(upc.stdout()).toMatch(/\[vault-0\] killed by SIGKILL; its last lines:/), 10_000);
+      const web = upc.rows.get('web-0')!;
+      expect((await httpGet(`http://${web.address}:${web.upstreams.api}/still`)).status).toBe(200);
+    });
+
+    // SIGINT (Ctrl-C) for two targets, SIGTERM for the third: both stop everything.
+    const signal = target === 'haproxy' ? 'SIGTERM' : 'SIGINT';
+    it(`${signal} stops every process it started and removes every file it wrote`, async () => {
       const pids = processesUsing(upc.dir);
-      expect(pids.length).toBeGreaterThanOrEqual(5); // 4 sidecars and the ingress gateway (nginx: with workers)
+      expect(pids.length).toBeGreaterThanOrEqual(4); // 3 sidecars (vault's was killed above) and the ingress gateway
       const web = upc.rows.get('web-0')!;
       expect(isListening(web.address, web.app)).toBe(true);
-      const code = await upc.interrupt();
+      const code = await upc.interrupt(signal);
       expect(code).toBe(0);
       expect(upc.stdout()).toContain('stopped;');
       expect(processesUsing(upc.dir)).toEqual([]);
