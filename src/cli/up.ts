@@ -51,10 +51,16 @@ Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 invalid mesh, 2 usage error, a pro
       const c = colours();
       const say = (name: string, line: string) => process.stdout.write(`${c.dim(`[${name}]`)} ${line}\n`);
       const { up, callTable } = await import('../local/up.js');
-      // A signal during start-up stops what has started once up() returns.
+      // Listening from before start-up to the end: a signal during start-up stops what has
+      // started once up() returns, and none is missed between printing "ready" and waiting.
       let signalled = false;
-      const early = () => void (signalled = true);
-      process.on('SIGINT', early).on('SIGTERM', early);
+      let onStop = () => {};
+      const stopped = new Promise<void>((resolve) => (onStop = resolve));
+      const onSignal = () => {
+        signalled = true;
+        onStop();
+      };
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
       const running = await runOrExplain(source, o.target, () => up({
         file: o.file,
         mesh,
@@ -68,16 +74,13 @@ Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 invalid mesh, 2 usage error, a pro
           for (const l of last) say(name, `  ${l}`);
         },
       }));
-      process.off('SIGINT', early).off('SIGTERM', early);
       if (!signalled) {
         process.stdout.write(callTable(running, mesh).join('\n') + '\n\nready: Ctrl-C stops everything\n');
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        await stopped;
       }
       process.stdout.write('stopping...\n');
       await running.stop();
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       process.stdout.write('stopped; every process ended and its files removed\n');
       return EXIT.OK;
     }),
