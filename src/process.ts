@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 /** Whether a process exists (EPERM: it exists but belongs to someone else). For stale lock files and staging directories. */
 export function isAlive(pid: number): boolean {
   try {
@@ -11,4 +12,16 @@ export function isAlive(pid: number): boolean {
 /** execa, imported on first use: importing it takes about 70 ms, and most commands run no process. */
 export function loadExeca(): Promise<typeof import('execa').execa> {
   return import('execa').then((m) => m.execa);
+}
+
+const STOP_AT = process.env.MESHC_TEST_STOP_AT;
+
+/**
+ * A named point where the crash tests kill a build: with MESHC_TEST_STOP_AT=<name>, the process
+ * says so on stderr and stops itself there (SIGSTOP), and the test sends SIGKILL. A no-op otherwise.
+ */
+export function crashPoint(name: string): void {
+  if (STOP_AT !== name) return;
+  writeSync(2, `meshc-test-stopped-at ${name}\n`);
+  process.kill(process.pid, 'SIGSTOP');
 }

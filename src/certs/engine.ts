@@ -23,7 +23,8 @@ import {
   type CertMaterial,
   type IssuedCert,
 } from './material.js';
-import { loadKey, serializeState, storeKey, type Phase, type StateData, type StoredCert } from './state.js';
+import { KEY_NOT_LOADED, type KeyRing } from './keys.js';
+import { certKeyId, serializeKeys, serializeState, type KeyMap, type Phase, type ReadState, type StateData, type StoredCert } from './state.js';
 import {
   BACKDATE_MS,
   DAY_MS,
@@ -31,7 +32,6 @@ import {
   issueCertificate,
   keyAlgorithmOf,
   nameToNodeString,
-  privateKeyPem,
   randomSerial,
   serialBytesHex,
   serialHex,
@@ -55,6 +55,10 @@ export interface WantedLeaf {
 
 export interface EngineOptions {
   stateDir: string;
+  /** The mesh file, for messages. */
+  meshFile?: string;
+  /** The state's private keys (keys.ts). */
+  ring: KeyRing;
   meshDir: string;
   clock: () => Date;
   passphrase?: string;
@@ -73,7 +77,12 @@ export interface EngineOptions {
 export interface EngineResult {
   next: StateData;
   nextText: string;
+  /** Every key the next state uses, stored as `encrypted` says. */
+  nextKeys: KeyMap;
+  encrypted: boolean;
   changed: boolean;
+  /** False when a comparison went without some private key (material keys are placeholders then). */
+  keysLoaded: boolean;
   material: CertMaterial;
   findings: Finding[];
   /** What was issued: identity names and `ingress/<host>`, sorted. */
@@ -85,10 +94,11 @@ export interface EngineResult {
 
 interface LoadedCa {
   certificate: X509Certificate;
-  key: KeyObject;
+  /** Undefined when a comparison goes without keys. */
+  key: KeyObject | undefined;
   stored: StoredCert;
-  /** Created by this run: `stored.keyPem` already follows the passphrase setting. */
-  fresh?: boolean;
+  /** Plain PKCS#8, when known. */
+  keyPem: string | undefined;
 }
 
 /** Every leaf the mesh wants, in name order (workloads) then host order (generated ingress). */
@@ -130,31 +140,53 @@ function parseCertificate(pem: string, what: string, stateDir: string): X509Cert
   }
 }
 
-function hasAnyKey(state: StateData): boolean {
-  return state.cas.length > 0 || Object.keys(state.workloads).length > 0 || Object.keys(state.ingress).length > 0;
+function subjectOrganizations(pem: string): string[] {
+  try {
+    return new X509Certificate(pem).subject.split('\n').filter((l) => l.startsWith('O=')).map((l) => l.slice(2));
+  } catch {
+    return [];
+  }
 }
 
-export async function computeCerts(mesh: Mesh, current: StateData, currentText: string | undefined, opts: EngineOptions): Promise<EngineResult> {
+/**
+ * Whether a state from an older meshc (which recorded no mesh) was made for this mesh: one of its
+ * certificates names the mesh's trust domain (the CA first, then leaves, so a trust domain
+ * changed since the CA was made still matches).
+ */
+export function madeForMesh(state: StateData, mesh: Pick<Mesh, 'trustDomain'>): boolean {
+  if (state.cas.length === 0) return true;
+  const certs = [...state.cas, ...Object.values(state.workloads), ...Object.values(state.ingress)];
+  return certs.some((c) => subjectOrganizations(c.certPem).includes(mesh.trustDomain));
+}
+
+/** A state belongs to one mesh: using one made for another is an error, never a silent re-use. */
+function checkOwner(state: StateData, mesh: Mesh, stateDir: string, meshFile: string | undefined): void {
+  const ours = state.mesh ? state.mesh.name === mesh.name && state.mesh.trustDomain === mesh.trustDomain : madeForMesh(state, mesh);
+  if (ours) return;
+  const theirs = state.mesh ? `mesh "${state.mesh.name}" (trust domain ${state.mesh.trustDomain})` : `another trust domain than ${mesh.trustDomain}`;
+  throw new UserError(
+    `certificate state ${stateDir} belongs to ${theirs}, not to mesh "${mesh.name}" (trust domain ${mesh.trustDomain})${meshFile ? ` of ${meshFile}` : ''}`,
+    2,
+    'give each mesh its own state: drop --state (each mesh file then gets .meshc/<file name>/) or point it at this mesh\'s own directory; if this mesh was renamed or moved to a new trust domain, move the old state aside and build to start a new CA (every workload must then be redeployed)',
+  );
+}
+
+export async function computeCerts(mesh: Mesh, read: ReadState, opts: EngineOptions): Promise<EngineResult> {
   const now = opts.clock();
-  const passphrase = opts.passphrase === '' ? undefined : opts.passphrase;
-  const { stateDir } = opts;
+  const { stateDir, ring } = opts;
+  const current = read.state;
   const findings: Finding[] = [];
   const algorithm = mesh.pki.keyAlgorithm;
+  checkOwner(current, mesh, stateDir, opts.meshFile);
+  const encrypt = ring.encrypt;
 
-  if (current.keysEncrypted && hasAnyKey(current) && passphrase === undefined) {
-    throw new UserError(`certificate state ${stateDir} is encrypted; set MESHC_STATE_PASSPHRASE to its passphrase`, 2);
-  }
-  const encrypt = passphrase !== undefined;
-  /** Keeps a stored key's bytes unless the encryption setting changed (then re-stores it). */
-  const restore = (stored: StoredCert, key: () => KeyObject): StoredCert =>
-    current.keysEncrypted === encrypt ? stored : { certPem: stored.certPem, keyPem: storeKey(key(), passphrase) };
-
-  // The CA key is decrypted first: a wrong passphrase fails here, before anything is issued.
-  let cas: LoadedCa[] = current.cas.map((stored, i) => ({
-    certificate: parseCertificate(stored.certPem, `CA #${i + 1}`, stateDir),
-    key: loadKey(stored, current, passphrase, stateDir),
-    stored,
-  }));
+  // CA keys: a real build needs them all (they go into the next state); a comparison signs what
+  // it would issue with a throwaway key instead (those certificates only ever differ anyway).
+  let cas: LoadedCa[] = current.cas.map((stored, i) => {
+    const label = i === current.cas.length - 1 ? 'the CA' : 'the previous CA';
+    const keyPem = ring.plainPem(stored.certPem, label);
+    return { certificate: parseCertificate(stored.certPem, `CA #${i + 1}`, stateDir), key: keyPem === undefined ? undefined : crypto.createPrivateKey(keyPem), stored, keyPem };
+  });
   let phase: Phase = current.phase;
 
   const createCa = async (): Promise<LoadedCa> => {
@@ -169,8 +201,7 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
       notAfter: wholeSeconds(new Date(now.getTime() + mesh.pki.caValidityDays * DAY_MS)),
       serial: randomSerial(),
     });
-    const keyPem = encrypt ? storeKey(key, passphrase) : generated.pkcs8Pem;
-    return { certificate: new X509Certificate(certPem), key, stored: { certPem, keyPem }, fresh: true };
+    return { certificate: new X509Certificate(certPem), key, stored: { certPem }, keyPem: generated.pkcs8Pem };
   };
 
   if (opts.ca === 'start') {
@@ -218,7 +249,7 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
       error('ca-expired', '/spec/pki', `the mesh CA in ${stateDir} expired on ${issuerValidity.notAfter.toISOString()}`, 'start a CA rotation with `meshc certs rotate --ca`'),
     );
   }
-  const caAlgorithm = keyAlgorithmOf(issuer.key);
+  const caAlgorithm = keyAlgorithmOf(issuer.certificate.publicKey);
   if (caAlgorithm !== algorithm) {
     findings.push(
       warning(
@@ -231,24 +262,30 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
   }
 
   const next: StateData = {
+    mesh: { name: mesh.name, trustDomain: mesh.trustDomain },
     phase,
-    keysEncrypted: encrypt,
-    cas: cas.map((ca) => (ca.fresh ? ca.stored : restore(ca.stored, () => ca.key))),
+    cas: cas.map((ca) => ca.stored),
     workloads: {},
     ingress: {},
     suppliedIngress: {},
   };
+  const nextKeys: KeyMap = {};
+  const keep = (certPem: string, plainPem: string | undefined) => {
+    if (plainPem !== undefined) nextKeys[certKeyId(certPem)] = ring.storedForm(certPem, plainPem);
+  };
+  for (const ca of cas) keep(ca.stored.certPem, ca.keyPem);
   const workloads = new Map<string, IssuedCert>();
   const ingressHosts = new Map<string, IssuedCert>();
   const paths = (leaf: WantedLeaf) =>
     leaf.kind === 'workload'
       ? { certPath: workloadCertPath(leaf.name), keyPath: workloadKeyPath(leaf.name) }
       : { certPath: ingressCertPath(leaf.name), keyPath: ingressKeyPath(leaf.name) };
-  const accept = (leaf: WantedLeaf, stored: StoredCert, plainKeyPem: string, serial: string, notBefore: Date, notAfter: Date) => {
-    (leaf.kind === 'workload' ? next.workloads : next.ingress)[leaf.name] = stored;
+  const accept = (leaf: WantedLeaf, stored: StoredCert, plainKeyPem: string | undefined, serial: string, notBefore: Date, notAfter: Date) => {
+    (leaf.kind === 'workload' ? next.workloads : next.ingress)[leaf.name] = { certPem: stored.certPem };
+    keep(stored.certPem, plainKeyPem);
     (leaf.kind === 'workload' ? workloads : ingressHosts).set(leaf.name, {
       certPem: stored.certPem,
-      keyPem: plainKeyPem,
+      keyPem: plainKeyPem ?? KEY_NOT_LOADED,
       serial,
       notBefore,
       notAfter,
@@ -275,18 +312,10 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
         // Issued by a CA still in the bundle (after a finished rotation, a leaf of the old CA is not).
         facts.trusted;
       if (valid) {
-        if (!current.keysEncrypted) {
-          // Written by meshc as unencrypted PKCS#8: shipped as is (re-exporting gives the same bytes).
-          if (!stored.keyPem.startsWith('-----BEGIN PRIVATE KEY-----\n')) {
-            throw new UserError(`certificate state ${stateDir} is unreadable: the key of ${leafLabel(leaf)} is not a PKCS#8 PEM key`);
-          }
-          const nextStored = restore(stored, () => crypto.createPrivateKey(stored.keyPem));
-          accept(leaf, nextStored, stored.keyPem, facts.serial, notBefore, notAfter);
-          continue;
-        }
-        const key = loadKey(stored, current, passphrase, stateDir);
-        if (parseCertificate(stored.certPem, leafLabel(leaf), stateDir).checkPrivateKey(key)) {
-          accept(leaf, stored, privateKeyPem(key), facts.serial, notBefore, notAfter);
+        const keyPem = ring.plainPem(stored.certPem, leafLabel(leaf));
+        // A plain key was written by meshc with its certificate; a decrypted one is checked.
+        if (keyPem === undefined || !ring.fromEncrypted(stored.certPem) || parseCertificate(stored.certPem, leafLabel(leaf), stateDir).checkPrivateKey(crypto.createPrivateKey(keyPem))) {
+          accept(leaf, stored, keyPem, facts.serial, notBefore, notAfter);
           continue;
         }
       }
@@ -299,6 +328,7 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
   const leafNotAfter = wholeSeconds(new Date(Math.min(now.getTime() + mesh.pki.leafValidityDays * DAY_MS, issuerValidity.notAfter.getTime())));
   let done = 0;
   let failed = false;
+  const signerKey = issuer.key ?? (todo.length > 0 ? crypto.createPrivateKey((await generateKey(caAlgorithm ?? algorithm)).pkcs8Pem) : undefined);
   const issued = await Promise.all(
     todo.map(async (leaf) => {
       const generated = await generateKey(algorithm);
@@ -308,7 +338,7 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
         profile: leaf.profile,
         subject: leaf.subject,
         publicKey: generated,
-        signer: { certificate: issuer.certificate, key: issuer.key },
+        signer: { certificate: issuer.certificate, key: signerKey! },
         notBefore: leafNotBefore,
         notAfter: leafNotAfter,
         serial,
@@ -324,8 +354,7 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
   );
   for (const item of issued) {
     if (!item) continue;
-    const keyPem = encrypt ? storeKey(crypto.createPrivateKey(item.generated.pkcs8Pem), passphrase) : item.generated.pkcs8Pem;
-    accept(item.leaf, { certPem: item.certPem, keyPem }, item.generated.pkcs8Pem, serialBytesHex(item.serial), leafNotBefore, leafNotAfter);
+    accept(item.leaf, { certPem: item.certPem }, item.generated.pkcs8Pem, serialBytesHex(item.serial), leafNotBefore, leafNotAfter);
   }
 
   // Supplied ingress files: checked on every build, recorded (certificate only) for `certs status`.
@@ -341,10 +370,16 @@ export async function computeCerts(mesh: Mesh, current: StateData, currentText: 
 
   const nextText = serializeState(next);
   const sortedMap = (map: Map<string, IssuedCert>) => new Map([...map].sort(([a], [b]) => cmp(a, b)));
+  // Changed: the public part, the keys, or where they are kept (plain keys left after encrypting).
+  const keysText = read.keyTexts[encrypt ? 1 : 0];
+  const changed = nextText !== read.text || serializeKeys(nextKeys, encrypt) !== keysText || (encrypt && read.keyTexts[0] !== undefined);
   return {
     next,
     nextText,
-    changed: nextText !== currentText,
+    nextKeys,
+    encrypted: encrypt,
+    keysLoaded: ring.complete,
+    changed,
     material: {
       trustBundlePem: cas.map((ca) => ca.stored.certPem).join(''),
       trustBundlePath: TRUST_BUNDLE_PATH,

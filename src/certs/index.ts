@@ -6,21 +6,35 @@
  * and writes the output, then `commit()`s the state and always `release()`s the lock.
  */
 import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Finding } from '../model/diagnostic.js';
 import { cmp, type Mesh } from '../model/mesh.js';
 import { GENERATED_HEADER, type OutputFile } from '../targets/target.js';
-import { computeCerts, leafLabel, wantedLeaves, type WantedLeaf } from './engine.js';
+import { computeCerts, leafLabel, wantedLeaves, type EngineResult, type WantedLeaf } from './engine.js';
 import { TRUST_BUNDLE_PATH, type CertMaterial } from './material.js';
-import { acquireLock, readState, writeState, type Phase } from './state.js';
+import { madeForMesh } from './engine.js';
+import { KeyRing, type KeyNeed } from './keys.js';
+import { acquireLock, commitState, ENCRYPTED_KEYS_FILE, ensureStateDir, hasState, PRIVATE_DIR, readState, serializeKeys, stateFingerprintText, type Lock, type Phase, type ReadState } from './state.js';
 import { DAY_MS, serialHex, subjectAltNames, validity } from './x509.js';
 
 export type { CertMaterial, IssuedCert } from './material.js';
 export type { Phase } from './state.js';
 
 export interface CertStageOptions {
-  /** State directory, e.g. `/abs/path/.meshc` (created with mode 0700). */
+  /** State directory, e.g. `/abs/path/.meshc/mesh` (created with mode 0700 when first committed). */
   stateDir: string;
+  /**
+   * An older meshc's state directory shared by the mesh files beside it (location.ts): when
+   * `stateDir` has no state and this one holds a state made for this mesh, it is used, and moved
+   * into `stateDir` by the commit.
+   */
+  legacyStateDir?: string;
+  /** The mesh file, for messages. */
+  meshFile?: string;
+  /** `optional`: a comparison, which works without private keys. Default `required`. */
+  keys?: KeyNeed;
   /** Directory of mesh.yaml: supplied ingress certFile/keyFile are relative to it. */
   meshDir: string;
   /** Injected clock; certificate code never reads the system time itself. */
@@ -37,9 +51,13 @@ export interface PreparedCerts {
   findings: Finding[];
   /** Whether `commit` would change the state. */
   changed: boolean;
+  /** False when a comparison went without some private key: files under `secrets/` hold placeholders. */
+  keysLoaded: boolean;
+  /** Said to the user, not about mesh.yaml (unencrypted keys in a git work tree). */
+  warnings: string[];
   /** Identities (and `ingress/<host>`) issued by this prepare, sorted. */
   issued: string[];
-  /** The state file's text as it is after `commit` (the build's input fingerprint uses it). */
+  /** The state's texts as they are after `commit` (the build's input fingerprint uses them, see stateFingerprintText). */
   stateText: string;
   /** Atomically persists the new state (no-op when unchanged or already committed). */
   commit(): Promise<void>;
@@ -53,30 +71,77 @@ export interface PreparedCerts {
  * until `commit`. On error the lock is released before the error is thrown.
  */
 export async function prepareCerts(mesh: Mesh, opts: CertStageOptions): Promise<PreparedCerts> {
-  const lock = acquireLock(opts.stateDir);
+  // Nothing is created before there is something to keep: without a state directory the lock is
+  // taken by the commit, which makes the directory.
+  let lock: Lock | undefined = hasState(opts.stateDir) || existsSync(join(opts.stateDir, 'lock')) ? acquireLock(opts.stateDir) : undefined;
+  const released = { done: false };
   try {
-    const { state, text } = readState(opts.stateDir);
-    const result = await computeCerts(mesh, state, text, opts);
+    const { read, adoptFrom } = readOwnState(mesh, opts);
+    const result = await computeCerts(mesh, read, { ...opts, ring: new KeyRing(read.keys, opts.passphrase, adoptFrom ?? opts.stateDir, opts.keys ?? 'required') });
     let committed = false;
     return {
       material: result.material,
       findings: result.findings,
       changed: result.changed,
+      keysLoaded: result.keysLoaded,
+      warnings: (opts.keys ?? 'required') === 'required' ? plainKeysWarning(result, opts.stateDir) : [],
       issued: result.issued,
-      stateText: result.nextText,
+      stateText: nextFingerprint(result),
       async commit() {
-        if (lock.held) await result.facts.save(opts.stateDir);
-        if (committed || !result.changed) return;
-        if (!lock.held) throw new Error('certificate state committed after its lock was released');
-        await writeState(opts.stateDir, result.nextText);
+        if (released.done) throw new Error('certificate state committed after its lock was released');
+        if (!lock) {
+          ensureStateDir(opts.stateDir);
+          lock = acquireLock(opts.stateDir);
+          if (hasState(opts.stateDir)) throw new UserError(`certificate state ${opts.stateDir} was made by another meshc while this build ran`, 2, 'run the build again');
+        }
+        if (committed) return;
+        if (result.changed) await commitState(opts.stateDir, { text: result.nextText, keys: result.nextKeys, encrypted: result.encrypted }, read, adoptFrom);
+        await result.facts.save(opts.stateDir);
         committed = true;
       },
-      release: () => lock.release(),
+      release: async () => {
+        released.done = true;
+        await lock?.release();
+      },
     };
   } catch (e) {
-    await lock.release();
+    await lock?.release();
     throw e;
   }
+}
+
+/**
+ * Keys written unencrypted inside a git work tree: git-ignored (private/.gitignore), but worth
+ * saying, since a passphrase would let the team commit them and build anywhere.
+ */
+function plainKeysWarning(result: EngineResult, stateDir: string): string[] {
+  if (result.encrypted || !result.changed || !inGitWorkTree(stateDir)) return [];
+  return [
+    `the private keys of ${stateDir} are stored unencrypted in ${join(stateDir, PRIVATE_DIR)} (git-ignored: never commit them); set MESHC_STATE_PASSPHRASE to store them encrypted (${ENCRYPTED_KEYS_FILE}, safe to commit)`,
+  ];
+}
+
+function inGitWorkTree(dir: string): boolean {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return true;
+    if (dirname(d) === d) return false;
+  }
+}
+
+/** The state to start from: the mesh's own, or an older meshc's shared one made for this mesh. */
+function readOwnState(mesh: Mesh, opts: CertStageOptions): { read: ReadState; adoptFrom?: string } {
+  const read = readState(opts.stateDir);
+  if (read.text !== undefined || !opts.legacyStateDir || !hasState(opts.legacyStateDir)) return { read };
+  const legacy = readState(opts.legacyStateDir);
+  // Another mesh's (two mesh files shared it): this mesh starts its own.
+  if (legacy.state.mesh ? legacy.state.mesh.name !== mesh.name || legacy.state.mesh.trustDomain !== mesh.trustDomain : !madeForMesh(legacy.state, mesh)) return { read };
+  return { read: legacy, adoptFrom: opts.legacyStateDir };
+}
+
+/** What the build fingerprint takes of the state once committed (see stateFingerprintText). */
+function nextFingerprint(result: EngineResult): string {
+  const keys = serializeKeys(result.nextKeys, result.encrypted);
+  return stateFingerprintText({ text: result.nextText, keyTexts: result.encrypted ? [undefined, keys] : [keys, undefined] })!;
 }
 
 /**
@@ -132,8 +197,10 @@ export interface StatusReport {
  */
 export async function certsStatus(
   stateDir: string,
-  opts: { clock: () => Date; warnDays: number; passphrase?: string },
+  opts: { clock: () => Date; warnDays: number; passphrase?: string; legacyStateDir?: string },
 ): Promise<StatusReport> {
+  // Before a build has moved it, an older meshc's shared state is the one to watch.
+  if (!hasState(stateDir) && opts.legacyStateDir && hasState(opts.legacyStateDir)) stateDir = opts.legacyStateDir;
   const { state, text } = readState(stateDir);
   if (text === undefined) throw new UserError(`no certificate state in ${stateDir}; run \`meshc build\` first`, 2);
   const now = opts.clock().getTime();
@@ -189,6 +256,7 @@ export interface RotateOptions extends CertStageOptions {
 export interface RotateResult {
   /** Identities and `ingress/<host>` re-issued (or newly issued), sorted. */
   reissued: string[];
+  warnings: string[];
   /** Phase after the rotation. */
   phase: Phase;
   /** What happened to the CA. */
@@ -220,19 +288,22 @@ export async function certsRotate(mesh: Mesh, opts: RotateOptions): Promise<Rota
   const force = (leaf: WantedLeaf, notAfter: Date): boolean =>
     opts.all === true || named.has(leafLabel(leaf)) || notAfter.getTime() - opts.clock().getTime() <= renewMs;
 
+  ensureStateDir(opts.stateDir);
   const lock = acquireLock(opts.stateDir);
   try {
-    const { state, text } = readState(opts.stateDir);
+    const { read, adoptFrom } = readOwnState(mesh, opts);
     const { services: _services, all: _all, ca, finish, ...stage } = opts;
-    const result = await computeCerts(mesh, state, text, {
+    const result = await computeCerts(mesh, read, {
       ...stage,
+      ring: new KeyRing(read.keys, opts.passphrase, adoptFrom ?? opts.stateDir, 'required'),
       rotating: !ca, // starting a rotation re-issues nothing: it only adds the new CA to the bundles
       force: ca ? () => false : force,
       ...(ca ? { ca: 'start' as const } : finish ? { ca: 'finish' as const } : {}),
     });
-    if (result.changed) await writeState(opts.stateDir, result.nextText);
+    if (result.changed) await commitState(opts.stateDir, { text: result.nextText, keys: result.nextKeys, encrypted: result.encrypted }, read, adoptFrom);
     return {
       reissued: result.issued,
+      warnings: plainKeysWarning(result, opts.stateDir),
       phase: result.phase,
       ...(opts.ca ? { caAction: 'started' as const } : opts.finish ? { caAction: 'finished' as const } : {}),
       changed: result.changed,

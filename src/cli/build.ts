@@ -18,7 +18,9 @@ Examples:
   $ meshc build --check                 # in CI: fail when committed output is stale
 
 Exit codes: 0 built (or up to date with --check), 1 invalid mesh or stale output, 2 usage, I/O or internal error.
-Private keys are written only under <out>/secrets/ (mode 0600, git-ignored); set MESHC_STATE_PASSPHRASE to encrypt the keys kept in the state.`);
+Private keys are written only under <out>/secrets/ (mode 0600, git-ignored). The state (.meshc/<mesh file name>/) keeps
+certificates in state.json (commit it) and keys in private/ (git-ignored), or, with MESHC_STATE_PASSPHRASE set, encrypted
+in keys.encrypted.json (safe to commit). --check needs no keys and no passphrase.`);
   for (const add of [addFile, addOut, addState, addTargets, addFormat, addDebug]) add(cmd);
   cmd.action(
     action(async (o: CommonOptions & { check?: boolean }) => {
@@ -33,6 +35,7 @@ Private keys are written only under <out>/secrets/ (mode 0600, git-ignored); set
         progress: o.format === 'text' ? progressReporter('issuing certificates') : undefined,
       });
       const c = colours();
+      for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       const stale = r.plan ? [...r.plan.added, ...r.plan.changed, ...r.plan.removed, ...r.plan.modeChanged] : [];
       if (o.format === 'json') {
         printJson({ ok: r.ok, cached: r.cached ?? false, diagnostics: r.diagnostics, ...(r.plan ? { upToDate: r.plan.upToDate, added: r.plan.added, changed: r.plan.changed, removed: r.plan.removed, modeChanged: r.plan.modeChanged } : {}) });

@@ -5,6 +5,7 @@ import { locate } from '../source/parse.js';
 import { validate } from '../pipeline/validate.js';
 import { hasErrors } from '../model/diagnostic.js';
 import { addDebug, addFile, addFormat, addState, passphrase, stateDir } from './options.js';
+import { stateLocation } from '../certs/location.js';
 import { progressReporter } from './progress.js';
 import { colours, countLine, formatDiagnostics, printJson } from './render.js';
 import { action, EXIT } from './run.js';
@@ -48,7 +49,8 @@ Exit codes: 0 every certificate valid beyond the window, 1 one expired or inside
   for (const add of [addFile, addState, addFormat, addDebug]) add(status);
   status.action(
     action(async (o: { file: string; state?: string; format: string; warnDays: string }) => {
-      const r = await certsStatus(stateDir(o), { clock: () => new Date(), warnDays: Number(o.warnDays) });
+      const location = stateLocation(o.file, stateDir(o));
+      const r = await certsStatus(location.dir, { clock: () => new Date(), warnDays: Number(o.warnDays), ...(location.legacy ? { legacyStateDir: location.legacy } : {}) });
       if (o.format === 'json') printJson(r);
       else process.stdout.write(renderStatus(r));
       return r.expired + r.expiring > 0 ? EXIT.FINDINGS : EXIT.OK;
@@ -84,8 +86,11 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
         process.stdout.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}; nothing was rotated\n`);
         return EXIT.FINDINGS;
       }
+      const location = stateLocation(o.file, stateDir(o));
       const r = await certsRotate(v.mesh, {
-        stateDir: stateDir(o),
+        stateDir: location.dir,
+        ...(location.legacy ? { legacyStateDir: location.legacy } : {}),
+        meshFile: o.file,
         meshDir: (await import('node:path')).dirname((await import('node:path')).resolve(o.file)),
         clock: () => new Date(),
         passphrase: passphrase(),
@@ -96,6 +101,7 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
         progress: o.format === 'text' ? progressReporter('issuing certificates') : undefined,
       });
       const diagnostics = r.findings.map((f) => locate(v.source!, f));
+      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       if (o.format === 'json') printJson({ reissued: r.reissued, phase: r.phase, caAction: r.caAction ?? null, changed: r.changed, diagnostics });
       else {
         if (diagnostics.length) process.stdout.write(formatDiagnostics(diagnostics) + '\n');

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 /** Options shared by every command that takes them; spelled and defaulted identically everywhere. */
 export interface CommonOptions {
@@ -18,7 +18,7 @@ export function addOut(cmd: Command): Command {
   return cmd.option('-o, --out <dir>', 'output directory', 'out');
 }
 export function addState(cmd: Command): Command {
-  return cmd.option('--state <dir>', 'certificate state directory (default: .meshc beside the mesh file)');
+  return cmd.option('--state <dir>', 'certificate state directory (default: .meshc/<mesh file name>/ beside the mesh file)');
 }
 export function addTargets(cmd: Command): Command {
   return cmd.option('--targets <list>', 'comma-separated targets (default: all)');
@@ -30,8 +30,9 @@ export function addDebug(cmd: Command): Command {
   return cmd.option('--debug', 'print stack traces of internal errors');
 }
 
-export function stateDir(o: { file: string; state?: string }): string {
-  return o.state ? resolve(o.state) : join(dirname(resolve(o.file)), '.meshc');
+/** `--state` as given (resolved); the default is decided by certs/location.ts. */
+export function stateDir(o: { state?: string }): string | undefined {
+  return o.state ? resolve(o.state) : undefined;
 }
 
 export function targetList(o: { targets?: string }): string[] | undefined {

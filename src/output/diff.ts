@@ -20,7 +20,9 @@ import { createTwoFilesPatch } from 'diff';
 import { UserError } from '../errors.js';
 import type { Diagnostic } from '../model/diagnostic.js';
 import { cmp, type Mesh } from '../model/mesh.js';
-import { compile, defaultStateDir } from '../pipeline/build.js';
+import { compile } from '../pipeline/build.js';
+import { stateLocation } from '../certs/location.js';
+import { ENCRYPTED_KEYS_FILE, hasState, PLAIN_KEYS_FILE, PRIVATE_DIR, STATE_FILE } from '../certs/state.js';
 import { compilePartial, type PartialCompile } from '../pipeline/partial.js';
 import type { OutputFile } from '../targets/target.js';
 import { contentHash, MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
@@ -57,7 +59,7 @@ export interface DiffOptions {
   file: string;
   /** Output directory compared against (ignored with `against`). */
   out: string;
-  /** State directory. Default `.meshc` beside the mesh file. */
+  /** State directory. Default: certs/location.ts. */
   state?: string;
   targets?: string[];
   passphrase?: string;
@@ -237,20 +239,12 @@ async function listKeyFiles(dir: string): Promise<string[]> {
 export async function diffOutput(opts: DiffOptions): Promise<DiffResult> {
   const partial = await compilePartial({ file: opts.file, out: opts.out, ...(opts.state ? { state: opts.state } : {}), ...(opts.targets ? { targets: opts.targets } : {}), ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) });
   if (partial) return diffPartial(partial, opts);
-  // No state yet: compile against an empty temporary one, so not even the state directory is created.
-  const realState = opts.state ? resolve(opts.state) : defaultStateDir(opts.file);
-  const scratch = (await exists(realState)) ? undefined : await mkdtemp(join(tmpdir(), 'meshc-diff-state-'));
-  let c: Awaited<ReturnType<typeof compile>>;
-  try {
-    c = await compile({ file: opts.file, out: opts.out, state: scratch ?? realState, targets: opts.targets, clock: opts.clock, ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) });
-  } catch (e) {
-    if (scratch) await rm(scratch, { recursive: true, force: true });
-    throw e;
-  }
+  // A comparison creates nothing, not even the state directory, and needs no private key.
+  const c = await compile({ file: opts.file, out: opts.out, ...(opts.state ? { state: opts.state } : {}), targets: opts.targets, clock: opts.clock, ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) });
   try {
     if (!c.ok || !c.files) return { ok: false, diagnostics: c.diagnostics };
     const out = await currentTree(resolve(opts.out));
-    const plan = await planOutput(out, c.files, { compare: true });
+    const plan = await planOutput(out, c.files, { compare: true, keysLoaded: c.keysLoaded !== false });
     const byPath = new Map(c.files.map((f) => [f.path, f]));
     const notes: string[] = [];
     const outExists = await exists(out);
@@ -266,6 +260,7 @@ export async function diffOutput(opts: DiffOptions): Promise<DiffResult> {
     const oldMesh = meshFromSummary(asText(await readOld('summary/mesh.json')));
     const nothingBuilt = !outExists || plan.added.length === c.files.length;
     if (nothingBuilt) notes.push(`nothing built yet in ${opts.out}: ${c.files.length} files would be written`);
+    if (c.keysLoaded === false) notes.push('no private keys here (only the public state): files under secrets/ were not compared');
     else if (!oldMesh) notes.push(`no readable summary/mesh.json in ${opts.out}: no service-level summary (build with the summary target)`);
     const secrets = [
       ...(await Promise.all((await listKeyFiles(out)).map(async (p) => asText(await readOld(p)) ?? ''))),
@@ -280,7 +275,6 @@ export async function diffOutput(opts: DiffOptions): Promise<DiffResult> {
     return { ok: true, diagnostics: c.diagnostics, report, path: 'full' };
   } finally {
     await c.finish(false);
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -328,7 +322,7 @@ export async function diffAgainstRef(opts: DiffOptions & { against: string }): P
   const abs = resolve(opts.file);
   const now = (opts.clock ?? (() => new Date()))();
   const clock = () => new Date(now.getTime());
-  const realState = opts.state ? resolve(opts.state) : defaultStateDir(opts.file);
+  const location = stateLocation(opts.file, opts.state);
   const tmpState = await mkdtemp(join(tmpdir(), 'meshc-diff-state-'));
   await chmod(tmpState, 0o700);
   // The old mesh goes to a temporary directory, unless it names supplied ingress files
@@ -337,7 +331,10 @@ export async function diffAgainstRef(opts: DiffOptions & { against: string }): P
   const tmpMesh = join(tmpState, 'old', basename(abs));
   let oldFile = /\b(certFile|keyFile)\b/.test(text) ? join(dirname(abs), `.${basename(abs)}.meshc-diff-${process.pid}-${randomBytes(4).toString('hex')}.yaml`) : tmpMesh;
   try {
-    if (await exists(join(realState, 'state.json'))) await copyFile(join(realState, 'state.json'), join(tmpState, 'state.json'));
+    // The copy: the mesh's state, or an older meshc's shared one (adopted in the copy if it is this mesh's).
+    let legacyCopy: string | undefined;
+    if (hasState(location.dir)) await copyState(location.dir, tmpState);
+    else if (location.legacy && hasState(location.legacy)) await copyState(location.legacy, (legacyCopy = join(tmpState, 'legacy')));
     await mkdir(dirname(tmpMesh), { mode: 0o700 });
     try {
       await writeFile(oldFile, text, { mode: 0o600 });
@@ -345,7 +342,7 @@ export async function diffAgainstRef(opts: DiffOptions & { against: string }): P
       oldFile = tmpMesh;
       await writeFile(oldFile, text, { mode: 0o600 });
     }
-    const common = { out: opts.out, state: tmpState, targets: opts.targets, clock, ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) };
+    const common = { out: opts.out, state: tmpState, ...(legacyCopy ? { legacyState: legacyCopy } : {}), targets: opts.targets, clock, ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) };
     const before = await compile({ ...common, file: oldFile });
     const label = `${opts.against}:${repoPath}`;
     if (!before.ok || !before.files) {
@@ -373,6 +370,16 @@ export async function diffAgainstRef(opts: DiffOptions & { against: string }): P
   } finally {
     await rm(oldFile, { force: true });
     await rm(tmpState, { recursive: true, force: true });
+  }
+}
+
+/** Copies a state (public part and whichever key stores are there) into a new directory. */
+async function copyState(from: string, to: string): Promise<void> {
+  await mkdir(join(to, PRIVATE_DIR), { recursive: true, mode: 0o700 });
+  for (const name of [STATE_FILE, ENCRYPTED_KEYS_FILE, PLAIN_KEYS_FILE]) {
+    await copyFile(join(from, ...name.split('/')), join(to, ...name.split('/'))).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
   }
 }
 

@@ -5,7 +5,7 @@ import { basename, dirname, join, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
 import { contentHash, MANIFEST_NAME, manifestText, modeOf, parseManifest, sha256, type BuildStamp, type FileRecord, type Manifest } from './manifest.js';
-import { isAlive } from '../process.js';
+import { crashPoint, isAlive } from '../process.js';
 import { WriteThread } from './write-thread.js';
 
 /**
@@ -107,13 +107,16 @@ export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
  *
  * `compare` (build --check, diff): an output tree with no `secrets/` at all is a git checkout of
  * a committed out/ (its .gitignore keeps the keys out of git), so the missing keys are not
- * drift. Keys that are present are compared like everything else. A real build always writes them.
+ * drift. Keys that are present are compared like everything else, unless the comparison has no
+ * keys (`keysLoaded: false`, only the public state is here): then `secrets/` is left out on both
+ * sides. A real build always writes them.
  */
-export async function planOutput(outDir: string, files: readonly OutputFile[], opts: { compare?: boolean } = {}): Promise<OutputPlan> {
+export async function planOutput(outDir: string, files: readonly OutputFile[], opts: { compare?: boolean; keysLoaded?: boolean } = {}): Promise<OutputPlan> {
   outDir = await currentTree(outDir);
   const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
-  const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
   const isSecret = (p: string) => p.startsWith('secrets/');
+  const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME && (opts.keysLoaded !== false || !isSecret(p))) : []);
+  if (opts.keysLoaded === false) files = files.filter((f) => !isSecret(f.path));
   if (opts.compare && onDisk.size > 0 && ![...onDisk].some(isSecret)) files = files.filter((f) => !isSecret(f.path));
   const CONCURRENCY = 64;
   let next = 0;
@@ -126,7 +129,8 @@ export async function planOutput(outDir: string, files: readonly OutputFile[], o
       onDisk.delete(f.path);
       const p = join(outDir, ...f.path.split('/'));
       const st = await lstat(p);
-      if (sha256(await readFile(p)) !== contentHash(f)) plan.changed.push(f.path);
+      // A link (or anything but a file) is never followed: it is not what meshc wrote.
+      if (!st.isFile() || sha256(await readFile(p)) !== contentHash(f)) plan.changed.push(f.path);
       else if ((st.mode & 0o777) !== modeOf(f)) plan.modeChanged.push(f.path);
     }
   };
@@ -168,7 +172,7 @@ export interface OutputSink {
  * small one is over before the thread has started.
  */
 export async function openOutput(outDir: string, opts: { thread?: boolean } = {}): Promise<OutputSink> {
-  await recoverInterruptedSwap(outDir);
+  await cleanLeftovers(outDir);
   await guardForeignDirectory(outDir);
   const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
   // A file's hash may come from the manifest instead of reading it, when the file has the
@@ -176,7 +180,9 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
   const manifest = await readManifestWithTime(outDir);
   const parent = dirname(outDir);
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const stagingDir = join(parent, `.${basename(outDir)}.staging-${tag}`);
+  // The staging tree and the previous one live in a directory git ignores from its first moment.
+  const work = join(parent, `${workPrefix(outDir)}${tag}`);
+  const stagingDir = join(work, 'staging');
   const umask = currentUmask();
   const seen = new Set<string>();
   const records: FileRecord[] = [];
@@ -243,7 +249,7 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
   const ensureStaging = (): Promise<void> => {
     root ??= (async () => {
       await mkdir(parent, { recursive: true });
-      await removeAbandonedStaging(parent, basename(outDir));
+      await makeWorkDir(work);
       await mkdir(stagingDir, { mode: 0o755 });
     })();
     staging ??= root.then(() => {
@@ -265,7 +271,8 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
     const p = join(outDir, ...f.path.split('/'));
     const st = await lstat(p);
     const known = manifest?.m.files[f.path];
-    const diskHash = known && untouched(st, known, manifest!.mtimeMs) ? known.sha256 : sha256(await readFile(p));
+    // A link is replaced, never followed (nor hard-linked into the new tree).
+    const diskHash = !st.isFile() ? undefined : known && untouched(st, known, manifest!.mtimeMs) ? known.sha256 : sha256(await readFile(p));
     if (diskHash !== r.sha256) plan.changed.push(f.path);
     else if ((st.mode & 0o777) !== r.mode) plan.modeChanged.push(f.path);
     else if (staging) return staging.then(() => linkOne(r));
@@ -281,6 +288,7 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
       // Every write of the batch settles before an error is reported: abort then finds no write in flight.
       const failed = (await Promise.allSettled(files.map(putOne))).find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
+      crashPoint('writing');
     },
     seal() {
       sealed ??= { text: manifestText(records) };
@@ -297,7 +305,8 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
     async abort() {
       await thread?.close();
       await Promise.allSettled([root, staging]);
-      await rm(stagingDir, { recursive: true, force: true });
+      // The error that aborted is the one to report; a work directory that could not be made is no leftover.
+      if (root) await removeWorkDir(work).catch(() => undefined);
     },
   };
 
@@ -314,22 +323,25 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
       if (current !== text) await writeFileAtomic(join(outDir, MANIFEST_NAME), text);
       return done;
     }
-    const old = join(parent, `.${basename(outDir)}.old-${tag}`);
+    const old = join(work, 'old');
     try {
       await ensureStaging();
       await writeManifestLast(join(stagingDir, MANIFEST_NAME), text);
+      crashPoint('staged');
       await hooks.beforeSwap?.();
+      crashPoint('state-committed');
       const hadOld = await exists(outDir);
       if (hadOld) await rename(outDir, old);
+      crashPoint('between-renames');
       try {
         await rename(stagingDir, outDir);
       } catch (e) {
         if (hadOld) await rename(old, outDir);
         throw e;
       }
-      if (hadOld) await rm(old, { recursive: true, force: true });
+      crashPoint('swapped');
     } finally {
-      await rm(stagingDir, { recursive: true, force: true });
+      await removeWorkDir(work);
     }
     return done;
   }
@@ -464,46 +476,91 @@ async function guardForeignDirectory(outDir: string): Promise<void> {
   if (!manifest) throw new UserError(`refusing to replace ${outDir}: it is not empty and has no ${MANIFEST_NAME}, so meshc did not write it`, 2, `remove it or choose another --out`);
 }
 
-/** A build killed while staging leaves `.out.staging-<pid>-…` behind: remove those of dead processes. */
-async function removeAbandonedStaging(parent: string, base: string): Promise<void> {
-  const prefix = `.${base}.staging-`;
-  for (const name of await readdir(parent).catch(() => [] as string[])) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) await rm(join(parent, name), { recursive: true, force: true });
-  }
+/**
+ * A build's work directory beside the output: `.<out>.meshc-<pid>-<hex>/` holding `staging/` (the
+ * new tree, renamed to out/) and `old/` (the previous tree, on its way out). Its `.gitignore`
+ * ignores everything in it and is written before anything else, so a tree with keys in it is never
+ * stageable, even when a build is killed halfway.
+ */
+const WORK_GITIGNORE = '# meshc: a build in progress, or what a killed one left (the next build removes it)\n*\n';
+
+function workPrefix(outDir: string): string {
+  return `.${basename(outDir)}.meshc-`;
 }
 
+async function makeWorkDir(work: string): Promise<void> {
+  await mkdir(work, { mode: 0o700 });
+  await writeFile(join(work, '.gitignore'), WORK_GITIGNORE, { mode: 0o644 });
+}
+
+/** Removes a tree, its `secrets/` first: a removal cut short never leaves keys beside a deleted `.gitignore`. */
+async function removeTree(dir: string): Promise<void> {
+  await rm(join(dir, 'secrets'), { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Removes a work directory: its trees first, its `.gitignore` last. */
+async function removeWorkDir(work: string): Promise<void> {
+  for (const name of await readdir(work).catch(() => [] as string[])) if (name !== '.gitignore') await removeTree(join(work, name));
+  crashPoint('old-removed');
+  await rm(join(work, '.gitignore'), { force: true });
+  await rm(work, { recursive: true, force: true });
+}
+
+/** What killed builds left beside the output: work directories, and an older meshc's `.out.staging-*`, `.out.old-*`. */
+async function leftovers(outDir: string): Promise<{ path: string; pid: number; old?: string; legacy: boolean }[]> {
+  const parent = dirname(outDir);
+  const base = basename(outDir);
+  const found: { path: string; pid: number; old?: string; legacy: boolean }[] = [];
+  const names = await readdir(parent).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  for (const name of names.sort()) {
+    const pidOf = (rest: string) => Number(rest.split('-')[0]);
+    const path = join(parent, name);
+    if (name.startsWith(workPrefix(outDir))) {
+      const old = join(path, 'old');
+      found.push({ path, pid: pidOf(name.slice(workPrefix(outDir).length)), legacy: false, ...((await exists(old)) ? { old } : {}) });
+    } else if (name.startsWith(`.${base}.old-`)) found.push({ path, pid: pidOf(name.slice(`.${base}.old-`.length)), old: path, legacy: true });
+    else if (name.startsWith(`.${base}.staging-`)) found.push({ path, pid: pidOf(name.slice(`.${base}.staging-`.length)), legacy: true });
+  }
+  return found;
+}
 
 /**
- * If a previous build died between its two renames, the output directory is missing and the old
- * tree sits beside it: put it back.
+ * Finishes what killed builds left: when one died between its two renames (out/ gone), its
+ * previous tree is put back; then every leftover of a process no longer running is removed.
+ * Every build runs this, the rebuild shortcut too.
  */
-async function recoverInterruptedSwap(outDir: string): Promise<void> {
-  const old = await interruptedSwap(outDir);
-  if (old) await rename(old, outDir);
+export async function cleanLeftovers(outDir: string): Promise<void> {
+  const found = await leftovers(outDir);
+  if (found.length === 0) return;
+  const dead = (l: { pid: number }) => Number.isInteger(l.pid) && l.pid > 0 && l.pid !== process.pid && !isAlive(l.pid);
+  if (!(await exists(outDir))) {
+    const back = found.filter((l) => l.old && dead(l)).pop();
+    if (back) await rename(back.old!, outDir);
+  }
+  for (const l of found) {
+    if (!dead(l)) continue;
+    if (l.legacy) await removeTree(l.path);
+    else await removeWorkDir(l.path);
+  }
 }
 
 /**
  * The tree to read as the current output: out/, or, when a build died between its two renames,
  * the previous tree where it was left. Read-only (build --check and diff change nothing); the next
- * real build puts it back (recoverInterruptedSwap).
+ * real build puts it back (cleanLeftovers).
  */
 export async function currentTree(outDir: string): Promise<string> {
   return (await interruptedSwap(outDir)) ?? outDir;
 }
 
-/**
- * Where the previous tree is when a build died between its two renames (out/ gone, its latest
- * `.out.old-*` sibling left): that sibling's path; undefined when out/ exists or none is left.
- */
+/** Where the previous tree is when a build died between its two renames (out/ gone); undefined when out/ exists or none is left. */
 async function interruptedSwap(outDir: string): Promise<string | undefined> {
   if (await exists(outDir)) return undefined;
-  const parent = dirname(outDir);
-  if (!(await exists(parent))) return undefined;
-  const prefix = `.${basename(outDir)}.old-`;
-  const olds = (await readdir(parent)).filter((n) => n.startsWith(prefix)).sort();
-  return olds.length ? join(parent, olds[olds.length - 1]!) : undefined;
+  return (await leftovers(outDir)).filter((l) => l.old).pop()?.old;
 }
 
 export const _internal = { listFiles, sep };

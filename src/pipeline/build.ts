@@ -1,12 +1,14 @@
 import { dirname, join, resolve } from 'node:path';
+import { checkPassphrase } from '../certs/keys.js';
+import { stateLocation } from '../certs/location.js';
 import { certOutputFiles, prepareCerts } from '../certs/index.js';
 import { hasErrors, type Diagnostic } from '../model/diagnostic.js';
 import type { Mesh } from '../model/mesh.js';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { sha256, type BuildStamp } from '../output/manifest.js';
-import { ignoreCaches, STATE_FILE } from '../certs/state.js';
+import { ignoreCaches, readStateFingerprint } from '../certs/state.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
-import { isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink, type WriterFile } from '../output/writer.js';
+import { cleanLeftovers, isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink, type WriterFile } from '../output/writer.js';
 import { selectTargets } from './targets.js';
 import { confirmWorker, emitBatches, startLowMemory, startWorkerEarly, usesThreads, type EmitWorker } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
@@ -18,8 +20,13 @@ export interface BuildOptions {
   file: string;
   /** Output directory. Default `out` (the CLI resolves it). */
   out: string;
-  /** State directory. Default `.meshc` beside the mesh file. */
+  /** State directory. Default `.meshc/<mesh file name>/` beside the mesh file (see certs/location.ts). */
   state?: string;
+  /**
+   * With `state`: an older meshc's shared state directory to adopt a state from (see
+   * certs/location.ts); the default location brings its own. For diff's scratch copies.
+   */
+  legacyState?: string;
   /** Target names; default all. */
   targets?: string[];
   /** Compare only: write nothing, commit no state. */
@@ -42,6 +49,10 @@ export interface BuildResult {
   files?: OutputFile[];
   /** How many files the build has (build and build --check). */
   fileCount?: number;
+  /** False when a comparison had no private keys: files under `secrets/` were not compared. */
+  keysLoaded?: boolean;
+  /** For the user, about the state rather than mesh.yaml (see prepareCerts). */
+  warnings?: string[];
   mesh?: Mesh;
 }
 
@@ -83,12 +94,11 @@ async function writeStamp(stateDir: string, out: string, stamp: BuildStamp): Pro
   }
 }
 
-export function defaultStateDir(file: string): string {
-  return join(dirname(resolve(file)), '.meshc');
-}
+export { defaultStateDir } from '../certs/location.js';
 
 type Prepared<F> = Omit<BuildResult, 'files'> & {
   finish(commit: boolean): Promise<void>;
+  keysLoaded?: boolean;
   stateText?: string;
   validUntil?: string;
   /** Every file of the build, batch by batch, in no particular order; already started. */
@@ -132,8 +142,14 @@ async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode
     }
     const mesh = v.mesh;
     worker?.runEarly(v.targets, encode);
+    const location = stateLocation(opts.file, opts.state);
+    const legacy = location.legacy ?? opts.legacyState;
     const certs = await prepareCerts(mesh, {
-      stateDir: opts.state ?? defaultStateDir(opts.file),
+      stateDir: location.dir,
+      ...(legacy ? { legacyStateDir: legacy } : {}),
+      meshFile: opts.file,
+      // Everything compiled but not written (build --check, diff) is a comparison: no key needed.
+      keys: encode ? 'required' : 'optional',
       meshDir: dirname(resolve(opts.file)),
       clock: opts.clock ?? (() => new Date()),
       ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
@@ -155,7 +171,7 @@ async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode
     const emission = emitBatches(v.targets, mesh, certs.material, { first: certOutputFiles(certs.material), worker, encode });
     const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
     const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
-    return { ok: true, diagnostics: placeFindings(v.source, v.placed, findings), mesh, finish, stateText: certs.stateText, validUntil, emission };
+    return { ok: true, diagnostics: placeFindings(v.source, v.placed, findings), mesh, finish, stateText: certs.stateText, validUntil, emission, keysLoaded: certs.keysLoaded, warnings: certs.warnings };
   } catch (e) {
     await releaseSetup();
     throw e;
@@ -166,7 +182,7 @@ async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode
  * Everything a build produces, in memory and sorted by path: what check and diff compare. The
  * state lock is held until `finish` is called.
  */
-export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string }> {
+export async function compile(opts: BuildOptions, meshBytes?: Buffer): Promise<BuildResult & { finish(commit: boolean): Promise<void>; stateText?: string; validUntil?: string; keysLoaded?: boolean }> {
   const p = await prepare(opts, meshBytes, false);
   if (!p.ok || !p.emission) return p;
   try {
@@ -201,7 +217,7 @@ function writesInFlight(): number {
  * A real build streams: each batch of files is written while the next is produced.
  */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
-  const stateDir = opts.state ?? defaultStateDir(opts.file);
+  const stateDir = stateLocation(opts.file, opts.state).dir;
   const targets = selectTargets(opts.targets).map((t) => t.name);
   const now = (opts.clock ?? (() => new Date()))();
   let meshText: Buffer | undefined;
@@ -214,8 +230,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     meshText = await readMeshBytes(opts.file).then((r) => (r.tooLarge && r.size !== undefined ? undefined : r.bytes), () => undefined);
     const stamp = meshText && meshText.length <= MAX_SOURCE_BYTES && !meshText.includes('certFile') ? await readStamp(stateDir, opts.out) : undefined;
     if (meshText && stamp) {
-      const stateText = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => undefined);
+      const stateText = readStateFingerprint(stateDir);
       if (stateText !== undefined && (await isUpToDate(opts.out, stamp, await inputFingerprint(meshText, stateText, targets), now))) {
+        // Nothing to write, but a build still needs its keys, and finishes what a killed one left.
+        checkPassphrase(stateDir, opts.passphrase);
+        await cleanLeftovers(opts.out);
         return { ok: true, cached: true, diagnostics: [], plan: { added: [], changed: [], removed: [], modeChanged: [], upToDate: true } };
       }
     }
@@ -224,8 +243,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const c = await compile(opts);
     if (!c.ok || !c.files) return { ok: c.ok, diagnostics: c.diagnostics, ...(c.mesh ? { mesh: c.mesh } : {}) };
     try {
-      const plan = await planOutput(opts.out, c.files, { compare: true });
-      return { ok: true, diagnostics: c.diagnostics, plan, fileCount: c.files.length, mesh: c.mesh };
+      const plan = await planOutput(opts.out, c.files, { compare: true, keysLoaded: c.keysLoaded !== false });
+      return { ok: true, diagnostics: c.diagnostics, plan, fileCount: c.files.length, mesh: c.mesh, keysLoaded: c.keysLoaded !== false };
     } finally {
       await c.finish(false);
     }
@@ -265,7 +284,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         targets: [...targets].sort(),
         state: sha256(p.stateText),
       });
-    return { ok: true, diagnostics: p.diagnostics, plan, fileCount, mesh: p.mesh };
+    return { ok: true, diagnostics: p.diagnostics, plan, fileCount, mesh: p.mesh, ...(p.warnings?.length ? { warnings: p.warnings } : {}) };
   } catch (e) {
     await Promise.allSettled(writing); // no write in flight while the staging tree is removed
     await sink?.abort();

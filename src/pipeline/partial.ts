@@ -25,7 +25,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { prepareCerts } from '../certs/index.js';
-import { STATE_FILE } from '../certs/state.js';
+import { stateLocation } from '../certs/location.js';
+import { readStateFingerprint } from '../certs/state.js';
 import type { Diagnostic } from '../model/diagnostic.js';
 import type { Mesh, Service } from '../model/mesh.js';
 import { codeFingerprint } from '../output/fingerprint.js';
@@ -34,7 +35,7 @@ import { meshFromSummary } from '../output/summarize.js';
 import { untouchedOutput, type OutputPlan } from '../output/writer.js';
 import { sameJson } from '../output/yaml.js';
 import type { OutputFile, Target } from '../targets/target.js';
-import { defaultStateDir, readStamp, type BuildOptions } from './build.js';
+import { readStamp, type BuildOptions } from './build.js';
 import { selectTargets } from './targets.js';
 import { validate } from './validate.js';
 
@@ -56,13 +57,13 @@ const SUMMARY_PATH = 'summary/mesh.json';
 
 /** The partial compile, or undefined when only the full path can be trusted. */
 export async function compilePartial(opts: BuildOptions): Promise<PartialCompile | undefined> {
-  const stateDir = opts.state ?? defaultStateDir(opts.file);
+  const stateDir = stateLocation(opts.file, opts.state).dir;
   const targets = selectTargets(opts.targets);
   const names = targets.map((t) => t.name).sort();
   const now = (opts.clock ?? (() => new Date()))();
   const stamp = await readStamp(stateDir, opts.out);
   if (!stamp || stamp.code !== (await codeFingerprint()) || stamp.targets?.join(',') !== names.join(',') || !names.includes('summary')) return undefined;
-  const stateText = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => undefined);
+  const stateText = readStateFingerprint(stateDir);
   if (stateText === undefined || sha256(stateText) !== stamp.state) return undefined;
   const manifest = await untouchedOutput(resolve(opts.out), stamp, now);
   if (!manifest) return undefined;
@@ -78,12 +79,15 @@ export async function compilePartial(opts: BuildOptions): Promise<PartialCompile
 
   const certs = await prepareCerts(newMesh, {
     stateDir,
+    meshFile: opts.file,
+    keys: 'optional',
     meshDir: dirname(resolve(opts.file)),
     clock: () => now,
     ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
   });
   try {
-    if (certs.findings.length > 0 || certs.stateText !== stateText) return undefined;
+    // Without the keys the old side cannot be proven against the manifest (its secrets/ files).
+    if (certs.findings.length > 0 || certs.stateText !== stateText || !certs.keysLoaded) return undefined;
     const emit = (mesh: Mesh, which: readonly Target[]) => new Map(which.flatMap((t) => [...t.emit(mesh, certs.material, reach)]).map((f) => [f.path, f]));
     // The old summary is the file on disk (untouched, so the manifest's bytes): emitting it again
     // from the mesh it was read from would only give it back.

@@ -24,7 +24,7 @@ async function keyLines(out: string, state: string): Promise<string[]> {
     // Base64 payloads (Kubernetes Secrets under secrets/k8s/): their start must not appear either.
     for (const m of c.matchAll(/[A-Za-z0-9+/]{40,}={0,2}/g)) lines.add(m[0].slice(0, 40));
   }
-  addPem(await readFile(join(state, 'state.json'), 'utf8').catch(() => ''));
+  addPem(await readFile(join(state, 'private', 'keys.json'), 'utf8').catch(() => ''));
   expect(lines.size).toBeGreaterThan(0);
   return [...lines];
 }
@@ -60,7 +60,7 @@ beforeAll(async () => {
   dir = await tmp('meshc-cli-diff-');
   mesh = join(dir, 'mesh.yaml');
   out = join(dir, 'out');
-  state = join(dir, '.meshc');
+  state = join(dir, '.meshc', 'mesh');
   await copyFile(fixturePath('shop'), mesh);
   original = await readFile(mesh, 'utf8');
   const b = await meshc(['build', '-f', mesh, '-o', out, ...TARGETS]);
@@ -223,7 +223,7 @@ describe('meshc diff with every target (minimal fixture)', () => {
       const j = JSON.parse(json.stdout) as { files: { path: string }[] };
       const dirs = new Set(j.files.map((x) => x.path.split('/')[0]));
       for (const t of ['envoy', 'certs', 'secrets', 'summary']) expect(dirs).toContain(t);
-      const lines = await keyLines(o, join(d, '.meshc'));
+      const lines = await keyLines(o, join(d, '.meshc', 'mesh'));
       for (const s of [r.stdout, r.stderr, json.stdout]) expectNoKeyMaterial(s, lines);
     } finally {
       await rm(d, { recursive: true, force: true });

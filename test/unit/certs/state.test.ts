@@ -90,12 +90,10 @@ describe('reuse', () => {
     expect(JSON.parse(await stateFile()).workloads.cart).toBeUndefined();
   });
 
-  test('changed identity (trust domain) or key algorithm re-issues leaves but keeps the CA', async () => {
+  test('a changed key algorithm re-issues leaves but keeps the CA', async () => {
     const first = await build(meshFixture());
-    const renamed = await build(meshFixture({ trustDomain: 'other.example' }));
-    expect(renamed.issued).toHaveLength(5);
-    expect(renamed.material.trustBundlePem).toBe(first.material.trustBundlePem);
-    const rsa = await build(meshFixture({ trustDomain: 'other.example', keyAlgorithm: 'rsa-2048', services: [] }));
+    const rsa = await build(meshFixture({ keyAlgorithm: 'rsa-2048', services: [] }));
+    expect(rsa.material.trustBundlePem).toBe(first.material.trustBundlePem);
     expect(rsa.issued).toEqual(['egress-gateway', 'ingress-gateway']);
     expect(rsa.findings.map((f) => [f.code, f.severity, f.pointer])).toEqual([['ca-key-algorithm-changed', 'warning', '/spec/pki/keyAlgorithm']]);
     expect(new X509Certificate(rsa.material.workloads.get('egress-gateway')!.certPem).publicKey.asymmetricKeyType).toBe('rsa');
@@ -185,7 +183,7 @@ describe('failures leave the state usable and unchanged', () => {
     await expect(failing).rejects.toThrow('disk on fire');
     expect(calls).toEqual([1, 2]);
     expect(await stateFile()).toBe(bytes);
-    expect(await fs.readdir(stateDir)).toEqual(['state.json']);
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['.gitignore', 'private', 'state.json']);
     const retry = await build(meshFixture({ services: ['a', 'b', 'c', 'd', 'e'] }));
     expect(retry.issued).toEqual(['c', 'd', 'e']);
   });
@@ -193,14 +191,14 @@ describe('failures leave the state usable and unchanged', () => {
   test('a failure on the very first build leaves no state behind', async () => {
     const failing = prepareCerts(meshFixture(), options({ progress: () => { throw new Error('boom'); } }));
     await expect(failing).rejects.toThrow('boom');
-    expect(await fs.readdir(stateDir)).toEqual([]);
+    expect(await fs.readdir(dir)).toEqual([]);
   });
 
-  test('prepare without commit changes nothing', async () => {
+  test('prepare without commit creates and changes nothing', async () => {
     const prepared = await prepareCerts(meshFixture(), options());
     expect(prepared.changed).toBe(true);
     await prepared.release();
-    expect(await fs.readdir(stateDir)).toEqual([]);
+    expect(await fs.readdir(dir)).toEqual([]);
   });
 
   test('an unreadable state is a UserError (exit 2), not a silent new CA', async () => {
@@ -210,12 +208,13 @@ describe('failures leave the state usable and unchanged', () => {
     expect(e.exitCode).toBe(2);
     expect(e.message).toMatch(/certificate state .*state.json is unreadable/);
     // The lock was released even though prepare failed.
-    expect(await fs.readdir(stateDir)).toEqual(['state.json']);
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['.gitignore', 'private', 'state.json']);
   });
 });
 
 describe('lock', () => {
   test('a second prepare while the first holds the lock is refused with exit 2', async () => {
+    await build(meshFixture({ services: ['a'] }));
     const first = await prepareCerts(meshFixture(), options());
     const e = await rejection(prepareCerts(meshFixture(), options()));
     expect(e.exitCode).toBe(2);
@@ -247,7 +246,18 @@ describe('lock', () => {
     }
     const prepared = await build(meshFixture());
     expect(prepared.changed).toBe(true);
-    expect(await fs.readdir(stateDir)).toEqual(['state.json']);
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['.gitignore', 'private', 'state.json']);
+  });
+
+  test('two first builds at once: the state is made by the first commit, the second is refused (exit 2)', async () => {
+    const first = await prepareCerts(meshFixture(), options());
+    const second = await prepareCerts(meshFixture(), options());
+    await first.commit();
+    await first.release();
+    const e = await rejection(second.commit());
+    expect(e.message).toBe(`certificate state ${stateDir} was made by another meshc while this build ran`);
+    await second.release();
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['.gitignore', 'private', 'state.json']);
   });
 });
 
@@ -266,14 +276,18 @@ test('a lock whose pid now belongs to a process started at another time (a reuse
 });
 
 describe('file modes', () => {
-  test('state directory 0700, state file (holding keys) 0600, lock 0600', async () => {
+  test('state directory 0700, public state.json 0644, keys 0600 in a 0700 directory, lock 0600', async () => {
+    await build(meshFixture({ services: ['a'] }));
     const prepared = await prepareCerts(meshFixture(), options());
     const mode = async (p: string) => (await fs.stat(p)).mode & 0o777;
     expect(await mode(stateDir)).toBe(0o700);
     expect(await mode(`${stateDir}/lock`)).toBe(0o600);
     await prepared.commit();
     await prepared.release();
-    expect(await mode(`${stateDir}/state.json`)).toBe(0o600);
+    expect(await mode(`${stateDir}/state.json`)).toBe(0o644);
+    expect(await mode(`${stateDir}/private`)).toBe(0o700);
+    expect(await mode(`${stateDir}/private/keys.json`)).toBe(0o600);
+    expect(await stateFile()).not.toContain('PRIVATE KEY');
   });
 
   test('an existing state directory with loose permissions is tightened', async () => {
@@ -287,10 +301,12 @@ describe('file modes', () => {
 describe('MESHC_STATE_PASSPHRASE', () => {
   test('keys are stored as encrypted PKCS#8; material keys are plain; the same passphrase reuses everything', async () => {
     const first = await build(meshFixture(), { passphrase: 'correct horse' });
-    const text = await stateFile();
+    expect(await stateFile()).not.toContain('PRIVATE KEY');
+    const text = await fs.readFile(`${stateDir}/keys.encrypted.json`, 'utf8');
     expect(text).toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
     expect(text).not.toContain('-----BEGIN PRIVATE KEY-----');
-    expect(JSON.parse(text).keysEncrypted).toBe(true);
+    expect(JSON.parse(text).encrypted).toBe(true);
+    await expect(fs.access(`${stateDir}/private/keys.json`)).rejects.toThrow();
     for (const c of first.material.workloads.values()) expect(c.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     const second = await build(meshFixture(), { passphrase: 'correct horse' });
     expect(second.changed).toBe(false);
@@ -305,9 +321,11 @@ describe('MESHC_STATE_PASSPHRASE', () => {
     expect(wrong.message).toBe(`wrong MESHC_STATE_PASSPHRASE for certificate state ${stateDir}`);
     const missing = await rejection(prepareCerts(meshFixture(), options()));
     expect(missing.exitCode).toBe(2);
-    expect(missing.message).toBe(`certificate state ${stateDir} is encrypted; set MESHC_STATE_PASSPHRASE to its passphrase`);
+    expect(missing.message).toBe(`certificate state ${stateDir} keeps its private keys encrypted (keys.encrypted.json); set MESHC_STATE_PASSPHRASE to its passphrase`);
+    const empty = await rejection(prepareCerts(meshFixture(), options({ passphrase: '' })));
+    expect(empty.message).toBe(missing.message);
     expect(await stateFile()).toBe(bytes);
-    expect(await fs.readdir(stateDir)).toEqual(['state.json']); // locks released
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['.gitignore', 'keys.encrypted.json', 'state.json']); // locks released
   });
 
   test('setting a passphrase on a plain state encrypts its keys and keeps every certificate', async () => {
@@ -316,6 +334,8 @@ describe('MESHC_STATE_PASSPHRASE', () => {
     expect(encrypted.changed).toBe(true);
     expect(encrypted.issued).toEqual([]);
     expect(snapshot(encrypted.material)).toEqual(snapshot(first.material));
-    expect(await stateFile()).not.toContain('-----BEGIN PRIVATE KEY-----');
+    expect(await stateFile()).not.toContain('PRIVATE KEY');
+    // The plain keys are gone once they are encrypted.
+    expect(await fs.readdir(`${stateDir}/private`)).toEqual(['.gitignore']);
   });
 });

@@ -1,0 +1,31 @@
+/**
+ * Where a mesh's certificate state lives: the one place that decides it. Every mesh file gets a
+ * directory of its own, `.meshc/<file name without .yaml or .yml>/` beside it, so two meshes in
+ * one directory never share a CA. An older meshc kept one state for the whole directory in
+ * `.meshc/` itself; a build finds it there and moves it into the mesh's own directory (see
+ * prepareCerts), when it belongs to that mesh.
+ */
+import { basename, dirname, join, resolve } from 'node:path';
+
+/** Names in `.meshc/` that an older meshc's state used: a mesh file with such a name gets a suffix. */
+const TAKEN = new Set(['state.json', 'lock', 'builds.json', 'leaf-facts.json', 'private', 'keys.encrypted.json']);
+
+/** The default state directory of a mesh file. */
+export function defaultStateDir(file: string): string {
+  const abs = resolve(file);
+  const name = basename(abs).replace(/\.ya?ml$/i, '') || basename(abs);
+  return join(dirname(abs), '.meshc', TAKEN.has(name) ? `${name}.mesh` : name);
+}
+
+export interface StateLocation {
+  /** The state directory: `--state`, or the mesh file's own. */
+  dir: string;
+  /** With the default only: the older meshc's shared state directory, to adopt a state from. */
+  legacy?: string;
+}
+
+/** The state directory for a mesh file and an optional `--state`. */
+export function stateLocation(file: string, explicit?: string): StateLocation {
+  if (explicit !== undefined) return { dir: resolve(explicit) };
+  return { dir: defaultStateDir(file), legacy: join(dirname(resolve(file)), '.meshc') };
+}
