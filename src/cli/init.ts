@@ -45,6 +45,8 @@ Exit codes: 0 written, 2 the file exists (use --force) or cannot be written.`);
         throw new UserError(`cannot write ${o.file}: ${(e as Error).message}`, 2);
       }
       process.stdout.write(`wrote ${o.file}; next: meshc validate -f ${o.file} && meshc build -f ${o.file}\n`);
+      // Every place a build puts a private key carries its own .gitignore, so `git add -A` is safe from the first commit.
+      process.stdout.write(`commit ${o.file}, the output and the certificate state's state.json; private keys are git-ignored wherever meshc writes them (set MESHC_STATE_PASSPHRASE to keep them encrypted and committable instead)\n`);
       return EXIT.OK;
     }),
   );

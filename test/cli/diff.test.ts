@@ -274,12 +274,12 @@ describe('meshc diff --against a git revision', () => {
   });
 });
 
-describe('the CI examples (examples/ci) use commands and options that exist', () => {
+describe('the CI examples (examples/ci, .pre-commit-hooks.yaml) use commands and options that exist', () => {
   it('every `meshc …` line in the workflow and the pre-commit files names real options', async () => {
     const { parse } = await import('yaml');
     const texts: string[] = [];
-    for (const f of ['meshc.yml', '.pre-commit-hooks.yaml', 'pre-commit-config.yaml']) {
-      const text = await readFile(new URL(`../../examples/ci/${f}`, import.meta.url), 'utf8');
+    for (const f of ['examples/ci/meshc.yml', 'examples/ci/meshc-comment.yml', '.pre-commit-hooks.yaml', 'examples/ci/pre-commit-config.yaml']) {
+      const text = await readFile(new URL(`../../${f}`, import.meta.url), 'utf8');
       expect(() => parse(text), f).not.toThrow();
       texts.push(text);
     }
