@@ -89,11 +89,7 @@ export async function prepareCerts(mesh: Mesh, opts: CertStageOptions): Promise<
       stateText: nextFingerprint(result),
       async commit() {
         if (released.done) throw new Error('certificate state committed after its lock was released');
-        if (!lock) {
-          ensureStateDir(opts.stateDir);
-          lock = acquireLock(opts.stateDir);
-          if (hasState(opts.stateDir)) throw new UserError(`certificate state ${opts.stateDir} was made by another meshc while this build ran`, 2, 'run the build again');
-        }
+        lock ??= await lockNewState(opts.stateDir);
         if (committed) return;
         if (result.changed) await commitState(opts.stateDir, { text: result.nextText, keys: result.nextKeys, encrypted: result.encrypted }, read, adoptFrom);
         await result.facts.save(opts.stateDir);
@@ -288,8 +284,8 @@ export async function certsRotate(mesh: Mesh, opts: RotateOptions): Promise<Rota
   const force = (leaf: WantedLeaf, notAfter: Date): boolean =>
     opts.all === true || named.has(leafLabel(leaf)) || notAfter.getTime() - opts.clock().getTime() <= renewMs;
 
-  ensureStateDir(opts.stateDir);
-  const lock = acquireLock(opts.stateDir);
+  // As for a build: no state directory until there is something to keep.
+  let lock: Lock | undefined = hasState(opts.stateDir) ? acquireLock(opts.stateDir) : undefined;
   try {
     const { read, adoptFrom } = readOwnState(mesh, opts);
     const { services: _services, all: _all, ca, finish, ...stage } = opts;
@@ -300,7 +296,10 @@ export async function certsRotate(mesh: Mesh, opts: RotateOptions): Promise<Rota
       force: ca ? () => false : force,
       ...(ca ? { ca: 'start' as const } : finish ? { ca: 'finish' as const } : {}),
     });
-    if (result.changed) await commitState(opts.stateDir, { text: result.nextText, keys: result.nextKeys, encrypted: result.encrypted }, read, adoptFrom);
+    if (result.changed) {
+      lock ??= await lockNewState(opts.stateDir);
+      await commitState(opts.stateDir, { text: result.nextText, keys: result.nextKeys, encrypted: result.encrypted }, read, adoptFrom);
+    }
     return {
       reissued: result.issued,
       warnings: plainKeysWarning(result, opts.stateDir),
@@ -311,7 +310,18 @@ export async function certsRotate(mesh: Mesh, opts: RotateOptions): Promise<Rota
       findings: result.findings,
     };
   } finally {
-    await lock.release();
+    await lock?.release();
   }
+}
+
+/** Makes the state directory and locks it, for a state that did not exist when the work began. */
+async function lockNewState(stateDir: string): Promise<Lock> {
+  ensureStateDir(stateDir);
+  const lock = acquireLock(stateDir);
+  if (hasState(stateDir)) {
+    await lock.release();
+    throw new UserError(`certificate state ${stateDir} was made by another meshc while this one ran`, 2, 'run it again');
+  }
+  return lock;
 }
 

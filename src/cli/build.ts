@@ -13,7 +13,7 @@ export function registerBuild(program: Command): void {
     .option('--check', 'write nothing; exit 1 and name the files when the output directory is stale')
     .addHelpText('after', `
 Examples:
-  $ meshc build                         # mesh.yaml -> out/, state in .meshc/
+  $ meshc build                         # mesh.yaml -> out/, state in .meshc/mesh/
   $ meshc build --targets envoy,k8s -o deploy/generated
   $ meshc build --check                 # in CI: fail when committed output is stale
 

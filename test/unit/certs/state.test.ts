@@ -255,7 +255,7 @@ describe('lock', () => {
     await first.commit();
     await first.release();
     const e = await rejection(second.commit());
-    expect(e.message).toBe(`certificate state ${stateDir} was made by another meshc while this build ran`);
+    expect(e.message).toBe(`certificate state ${stateDir} was made by another meshc while this one ran`);
     await second.release();
     expect((await fs.readdir(stateDir)).sort()).toEqual(['.gitignore', 'private', 'state.json']);
   });
