@@ -7,7 +7,10 @@
 import { execa } from 'execa';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+// Each test runs several meshc processes (and git): minutes on a loaded machine, not seconds.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 import { parse } from 'yaml';
 import { fixturePath, tmp } from '../support/build.js';
 import { git, meshc } from '../support/meshc-cli.js';
@@ -52,6 +55,8 @@ beforeAll(async () => {
   await mkdir(origin);
   await git(origin, 'init', '-q', '-b', 'main');
   await copyFile(fixturePath('minimal'), join(origin, 'mesh.yaml'));
+  // The expectations the check job's `meshc test` reads beside the mesh.
+  await writeFile(join(origin, 'mesh.test.yaml'), (await readFile(new URL('../../fixtures/minimal/mesh.test.yaml', import.meta.url), 'utf8')).replace(/^# yaml-language-server.*\n/, ''));
   const build = async () => {
     const b = await meshc(['build', '-f', 'mesh.yaml', '-o', 'deploy/generated'], { cwd: origin, passphrase: 'the team secret' });
     expect(b.exitCode, b.stderr).toBe(0);

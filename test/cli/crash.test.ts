@@ -10,7 +10,10 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+// Each test runs several meshc processes (and git): minutes on a loaded machine, not seconds.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 import { fixturePath, readTree, tmp } from '../support/build.js';
 import { git, meshc, stageable } from '../support/meshc-cli.js';
 

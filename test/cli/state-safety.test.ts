@@ -6,7 +6,10 @@
 import { X509Certificate } from 'node:crypto';
 import { copyFile, lstat, mkdir, readdir, readFile, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+// Each test runs several meshc processes (and git): minutes on a loaded machine, not seconds.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 import { fixturePath, readTree, tmp } from '../support/build.js';
 import { git, meshc, stageable } from '../support/meshc-cli.js';
 
