@@ -8,6 +8,7 @@ import { registerExplain } from './explain.js';
 import { registerTest } from './test.js';
 import { registerUp } from './up.js';
 import { registerGraph } from './graph.js';
+import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerVerify } from './verify.js';
@@ -40,6 +41,7 @@ Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring ce
   registerExplain(program);
   registerTest(program);
   registerUp(program);
+  registerImport(program);
   return program;
 }
 

@@ -11,7 +11,7 @@ export function colours(stream: NodeJS.WriteStream = process.stdout): ChalkInsta
 export function formatDiagnostics(list: readonly Diagnostic[], c: ChalkInstance = colours()): string {
   const lines: string[] = [];
   for (const d of list) {
-    const sev = d.severity === 'error' ? c.red('error') : c.yellow('warning');
+    const sev = d.severity === 'error' ? c.red('error') : d.severity === 'warning' ? c.yellow('warning') : c.cyan('note');
     lines.push(`${c.bold(`${d.file}:${d.line}:${d.col}`)}  ${sev}  ${c.dim(d.code)}  ${d.message}`);
     if (d.hint) lines.push(`    ${c.cyan('hint:')} ${d.hint}`);
   }
@@ -20,8 +20,9 @@ export function formatDiagnostics(list: readonly Diagnostic[], c: ChalkInstance 
 
 export function countLine(list: readonly Diagnostic[]): string {
   const e = list.filter((d) => d.severity === 'error').length;
-  const w = list.length - e;
-  return `${e} error${e === 1 ? '' : 's'}, ${w} warning${w === 1 ? '' : 's'}`;
+  const w = list.filter((d) => d.severity === 'warning').length;
+  const n = list.length - e - w;
+  return `${e} error${e === 1 ? '' : 's'}, ${w} warning${w === 1 ? '' : 's'}${n > 0 ? `, ${n} note${n === 1 ? '' : 's'}` : ''}`;
 }
 
 export function printJson(value: unknown): void {

@@ -1,5 +1,8 @@
-/** A problem found in mesh.yaml (or in what a target can express), tied to a place in the file. */
-export type Severity = 'error' | 'warning';
+/**
+ * A problem found in mesh.yaml (or in what a target can express), tied to a place in the file.
+ * `note`: information that is not a problem (for example an object `meshc import` ignores).
+ */
+export type Severity = 'error' | 'warning' | 'note';
 
 export interface Diagnostic {
   /** Stable, kebab-case code (for example `unknown-service`); documented in the README. */
