@@ -72,6 +72,9 @@ export interface ImportedService {
   hosts: Set<string>;
   serviceAccounts: Set<string>;
   written: WrittenService;
+  /** The DestinationRule that sets its load balancer, and the VirtualService that sets its retries. */
+  balancedBy?: InputObject;
+  retriedBy?: InputObject;
   /** Comments of the printed mesh: the key (`''` for the service itself, else a field) → text. */
   comments: Map<string, string>;
 }

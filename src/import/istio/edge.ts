@@ -43,9 +43,9 @@ export function importServiceEntries(inv: Inventory): External {
       else if (protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC') ext.httpPorts.add(n);
       else r.warn(o, ['spec', 'ports', i, 'protocol'], 'import-egress-protocol', `protocol ${protocol || '(none)'} on port ${n} does not carry over: meshc allows external names by TLS SNI or HTTP Host, so plain TCP cannot be matched by name`, 'reach the destination over TLS (matched by SNI)');
     });
-    if (asArr(spec.addresses).length > 0) r.warn(o, ['spec', 'addresses'], 'import-egress-addresses', 'addresses (IPs or CIDRs) do not carry over: meshc allows external destinations by name', 'allow the destination by its DNS name');
-    if (asArr(spec.endpoints).length > 0) r.warn(o, ['spec', 'endpoints'], 'import-egress-endpoints', 'fixed endpoints do not carry over: meshc resolves external names through DNS', 'set spec.dns.resolvers if the name must resolve differently');
-    if (spec.workloadSelector !== undefined) r.warn(o, ['spec', 'workloadSelector'], 'import-egress-field', 'workloadSelector does not carry over');
+    if (asArr(spec.addresses).length > 0) r.warn(o, ['spec', 'addresses'], 'import-unsupported-field', 'addresses (IPs or CIDRs) do not carry over: meshc allows external destinations by name', 'allow the destination by its DNS name');
+    if (asArr(spec.endpoints).length > 0) r.warn(o, ['spec', 'endpoints'], 'import-unsupported-field', 'fixed endpoints do not carry over: meshc resolves external names through DNS', 'set spec.dns.resolvers if the name must resolve differently');
+    if (spec.workloadSelector !== undefined) r.warn(o, ['spec', 'workloadSelector'], 'import-unsupported-field', 'workloadSelector does not carry over');
   }
   return ext;
 }
@@ -103,7 +103,7 @@ export function importEgressGateways(inv: Inventory, ext: External, pods: Gatewa
     asArr(asObj(g.value.spec)?.servers).forEach((raw, i) => {
       const server = asObj(raw) ?? {};
       const mode = asStr(asObj(server.tls)?.mode);
-      if (mode && mode !== 'PASSTHROUGH' && mode !== 'ISTIO_MUTUAL') inv.report.warn(g, ['spec', 'servers', i, 'tls', 'mode'], 'import-egress-tls', `tls mode ${mode} at the egress gateway does not carry over: meshc's egress gateway passes application TLS through`, 'originate TLS in the application');
+      if (mode && mode !== 'PASSTHROUGH' && mode !== 'ISTIO_MUTUAL') inv.report.warn(g, ['spec', 'servers', i, 'tls', 'mode'], 'import-unsupported-field', `tls mode ${mode} at the egress gateway does not carry over: meshc's egress gateway passes application TLS through`, 'originate TLS in the application');
       asArr(server.hosts).forEach((h, k) => {
         const host = typeof h === 'string' ? h.replace(/^[^/]*\//, '').toLowerCase() : '';
         if (!ext.hosts.has(host)) inv.report.warn(g, ['spec', 'servers', i, 'hosts', k], 'import-unknown-host', `"${String(h)}" has no MESH_EXTERNAL ServiceEntry: it does not carry over`, 'import its ServiceEntry too');
@@ -129,13 +129,28 @@ export function reportExternalTraffic(inv: Inventory, ext: External): void {
     const tls = [asStr(asObj(tp.tls)?.mode), ...asArr(tp.portLevelSettings).map((p) => asStr(asObj(asObj(p)?.tls)?.mode))];
     if (tls.some((m) => m === 'SIMPLE' || m === 'MUTUAL'))
       inv.report.warn(o, ['spec', 'trafficPolicy'], 'import-tls-origination', `TLS origination for ${host} does not carry over: meshc passes the application's TLS through (matched by SNI) and never originates it`, 'have the application call https:// itself; the host stays allowed');
-    else inv.report.note(o, ['spec', 'trafficPolicy'], 'import-external-policy', `the traffic policy for external host ${host} is ignored: meshc's egress forwards by name without balancing`);
+    else inv.report.note(o, ['spec', 'trafficPolicy'], 'import-ignored-field', `the traffic policy for external host ${host} is ignored: meshc's egress forwards by name without balancing`);
   }
   for (const o of ofKind(inv, 'VirtualService')) {
     const hosts = asArr(asObj(o.value.spec)?.hosts).filter((h): h is string => typeof h === 'string').map((h) => h.toLowerCase());
     if (!hosts.some((h) => ext.hosts.has(h)) || asArr(asObj(o.value.spec)?.gateways).length > 0) continue;
     inv.consumed.add(o);
-    inv.report.warn(o, ['spec'], 'import-external-route', `routing of external host ${hosts.find((h) => ext.hosts.has(h))} (port rewrites, timeouts, retries) does not carry over: meshc allows it and forwards it unchanged`, 'call the destination on the port it serves');
+    const spec = asObj(o.value.spec) ?? {};
+    const used = new Set<string>();
+    const elsewhere = (d: unknown) => {
+      const dest = asObj(asObj(d)?.destination) ?? {};
+      return dest.port !== undefined || dest.subset !== undefined || !hosts.includes((asStr(dest.host) ?? '').toLowerCase());
+    };
+    for (const f of ['http', 'tls', 'tcp'])
+      for (const rule of asArr(spec[f]))
+        for (const k of Object.keys(asObj(rule) ?? {})) {
+          if (k === 'route') {
+            const dests = asArr(asObj(rule)?.route);
+            if (dests.length > 1 || dests.some(elsewhere)) used.add('route to another port or host');
+          } else if (k !== 'name') used.add(k);
+        }
+    const field = ['http', 'tls', 'tcp'].find((f) => spec[f] !== undefined) ?? 'hosts';
+    inv.report.warn(o, ['spec', field], 'import-external-route', `${[...used].join(', ') || 'routing'} for external host ${hosts.find((h) => ext.hosts.has(h))} does not carry over: meshc allows the host and forwards calls to it unchanged`, 'call the destination on the port it serves, with the timeout set in the application');
   }
 }
 
@@ -178,22 +193,22 @@ export function importIngress(inv: Inventory, pods: GatewayPods, tlsFor: (creden
       const base = ['spec', 'servers', i];
       const https = protocol === 'HTTPS' || (protocol === 'TLS' && mode === 'SIMPLE');
       if (protocol === 'TLS' && mode !== 'SIMPLE') {
-        r.warn(g, [...base, 'port', 'protocol'], 'import-ingress-passthrough', `a TLS server with mode ${mode ?? 'PASSTHROUGH'} does not carry over: meshc's ingress terminates TLS and routes HTTP`, 'terminate TLS at the gateway (HTTPS with mode SIMPLE)');
+        r.warn(g, [...base, 'port', 'protocol'], 'import-ingress-protocol', `a TLS server with mode ${mode ?? 'PASSTHROUGH'} does not carry over: meshc's ingress terminates TLS and routes HTTP`, 'terminate TLS at the gateway (HTTPS with mode SIMPLE)');
         return;
       }
       if (!https && protocol !== 'HTTP' && protocol !== 'HTTP2') {
         r.warn(g, [...base, 'port', 'protocol'], 'import-ingress-protocol', `a ${protocol || 'server without protocol'} server does not carry over: meshc's ingress serves HTTPS (and HTTP redirects)`, 'serve it over HTTPS');
         return;
       }
-      if (https && mode === 'MUTUAL') r.warn(g, [...base, 'tls', 'mode'], 'import-ingress-mtls', 'client certificates at the edge (MUTUAL) do not carry over: meshc\'s ingress authenticates the server only', 'imported as SIMPLE; authenticate clients in the application');
-      else if (https && mode !== 'SIMPLE' && mode !== undefined) r.warn(g, [...base, 'tls', 'mode'], 'import-ingress-tls', `tls mode ${mode} does not carry over`, 'use SIMPLE with a credentialName');
+      if (https && mode === 'MUTUAL') r.warn(g, [...base, 'tls', 'mode'], 'import-unsupported-field', 'client certificates at the edge (MUTUAL) do not carry over: meshc\'s ingress authenticates the server only', 'imported as SIMPLE; authenticate clients in the application');
+      else if (https && mode !== 'SIMPLE' && mode !== undefined) r.warn(g, [...base, 'tls', 'mode'], 'import-unsupported-field', `tls mode ${mode} does not carry over`, 'use SIMPLE with a credentialName');
       if (https) httpsPorts.add(asNum(port.number) ?? 443);
       for (const f of ['minProtocolVersion', 'maxProtocolVersion', 'cipherSuites', 'subjectAltNames', 'verifyCertificateSpki', 'verifyCertificateHash', 'caCertificates', 'serverCertificate', 'privateKey'])
-        if (tls?.[f] !== undefined) r.warn(g, [...base, 'tls', f], 'import-ingress-tls', `${f} does not carry over: meshc chooses TLS settings itself and reads certificates as files`, f === 'serverCertificate' || f === 'privateKey' ? 'point tls.certFile and tls.keyFile at the files' : 'remove it');
+        if (tls?.[f] !== undefined) r.warn(g, [...base, 'tls', f], 'import-unsupported-field', `${f} does not carry over: meshc chooses TLS settings itself and reads certificates as files`, f === 'serverCertificate' || f === 'privateKey' ? 'point tls.certFile and tls.keyFile at the files' : 'remove it');
       asArr(server.hosts).forEach((h, k) => {
         const host = typeof h === 'string' ? h.replace(/^[^/]*\//, '').toLowerCase() : '';
         if (host === '*' || !/^(\*\.)?[a-z0-9.-]+$/.test(host)) {
-          r.warn(g, [...base, 'hosts', k], 'import-ingress-host', `host "${String(h)}" does not carry over: meshc serves named hosts (each with its own certificate, chosen by SNI)`, 'name the public host (for example shop.example.com) in spec.ingress.hosts; its routes are listed with this diagnostic\'s VirtualService');
+          r.warn(g, [...base, 'hosts', k], 'import-ingress-host', `host "${String(h)}" does not carry over: meshc serves named hosts (each with its own certificate, chosen by SNI)`, 'name the public host (for example shop.example.com) in spec.ingress.hosts; the routes of the VirtualServices bound to this server are listed with them');
           return;
         }
         const list = byHost.get(host) ?? [];
@@ -217,9 +232,9 @@ export function importIngress(inv: Inventory, pods: GatewayPods, tlsFor: (creden
     const spec = asObj(vs.value.spec) ?? {};
     const hosts = asArr(spec.hosts).filter((h): h is string => typeof h === 'string').map((h) => h.toLowerCase());
     const served = hosts.filter((h) => byHost.has(h));
-    asArr(spec.hosts).forEach((h, k) => {
-      if (typeof h === 'string' && !byHost.has(h.toLowerCase()) && h !== '*') r.warn(vs, ['spec', 'hosts', k], 'import-ingress-host', `host "${h}" is on no server of the gateways it names: it does not carry over`, 'add it to a Gateway server');
-    });
+    // Routes of hosts no named server carries (`*`, or a host on no server) are listed, not lost.
+    const lost: string[] = [];
+    const quiet = served.length === 0;
     for (const h of served) vsOf.set(h, [...(vsOf.get(h) ?? []), vs]);
     const http = asArr(spec.http);
     http.forEach((raw, i) => {
@@ -232,19 +247,19 @@ export function importIngress(inv: Inventory, pods: GatewayPods, tlsFor: (creden
           for (const h of served) redirects.add(h);
           return;
         }
-        r.warn(vs, [...base, 'redirect'], 'import-ingress-redirect', 'this redirect does not carry over: meshc\'s ingress redirects plain HTTP to HTTPS only', 'redirect in the application');
+        r.warn(vs, [...base, 'redirect'], 'import-unsupported-field', 'this redirect does not carry over: meshc\'s ingress redirects plain HTTP to HTTPS only', 'redirect in the application');
         return;
       }
       for (const f of ['fault', 'mirror', 'mirrorPercentage', 'mirrors', 'rewrite', 'headers', 'corsPolicy', 'directResponse', 'delegate']) {
-        if (rule[f] === undefined) continue;
-        const code = f === 'fault' ? 'import-fault-injection' : f === 'headers' || f === 'rewrite' ? 'import-header-rewrite' : 'import-route-field';
+        if (rule[f] === undefined || quiet) continue;
+        const code = f === 'fault' ? 'import-fault-injection' : f === 'headers' || f === 'rewrite' ? 'import-header-rewrite' : 'import-unsupported-field';
         r.warn(vs, [...base, f], code, `${f} does not carry over: meshc's ingress forwards requests unchanged to the route's service`, f === 'rewrite' ? 'serve the path the public URL uses' : 'do it in the application');
       }
       const dests = asArr(rule.route);
-      if (dests.length > 1) r.warn(vs, [...base, 'route'], 'import-traffic-split', `a weighted split over ${dests.length} destinations does not carry over: the heaviest is imported`, 'route each prefix to one service');
+      if (dests.length > 1 && !quiet) r.warn(vs, [...base, 'route'], 'import-traffic-split', `a weighted split over ${dests.length} destinations does not carry over: the heaviest is imported`, 'route each prefix to one service');
       const heaviest = dests.map((d, k) => ({ d: asObj(asObj(d)?.destination) ?? {}, w: asNum(asObj(d)?.weight) ?? (dests.length === 1 ? 100 : 0), k })).sort((a, b) => b.w - a.w || a.k - b.k)[0];
       if (!heaviest) return;
-      if (asStr(heaviest.d.subset)) r.warn(vs, [...base, 'route', heaviest.k, 'destination', 'subset'], 'import-subset-routing', `routing to subset ${asStr(heaviest.d.subset)} does not carry over: meshc balances over every pod of the service`, 'import that version as a service of its own, or run only that version');
+      if (asStr(heaviest.d.subset) && !quiet) r.warn(vs, [...base, 'route', heaviest.k, 'destination', 'subset'], 'import-subset-routing', `routing to subset ${asStr(heaviest.d.subset)} does not carry over: meshc balances over every pod of the service`, 'import that version as a service of its own, or run only that version');
       const host = asStr(heaviest.d.host) ?? '';
       const svc = serviceByHost(inv, host, nsOf(vs, inv));
       if (!svc) {
@@ -260,20 +275,21 @@ export function importIngress(inv: Inventory, pods: GatewayPods, tlsFor: (creden
       matches.forEach((m, k) => {
         const uri = asObj(m.uri);
         const others = Object.keys(m).filter((x) => x !== 'uri' && x !== 'name' && x !== 'gateways');
-        if (others.length > 0) r.warn(vs, [...base, 'match', k, others[0]], 'import-route-match', `matching on ${others.join(', ')} does not carry over: meshc's ingress routes by host and path prefix`, 'route by path prefix');
+        if (others.length > 0 && !quiet) r.warn(vs, [...base, 'match', k, others[0]], 'import-route-match', `matching on ${others.join(', ')} does not carry over: meshc's ingress routes by host and path prefix`, 'route by path prefix');
         if (!uri) prefixes.push('/');
         else if (asStr(uri.prefix) !== undefined) prefixes.push(asStr(uri.prefix)!);
         else if (asStr(uri.exact) !== undefined) {
-          r.warn(vs, [...base, 'match', k, 'uri', 'exact'], 'import-route-exact', `exact path ${asStr(uri.exact)} is imported as a prefix (meshc routes by path prefix): longer paths reach ${svc.name} too`, 'the nearest is the prefix; reject other paths in the application');
+          if (!quiet) r.warn(vs, [...base, 'match', k, 'uri', 'exact'], 'import-route-exact', `exact path ${asStr(uri.exact)} is imported as a prefix (meshc routes by path prefix): longer paths reach ${svc.name} too`, 'the nearest is the prefix; reject other paths in the application');
           prefixes.push(asStr(uri.exact)!);
-        } else r.warn(vs, [...base, 'match', k, 'uri'], 'import-route-match', 'a regular-expression path does not carry over: meshc routes by path prefix', 'write the prefixes it matches');
+        } else if (!quiet) r.warn(vs, [...base, 'match', k, 'uri'], 'import-route-match', 'a regular-expression path does not carry over: meshc routes by path prefix', 'write the prefixes it matches');
       });
       const timeout = parseDuration(rule.timeout);
       const rt = asObj(rule.retries);
       const parsedRetries = rt ? retries(inv, vs, [...base, 'retries'], rt) : undefined;
       const svcRetries = svc.written.retries ?? { attempts: 0 };
-      if (parsedRetries && JSON.stringify(parsedRetries) !== JSON.stringify(svcRetries))
-        r.warn(vs, [...base, 'retries'], 'import-route-retries', `retries of this route differ from ${svc.name}'s own: meshc retries per service, so the service's apply`, `set retries on ${svc.name}`);
+      if (parsedRetries && !quiet && JSON.stringify(parsedRetries) !== JSON.stringify(svcRetries))
+        r.warn(vs, [...base, 'retries'], 'import-unsupported-field', `retries of this route differ from ${svc.name}'s own: meshc retries per service, so the service's apply`, `set retries on ${svc.name}`);
+      for (const prefix of prefixes) if (prefix.startsWith('/')) lost.push(`${prefix} -> ${svc.name}`);
       for (const prefix of prefixes) {
         if (!prefix.startsWith('/')) continue;
         const route: Route = { pathPrefix: prefix, service: svc.name };
@@ -287,6 +303,10 @@ export function importIngress(inv: Inventory, pods: GatewayPods, tlsFor: (creden
           if (!out.routed.has(svc.name)) out.routed.set(svc.name, vs);
         }
       }
+    });
+    asArr(spec.hosts).forEach((h, k) => {
+      if (typeof h !== 'string' || byHost.has(h.toLowerCase())) return;
+      r.warn(vs, ['spec', 'hosts', k], 'import-ingress-host', `host "${h}" is on no named server of the gateways it is bound to: its routes do not carry over${lost.length ? ` (${[...new Set(lost)].join(', ')})` : ''}`, 'name the public host in spec.ingress.hosts and give it these routes');
     });
     for (const f of ['tcp', 'tls']) if (asArr(spec[f]).length > 0) r.warn(vs, ['spec', f], 'import-ingress-protocol', `${f} routes at the ingress do not carry over: meshc's ingress routes HTTP by host and path`, 'serve it over HTTPS');
   }

@@ -61,7 +61,7 @@ export function emitMesh(mesh: WrittenMesh, inv: Inventory, ctx: EmitContext): s
   }
   const doc = new Document(mesh);
   doc.commentBefore = wrap(
-    `mesh.yaml written by \`meshc import istio ${ctx.paths.join(' ')}\` from ${ctx.objects} objects in ${ctx.files} files. The comments name the objects each part comes from; what does not carry over was printed as diagnostics, not here.`,
+    `mesh.yaml written by \`meshc import istio ${ctx.paths.join(' ')}\` from ${ctx.objects} object${ctx.objects === 1 ? '' : 's'} in ${ctx.files} file${ctx.files === 1 ? '' : 's'}. The comments name the objects each part comes from; what does not carry over was printed as diagnostics, not here.`,
   );
   const spec = doc.get('spec', true);
   comment(spec, 'trustDomain', ctx.objects > 0 && mesh.spec.trustDomain === 'cluster.local' ? "Istio's default trust domain (set yours if meshConfig.trustDomain differs)" : undefined);

@@ -73,7 +73,7 @@ function sortObjects(objects: InputObject[], report: Report): InputObject[] {
         report.error(o, ['apiVersion'], 'import-unknown-version', `${o.apiVersion} is not a version of ${o.kind} meshc knows (${known.versions.map((v) => (known.group ? `${known.group}/${v}` : v)).join(', ')}): not imported`, `convert it to ${known.group ? `${known.group}/` : ''}${known.versions[known.versions.length - 1]}`);
         continue;
       }
-      if (!o.name) {
+      if (!o.name && o.kind !== 'IstioOperator') {
         report.error(o, ['metadata', 'name'], 'import-malformed', 'has no metadata.name: not imported', 'name the object');
         continue;
       }
@@ -85,7 +85,7 @@ function sortObjects(objects: InputObject[], report: Report): InputObject[] {
       continue;
     }
     if (o.group === 'gateway.networking.k8s.io') {
-      report.warn(o, ['kind'], 'import-gateway-api', `the Kubernetes Gateway API (${o.kind}) is not imported`, 'describe the same with Istio Gateway and VirtualService objects, or write spec.ingress by hand');
+      report.warn(o, ['kind'], 'import-unsupported-kind', `the Kubernetes Gateway API (${o.kind}) is not imported`, 'describe the same with Istio Gateway and VirtualService objects, or write spec.ingress by hand');
       continue;
     }
     if (o.group.endsWith('istio.io') && ISTIO_UNSUPPORTED[o.kind]) {
@@ -97,7 +97,7 @@ function sortObjects(objects: InputObject[], report: Report): InputObject[] {
       continue;
     }
     if (WORKLOAD_KINDS.has(o.kind)) {
-      report.warn(o, ['kind'], 'import-unsupported-workload', `a ${o.kind} is not imported: meshc deploys each service as a Deployment`, 'run it as a Deployment, or add it to mesh.yaml by hand');
+      report.warn(o, ['kind'], 'import-unsupported-kind', `a ${o.kind} is not imported: meshc deploys each service as a Deployment`, 'run it as a Deployment, or add it to mesh.yaml by hand');
       continue;
     }
     const key = o.source.file;
@@ -113,7 +113,7 @@ function sortObjects(objects: InputObject[], report: Report): InputObject[] {
 }
 
 function placeNote(o: InputObject, report: Report): Diagnostic {
-  report.note(o, [], 'import-ignored-kind', '');
+  report.note(o, ['kind'], 'import-ignored-kind', '');
   return report.list.pop()!;
 }
 
@@ -204,8 +204,16 @@ export async function importIstio(paths: readonly string[]): Promise<ImportResul
   importServiceVirtualServices(inv, inv.objects.filter((o) => o.kind === 'VirtualService' && !inv.consumed.has(o) && asArr(asObj(o.value.spec)?.gateways).every((g) => g === 'mesh')));
   const secrets = inv.objects.filter((o) => o.kind === 'Secret');
   let trustDomain: string | undefined;
+  const tlsDecided = new Map<string, IngressHost['tls']>();
   const tlsFor = (cred: string | undefined, gw: InputObject, path: (string | number)[]): IngressHost['tls'] => {
     if (!cred) return 'generated';
+    const known = tlsDecided.get(cred);
+    if (known) return known;
+    const tls = decideTls(cred, gw, path);
+    tlsDecided.set(cred, tls);
+    return tls;
+  };
+  const decideTls = (cred: string, gw: InputObject, path: (string | number)[]): IngressHost['tls'] => {
     const secret = secrets.find((s) => s.name === cred);
     const cert = secret ? secretCert(secret) : undefined;
     const ca = cert ? meshCaOf(cert) : undefined;
@@ -266,9 +274,9 @@ export async function importIstio(paths: readonly string[]): Promise<ImportResul
   }
 
   // Defaults that differ between Istio and meshc, said once.
-  const noLb = inv.services.filter((s) => !s.comments.has('loadBalancing'));
-  if (noLb.length > 0) r.note(noLb[0].pods[0]?.obj ?? noLb[0].fronts[0], [], 'import-default-lb', `no DestinationRule for ${noLb.map((s) => s.name).join(', ')}: Istio balanced them with LEAST_REQUEST (its default); meshc's default is round_robin`, 'set loadBalancing: { policy: least_request } to keep Istio\'s behaviour');
-  const noRetries = inv.services.filter((s) => s.written.protocol !== 'tcp' && !s.comments.has('retries'));
+  const noLb = inv.services.filter((s) => !s.balancedBy);
+  if (noLb.length > 0) r.note(noLb[0].pods[0]?.obj ?? noLb[0].fronts[0], [], 'import-default-lb', `no DestinationRule sets a load balancer for ${noLb.map((s) => s.name).join(', ')}: Istio balanced them with LEAST_REQUEST (its default); meshc's default is round_robin`, 'set loadBalancing: { policy: least_request } to keep Istio\'s behaviour');
+  const noRetries = inv.services.filter((s) => s.written.protocol !== 'tcp' && !s.retriedBy);
   if (noRetries.length > 0) r.note(noRetries[0].pods[0]?.obj ?? noRetries[0].fronts[0], [], 'import-default-retries', `no VirtualService sets retries for ${noRetries.map((s) => s.name).join(', ')}: Istio retried twice on connection failures (its default); meshc does not retry unless retries are set`, 'set retries: { attempts: 2, retryOn: [connect-failure, reset] } to keep Istio\'s behaviour');
 
   // What was read by no stage.

@@ -49,6 +49,8 @@ function identities(inv: Inventory, gatewaySas: { namespace: string; serviceAcco
 
 interface Evaluated {
   callers: Callers;
+  /** Callers named by an exact principal (not a namespace or a wildcard). */
+  named: Set<string>;
   /** Something in the rule narrows it in a way meshc cannot express (methods, paths, `when`, ...). */
   narrowed: boolean;
 }
@@ -66,7 +68,8 @@ function evaluateRule(o: InputObject, rulePath: Path, rule: Record<string, unkno
     if (action === 'ALLOW') r.warn(o, [...rulePath, 'when'], 'import-authz-condition', '`when` conditions do not carry over: meshc authorizes by caller identity only, so the callers of this rule are allowed without the condition', 'check the condition in the application');
   }
   const from = asArr(rule.from);
-  if (rule.from === undefined || from.length === 0) return { callers: { all: true }, narrowed };
+  const named = new Set<string>();
+  if (rule.from === undefined || from.length === 0) return { callers: { all: true }, narrowed, named };
   const names = new Set<string>();
   let all = false;
   from.forEach((raw, i) => {
@@ -81,6 +84,7 @@ function evaluateRule(o: InputObject, rulePath: Path, rule: Record<string, unkno
     if (principals.length > 0) {
       constrained = true;
       matched = matched.filter((id) => principals.some((p) => principalMatches(p, id)));
+      for (const id of matched) if (principals.some((p) => !p.includes('*') && principalMatches(p, id))) named.add(id.caller);
       principals.forEach((p, k) => {
         if (!ids.some((id) => principalMatches(p, id)))
           r.warn(o, [...path, 'principals', k], 'import-unknown-principal', `principal "${p}" is no workload of the imported mesh: callers outside it cannot carry over`, 'import the namespaces of these callers together, or call through the ingress gateway');
@@ -105,12 +109,12 @@ function evaluateRule(o: InputObject, rulePath: Path, rule: Record<string, unkno
     for (const field of ['requestPrincipals', 'notRequestPrincipals', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']) {
       if (source[field] === undefined) continue;
       narrowed = true;
-      if (action === 'ALLOW') r.warn(o, [...path, field], 'import-authz-source', `${field} does not carry over: meshc authorizes by workload identity (the mTLS certificate) only`, field.includes('equest') ? 'check the JWT in the application' : 'restrict addresses with a NetworkPolicy');
+      if (action === 'ALLOW') r.warn(o, [...path, field], 'import-authz-condition', `${field} does not carry over: meshc authorizes by workload identity (the mTLS certificate) only`, field.includes('equest') ? 'check the JWT in the application' : 'restrict addresses with a NetworkPolicy');
     }
     if (!constrained) all = true;
     for (const id of matched) names.add(id.caller);
   });
-  return { callers: all ? { all: true } : { all: false, names }, narrowed };
+  return { callers: all ? { all: true } : { all: false, names }, narrowed, named };
 }
 
 function principalMatches(pattern: string, id: Identity): boolean {
@@ -138,10 +142,10 @@ export function importAuthorization(inv: Inventory, gatewaySas: { namespace: str
   const result = new Map<string, Callers>();
   for (const o of policies) {
     const spec = asObj(o.value.spec) ?? {};
-    if (spec.targetRef !== undefined || spec.targetRefs !== undefined) inv.report.warn(o, ['spec', spec.targetRef !== undefined ? 'targetRef' : 'targetRefs'], 'import-authz-target', 'targetRef (a waypoint or gateway policy) does not carry over: meshc policies select services by name', 'write the callers in the allowFrom of the services concerned');
+    if (spec.targetRef !== undefined || spec.targetRefs !== undefined) inv.report.warn(o, ['spec', spec.targetRef !== undefined ? 'targetRef' : 'targetRefs'], 'import-unsupported-field', 'targetRef (a waypoint or gateway policy) does not carry over: meshc policies select services by name', 'write the callers in the allowFrom of the services concerned');
     const action = asStr(spec.action) ?? 'ALLOW';
-    if (action === 'CUSTOM') inv.report.warn(o, ['spec', 'action'], 'import-authz-custom', 'CUSTOM (an external authorizer) does not carry over', 'call the authorizer from the application');
-    if (action === 'AUDIT') inv.report.note(o, ['spec', 'action'], 'import-authz-audit', 'AUDIT policies only log: ignored');
+    if (action === 'CUSTOM') inv.report.warn(o, ['spec', 'action'], 'import-unsupported-field', 'CUSTOM (an external authorizer) does not carry over', 'call the authorizer from the application');
+    if (action === 'AUDIT') inv.report.note(o, ['spec', 'action'], 'import-ignored-field', 'AUDIT policies only log: ignored');
   }
   for (const svc of inv.services) {
     const applicable = policies.filter((o) => appliesTo(o, inv, svc, ['selector', 'matchLabels']));
@@ -156,7 +160,7 @@ export function importAuthorization(inv: Inventory, gatewaySas: { namespace: str
         const ev = evaluateRule(o, ['spec', 'rules', i], asObj(raw) ?? {}, ids, inv, 'ALLOW');
         if (ev.callers.all) callers = { all: true };
         else if (!callers.all) for (const n of ev.callers.names) callers.names.add(n);
-        if (!ev.callers.all) for (const n of ev.callers.names) if (!allowedBy.has(n)) allowedBy.set(n, { o, path: ['spec', 'rules', i, 'from'] });
+        for (const n of ev.named) if (!allowedBy.has(n)) allowedBy.set(n, { o, path: ['spec', 'rules', i, 'from'] });
       });
     }
     const allowNames = allows.map((o) => o.name).sort(cmp);
@@ -226,7 +230,7 @@ export interface SidecarScope {
  * which wins over the root namespace's) and what its egress hosts name.
  */
 export function sidecarScope(inv: Inventory, svc: ImportedService, externalHosts: Set<string>, registryOnlyDefault: boolean): SidecarScope {
-  const sidecars = ofKind(inv, 'Sidecar');
+  const sidecars = inv.objects.filter((o) => o.kind === 'Sidecar');
   const selected = sidecars.filter((o) => nsOf(o, inv) === inv.ns && Object.keys(strMap(asObj(asObj(o.value.spec)?.workloadSelector)?.labels)).length > 0 && appliesTo(o, inv, svc, ['workloadSelector', 'labels']));
   const nsDefault = sidecars.filter((o) => nsOf(o, inv) === inv.ns && Object.keys(strMap(asObj(asObj(o.value.spec)?.workloadSelector)?.labels)).length === 0);
   const rootDefault = sidecars.filter((o) => nsOf(o, inv) === ROOT_NS && Object.keys(strMap(asObj(asObj(o.value.spec)?.workloadSelector)?.labels)).length === 0);
@@ -244,7 +248,7 @@ export function sidecarScope(inv: Inventory, svc: ImportedService, externalHosts
   let wideExternal = false;
   egress.forEach((raw, i) => {
     const listener = asObj(raw) ?? {};
-    if (listener.port !== undefined) inv.report.warn(chosen, ['spec', 'egress', i, 'port'], 'import-sidecar-port', 'an egress listener on one port does not carry over: meshc gives each upstream its own local listener', 'remove the port; the hosts still carry over');
+    if (listener.port !== undefined) inv.report.warn(chosen, ['spec', 'egress', i, 'port'], 'import-unsupported-field', 'an egress listener on one port does not carry over: meshc gives each upstream its own local listener', 'remove the port; the hosts still carry over');
     asArr(listener.hosts).forEach((h, k) => {
       if (typeof h !== 'string') return;
       const slash = h.indexOf('/');
@@ -253,7 +257,7 @@ export function sidecarScope(inv: Inventory, svc: ImportedService, externalHosts
       if (ns === '~') return;
       const inMesh = ns === '.' || ns === '*' || ns === inv.ns;
       if (!inMesh) {
-        if (ns !== ROOT_NS) inv.report.note(chosen, ['spec', 'egress', i, 'hosts', k], 'import-sidecar-host', `"${h}" names namespace ${ns}, outside the imported mesh: ignored`);
+        if (ns !== ROOT_NS) inv.report.note(chosen, ['spec', 'egress', i, 'hosts', k], 'import-other-namespace', `"${h}" names namespace ${ns}, outside the imported mesh: ignored`);
         return;
       }
       if (host === '*') {
@@ -275,7 +279,7 @@ export function sidecarScope(inv: Inventory, svc: ImportedService, externalHosts
   });
   if (!wideServices) scope.upstreams = upstreams;
   if (!wideExternal) scope.external = external;
-  for (const field of ['ingress', 'inboundConnectionPool', 'outboundConnectionPool']) if (spec[field] !== undefined) inv.report.warn(chosen, ['spec', field], 'import-sidecar-field', `${field} does not carry over: meshc's sidecars listen on their own inbound port`, 'remove it; meshc sets the inbound listener from the service port');
+  for (const field of ['ingress', 'inboundConnectionPool', 'outboundConnectionPool']) if (spec[field] !== undefined) inv.report.warn(chosen, ['spec', field], 'import-unsupported-field', `${field} does not carry over: meshc's sidecars listen on their own inbound port`, 'remove it; meshc sets the inbound listener from the service port');
   return scope;
 }
 

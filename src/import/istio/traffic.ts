@@ -31,6 +31,7 @@ export function byService(inv: Inventory, objects: InputObject[], hostOf: (o: In
     if (!svc) continue;
     const prev = out.get(svc);
     if (prev) {
+      inv.consumed.add(o);
       inv.report.error(o, ['spec'], 'import-conflict', `is a second ${what} for ${svc.name} (the first is ${prev.kind} ${prev.name} at ${whereIs(prev)}): Istio would use only one of them; the first is imported and this one is not`, `merge the two into one ${what}`);
       continue;
     }
@@ -46,14 +47,16 @@ export function importDestinationRules(inv: Inventory, rules: InputObject[]): vo
     const spec = asObj(o.value.spec) ?? {};
     const tp = asObj(spec.trafficPolicy) ?? {};
     trafficPolicy(inv, o, ['spec', 'trafficPolicy'], tp, svc.written);
-    addComment(svc, 'loadBalancing', `from DestinationRule ${o.name} (${whereIs(o)})`);
+    for (const field of ['loadBalancing', 'timeouts', 'outlierDetection', 'connectionLimits'] as const)
+      if (svc.written[field] !== undefined && !svc.comments.has(field)) addComment(svc, field, `from DestinationRule ${o.name} (${whereIs(o)})`);
+    if (tp.loadBalancer !== undefined) svc.balancedBy = o;
     const subsets = asArr(spec.subsets);
     if (subsets.length > 0) {
       const names = subsets.map((s) => asStr(asObj(s)?.name) ?? '?');
       inv.report.warn(o, ['spec', 'subsets'], 'import-subsets', `subsets ${names.join(', ')} do not carry over: meshc balances over every pod of ${svc.name}, whatever its version labels`, 'import each version as a service of its own if callers must reach one version; otherwise remove the subsets');
     }
-    if (spec.exportTo !== undefined) inv.report.note(o, ['spec', 'exportTo'], 'import-export-to', 'exportTo is ignored: every caller of the service uses the same policy in meshc');
-    if (spec.workloadSelector !== undefined) inv.report.warn(o, ['spec', 'workloadSelector'], 'import-dr-workload-selector', 'a DestinationRule for some callers only does not carry over: meshc applies a service\'s policy to every caller');
+    if (spec.exportTo !== undefined) inv.report.note(o, ['spec', 'exportTo'], 'import-ignored-field', 'exportTo is ignored: every caller of the service uses the same policy in meshc');
+    if (spec.workloadSelector !== undefined) inv.report.warn(o, ['spec', 'workloadSelector'], 'import-unsupported-field', 'a DestinationRule for some callers only does not carry over: meshc applies a service\'s policy to every caller');
   }
 }
 
@@ -61,7 +64,7 @@ function trafficPolicy(inv: Inventory, o: InputObject, path: Path, tp: Obj, w: W
   const r = inv.report;
   const tls = asStr(asObj(tp.tls)?.mode);
   if (tls !== undefined && tls !== 'ISTIO_MUTUAL')
-    r.warn(o, [...path, 'tls', 'mode'], 'import-tls-mode', `tls mode ${tls} does not carry over: meshc always uses the mesh's mutual TLS between services`, 'remove it (ISTIO_MUTUAL is what meshc does)');
+    r.warn(o, [...path, 'tls', 'mode'], 'import-mtls-mode', `tls mode ${tls} does not carry over: meshc always uses the mesh's mutual TLS between services`, 'remove it (ISTIO_MUTUAL is what meshc does)');
   const lb = asObj(tp.loadBalancer);
   if (lb) loadBalancer(inv, o, [...path, 'loadBalancer'], lb, w);
   const pool = asObj(tp.connectionPool);
@@ -78,11 +81,11 @@ function trafficPolicy(inv: Inventory, o: InputObject, path: Path, tp: Obj, w: W
     const max = asNum(od.maxEjectionPercent);
     if (max !== undefined) out.maxEjectionPercent = Math.min(max, 100);
     for (const f of ['consecutiveGatewayErrors', 'consecutiveLocalOriginFailures', 'splitExternalLocalOriginErrors', 'minHealthPercent'])
-      if (od[f] !== undefined) r.warn(o, [...path, 'outlierDetection', f], 'import-outlier-field', `${f} does not carry over: meshc ejects on consecutive 5xx (and connect failures) only`, 'remove it; consecutive5xxErrors carries over');
+      if (od[f] !== undefined) r.warn(o, [...path, 'outlierDetection', f], 'import-unsupported-field', `${f} does not carry over: meshc ejects on consecutive 5xx (and connect failures) only`, 'remove it; consecutive5xxErrors carries over');
     w.outlierDetection = out;
   }
   for (const f of ['portLevelSettings', 'tunnel', 'proxyProtocol'])
-    if (tp[f] !== undefined) r.warn(o, [...path, f], 'import-traffic-field', `${f} does not carry over: a meshc service has one port and one policy`, 'write the policy for the service\'s port at the top level');
+    if (tp[f] !== undefined) r.warn(o, [...path, f], 'import-unsupported-field', `${f} does not carry over: a meshc service has one port and one policy`, 'write the policy for the service\'s port at the top level');
 }
 
 function loadBalancer(inv: Inventory, o: InputObject, path: Path, lb: Obj, w: WrittenService): void {
@@ -92,7 +95,7 @@ function loadBalancer(inv: Inventory, o: InputObject, path: Path, lb: Obj, w: Wr
   if (simple) {
     const map: Record<string, 'round_robin' | 'least_request' | 'random' | undefined> = { ROUND_ROBIN: 'round_robin', LEAST_REQUEST: 'least_request', LEAST_CONN: 'least_request', RANDOM: 'random', UNSPECIFIED: undefined, PASSTHROUGH: undefined };
     if (!(simple in map)) r.error(o, [...path, 'simple'], 'import-malformed', `"${simple}" is not an Istio load balancer: ignored`);
-    else if (simple === 'PASSTHROUGH') r.warn(o, [...path, 'simple'], 'import-lb', 'PASSTHROUGH (to the address the caller chose) does not carry over: meshc balances over the service\'s endpoints', 'the nearest is ROUND_ROBIN');
+    else if (simple === 'PASSTHROUGH') r.warn(o, [...path, 'simple'], 'import-unsupported-field', 'PASSTHROUGH (to the address the caller chose) does not carry over: meshc balances over the service\'s endpoints', 'the nearest is ROUND_ROBIN');
     const policy = map[simple];
     if (policy && policy !== 'round_robin') w.loadBalancing = { policy };
   }
@@ -109,13 +112,13 @@ function loadBalancer(inv: Inventory, o: InputObject, path: Path, lb: Obj, w: Wr
     } else if (hash.useSourceIp === true) hashOn.sourceIp = true;
     else {
       const field = Object.keys(hash).find((k) => !['ringHash', 'maglev', 'minimumRingSize'].includes(k)) ?? 'consistentHash';
-      r.warn(o, [...path, 'consistentHash', ...(field === 'consistentHash' ? [] : [field])], 'import-hash-key', `this hash key does not carry over: meshc hashes on a header, a cookie or the source address`, 'hash on a header (httpHeaderName) instead; the service is imported with round robin');
+      r.warn(o, [...path, 'consistentHash', ...(field === 'consistentHash' ? [] : [field])], 'import-unsupported-field', `this hash key does not carry over: meshc hashes on a header, a cookie or the source address`, 'hash on a header (httpHeaderName) instead; the service is imported with round robin');
       return;
     }
     w.loadBalancing = { policy: algorithm, hashOn };
   }
   for (const f of ['localityLbSetting', 'warmupDurationSecs', 'warmup'])
-    if (lb[f] !== undefined) r.warn(o, [...path, f], 'import-lb', `${f} does not carry over: meshc's endpoints have no locality and no warm-up`, 'remove it');
+    if (lb[f] !== undefined) r.warn(o, [...path, f], 'import-unsupported-field', `${f} does not carry over: meshc's endpoints have no locality and no warm-up`, 'remove it');
 }
 
 function connectionPool(inv: Inventory, o: InputObject, path: Path, pool: Obj, w: WrittenService): void {
@@ -137,9 +140,9 @@ function connectionPool(inv: Inventory, o: InputObject, path: Path, pool: Obj, w
   if (idle) timeouts.idle = idle;
   if (Object.keys(timeouts).length > 0) w.timeouts = timeouts;
   for (const f of ['maxRequestsPerConnection', 'maxRetries', 'h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams'])
-    if (http[f] !== undefined) r.warn(o, [...path, 'http', f], 'import-pool-field', `${f} does not carry over: meshc limits connections, pending and concurrent requests only`, 'remove it');
+    if (http[f] !== undefined) r.warn(o, [...path, 'http', f], 'import-unsupported-field', `${f} does not carry over: meshc limits connections, pending and concurrent requests only`, 'remove it');
   for (const f of ['tcpKeepalive', 'maxConnectionDuration', 'idleTimeout'].filter((x) => x !== 'idleTimeout' || http.idleTimeout !== undefined))
-    if (tcp[f] !== undefined) r.warn(o, [...path, 'tcp', f], 'import-pool-field', `${f} does not carry over`, 'remove it');
+    if (tcp[f] !== undefined) r.warn(o, [...path, 'tcp', f], 'import-unsupported-field', `${f} does not carry over`, 'remove it');
 }
 
 /** Istio's retryOn list into meshc's conditions; the rest reported. */
@@ -148,7 +151,7 @@ export function retries(inv: Inventory, o: InputObject, path: Path, v: Obj): Ret
   if (attempts === undefined) return undefined;
   if (attempts === 0) return { attempts: 0 };
   const out: Retries = { attempts: Math.min(attempts, 10) };
-  if (attempts > 10) inv.report.warn(o, [...path, 'attempts'], 'import-retries', `${attempts} attempts: meshc retries at most 10 times`, 'retry at most 10 times');
+  if (attempts > 10) inv.report.warn(o, [...path, 'attempts'], 'import-unsupported-field', `${attempts} attempts: meshc retries at most 10 times`, 'retry at most 10 times');
   const per = duration(inv, o, [...path, 'perTryTimeout'], v.perTryTimeout);
   if (per) out.perTryTimeout = per;
   const on = asStr(v.retryOn);
@@ -156,7 +159,7 @@ export function retries(inv: Inventory, o: InputObject, path: Path, v: Obj): Ret
     const parts = on.split(',').map((s) => s.trim()).filter(Boolean);
     const kept = parts.filter((p) => RETRY_ON.has(p)) as Retries['retryOn'];
     const dropped = parts.filter((p) => !RETRY_ON.has(p));
-    if (dropped.length > 0) inv.report.warn(o, [...path, 'retryOn'], 'import-retry-on', `retry conditions ${dropped.join(', ')} do not carry over: meshc retries on ${[...RETRY_ON].join(', ')}`, kept!.length ? `the conditions ${kept!.join(', ')} carry over` : 'connect-failure and reset are the nearest for gRPC status conditions');
+    if (dropped.length > 0) inv.report.warn(o, [...path, 'retryOn'], 'import-unsupported-field', `retry conditions ${dropped.join(', ')} do not carry over: meshc retries on ${[...RETRY_ON].join(', ')}`, kept!.length ? `the conditions ${kept!.join(', ')} carry over` : 'connect-failure and reset are the nearest for gRPC status conditions');
     if (kept!.length > 0) out.retryOn = kept;
   }
   return out;
@@ -170,7 +173,7 @@ export function importServiceVirtualServices(inv: Inventory, services: InputObje
     const spec = asObj(o.value.spec) ?? {};
     const r = inv.report;
     const hosts = asArr(spec.hosts);
-    if (hosts.length > 1) r.warn(o, ['spec', 'hosts'], 'import-vs-hosts', `serves several hosts; only ${svc.name} carries over`, 'write one VirtualService per service');
+    if (hosts.length > 1) r.warn(o, ['spec', 'hosts'], 'import-unsupported-field', `serves several hosts; only ${svc.name} carries over`, 'write one VirtualService per service');
     const http = asArr(spec.http);
     http.forEach((raw, i) => {
       const route = asObj(raw) ?? {};
@@ -180,23 +183,29 @@ export function importServiceVirtualServices(inv: Inventory, services: InputObje
       destinations(inv, o, base, asArr(route.route), svc);
       for (const f of ['fault', 'mirror', 'mirrorPercentage', 'mirrors', 'rewrite', 'headers', 'corsPolicy', 'redirect', 'directResponse', 'delegate']) {
         if (route[f] === undefined) continue;
-        const code = f === 'fault' ? 'import-fault-injection' : f === 'headers' || f === 'rewrite' ? 'import-header-rewrite' : 'import-route-field';
+        const code = f === 'fault' ? 'import-fault-injection' : f === 'headers' || f === 'rewrite' ? 'import-header-rewrite' : 'import-unsupported-field';
         r.warn(o, [...base, f], code, `${f} does not carry over: meshc's routes forward requests unchanged`, f === 'fault' ? 'inject faults in a test environment with a tool of its own' : 'do it in the application');
       }
       if (matched) return;
       // The default route: its retries and timeout are the service's.
       const timeout = duration(inv, o, [...base, 'timeout'], route.timeout);
-      if (timeout) svc.written.timeouts = { ...(svc.written.timeouts ?? {}), request: timeout };
+      if (timeout) {
+        svc.written.timeouts = { ...(svc.written.timeouts ?? {}), request: timeout };
+        addComment(svc, 'timeouts', `request: from VirtualService ${o.name} (${whereIs(o)})`);
+      }
       const rt = asObj(route.retries);
       if (rt) {
+        svc.retriedBy = o;
         const parsed = retries(inv, o, [...base, 'retries'], rt);
-        if (parsed && parsed.attempts !== 0) svc.written.retries = parsed;
+        if (parsed && parsed.attempts !== 0) {
+          svc.written.retries = parsed;
+          addComment(svc, 'retries', `from VirtualService ${o.name} (${whereIs(o)})`);
+        }
       }
-      addComment(svc, 'retries', `from VirtualService ${o.name} (${whereIs(o)})`);
     });
     for (const f of ['tcp', 'tls'] as const)
       asArr(spec[f]).forEach((raw, i) => destinations(inv, o, ['spec', f, i], asArr(asObj(raw)?.route), svc));
-    if (spec.gateways !== undefined && !asArr(spec.gateways).every((g) => g === 'mesh')) r.note(o, ['spec', 'gateways'], 'import-vs-gateways', 'also bound to gateways: read for the ingress too');
+    if (spec.gateways !== undefined && !asArr(spec.gateways).every((g) => g === 'mesh')) r.note(o, ['spec', 'gateways'], 'import-ignored-field', 'also bound to gateways: read for the ingress too');
   }
 }
 
@@ -210,6 +219,6 @@ function destinations(inv: Inventory, o: InputObject, base: Path, route: unknown
     if (subset) r.warn(o, [...base, 'route', k, 'destination', 'subset'], 'import-subset-routing', `routing to subset ${subset} (a version of ${svc.name}) does not carry over: meshc balances over every pod of the service`, 'import that version as a service of its own, or run only that version');
     const host = asStr(d.host);
     const target = host ? serviceByHost(inv, host, nsOf(o, inv)) : undefined;
-    if (host && target !== svc) r.warn(o, [...base, 'route', k, 'destination', 'host'], 'import-route-elsewhere', `sends calls for ${svc.name} to ${host}: a redirection between services does not carry over`, 'have the callers call that service directly');
+    if (host && target !== svc) r.warn(o, [...base, 'route', k, 'destination', 'host'], 'import-unsupported-field', `sends calls for ${svc.name} to ${host}: a redirection between services does not carry over`, 'have the callers call that service directly');
   });
 }
