@@ -284,3 +284,35 @@ spec: { hosts: [web.prod], http: [{ timeout: 9s, route: [{ destination: { host: 
     expect(r.mesh!.services).toEqual([]);
   });
 });
+
+describe('import istio: malformed objects', () => {
+  it('never throws: every field of the samples replaced by a value of another type gives diagnostics, not a crash', async () => {
+    const { parseAllDocuments } = await import('yaml');
+    const { readFile } = await import('node:fs/promises');
+    const root = new URL('../../fixtures/istio-import/', import.meta.url).pathname;
+    const inputs = ['bookinfo/input/bookinfo-gateway.yaml', 'egress/input/egress-gateway.yaml', 'secure-ingress/input/httpbin.yaml', 'secure-ingress/input/secure-ingress.yaml'];
+    const docs = (await Promise.all(inputs.map((f) => readFile(join(root, f), 'utf8')))).flatMap((t) => parseAllDocuments(t).map((d) => d.toJS() as unknown));
+    const paths: (string | number)[][] = [];
+    const walk = (v: unknown, p: (string | number)[]) => {
+      paths.push(p);
+      if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...p, i]));
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...p, k]);
+    };
+    docs.forEach((d, i) => walk(d, [i]));
+    const { stringify } = await import('yaml');
+    let runs = 0;
+    for (const p of paths) {
+      if (p.length < 2) continue;
+      for (const replacement of ['x', null]) {
+        const copy = structuredClone(docs) as unknown[];
+        let node = copy as unknown as Record<string | number, unknown>;
+        for (const k of p.slice(0, -1)) node = node[k] as Record<string | number, unknown>;
+        node[p[p.length - 1]] = replacement;
+        const r = await importText(copy.map((d) => stringify(d)).join('---\n'));
+        expect([0, 1, 2]).toContain(r.exitCode);
+        runs++;
+      }
+    }
+    expect(runs).toBeGreaterThan(200);
+  }, 60_000);
+});
