@@ -33,7 +33,7 @@ async function meshOf(file: string): Promise<Mesh> {
 
 /** The load-balancing and resilience settings of every service: what the graph does not show. */
 function trafficPolicy(mesh: Mesh) {
-  return mesh.services.map((s) => ({ name: s.name, lb: s.loadBalancing, retries: s.retries, timeouts: s.timeouts, outlier: s.outlierDetection, limits: s.connectionLimits, weights: s.endpoints.map((e) => [e.host, e.weight]) }));
+  return mesh.services.map((s) => ({ name: s.name, lb: s.loadBalancing, retries: s.retries, timeouts: s.timeouts, outlier: s.outlierDetection, limits: s.connectionLimits, endpoints: s.endpoints.map((e) => [e.host, e.port, e.weight]), inboundPort: s.sidecar.inboundPort }));
 }
 
 describe('meshc import istio: round trip through the k8s and istio targets', () => {

@@ -59,6 +59,8 @@ export interface Pod {
   app?: { name: string; image?: string; ports: { name?: string; port: number }[]; index: number };
   /** Ports of proxy containers (Istio's or meshc's own Envoy sidecar): never the application's. */
   proxyPorts: Set<number>;
+  /** meshc's own Envoy sidecar (the k8s target): the port of its inbound listener, `mesh-inbound`. */
+  inboundPort?: number;
   replicas: number;
 }
 

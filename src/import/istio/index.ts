@@ -13,6 +13,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { cmp } from '../../model/mesh.js';
+import { DEFAULTS } from '../../model/normalize.js';
 import type { Diagnostic } from '../../model/diagnostic.js';
 import type { IngressHost, WrittenMesh } from '../../schema/written-mesh.js';
 import { addComment, asArr, asObj, asStr, nsOf, Report, sortUnique, strMap, whereIs, type Inventory } from './context.js';
@@ -173,16 +174,19 @@ export async function importIstio(paths: readonly string[]): Promise<ImportResul
     ingress: pods.filter((p) => isGatewayPod(p) && p.labels.istio !== 'egressgateway'),
     egress: pods.filter((p) => isGatewayPod(p) && p.labels.istio === 'egressgateway'),
   };
+  // meshc's own sidecars (the k8s tree) name their inbound port; one port for the whole mesh.
+  const inboundPorts = new Set(inv.services.flatMap((s) => s.pods.map((p) => p.inboundPort ?? DEFAULTS.sidecar.inboundPort)));
+  const inboundPort = inboundPorts.size === 1 ? [...inboundPorts][0] : DEFAULTS.sidecar.inboundPort;
   for (const svc of inv.services) {
     const se = svc.fronts.find((f) => f.kind === 'ServiceEntry' && asArr(asObj(f.value.spec)?.endpoints).length > 0);
     if (se) {
       const endpoints = asArr(asObj(se.value.spec)?.endpoints).flatMap((e) => {
         const addr = asStr(asObj(e)?.address);
         const weight = asObj(e)?.weight;
-        return addr ? [typeof weight === 'number' && weight !== 1 ? { address: `${addr}:15443`, weight: Math.min(Math.max(weight, 1), 128) } : `${addr}:15443`] : [];
+        return addr ? [typeof weight === 'number' && weight !== 1 ? { address: `${addr}:${inboundPort}`, weight: Math.min(Math.max(weight, 1), 128) } : `${addr}:${inboundPort}`] : [];
       });
       if (endpoints.length > 0) svc.written.endpoints = endpoints as NonNullable<typeof svc.written.endpoints>;
-      addComment(svc, 'endpoints', `from ServiceEntry ${se.name}: the workloads' addresses, where meshc's sidecar listens (inbound port 15443)`);
+      addComment(svc, 'endpoints', `from ServiceEntry ${se.name}: the workloads' addresses, where meshc's sidecar listens (inbound port ${inboundPort})`);
     }
   }
 
@@ -300,6 +304,7 @@ export async function importIstio(paths: readonly string[]): Promise<ImportResul
   const ports = egressPorts(inv, ext);
   if (meshWide.length > 0 || ports.tlsPort || ports.httpPort || egressGw.viaGateway)
     mesh.spec.egress = { ...(meshWide.length ? { allow: meshWide } : {}), ...ports, ...(egressGw.viaGateway ? { viaGateway: true } : {}) };
+  if (inboundPort !== DEFAULTS.sidecar.inboundPort) mesh.spec.sidecar = { inboundPort };
   if (Object.keys(ingress.hosts).length > 0) mesh.spec.ingress = { ...(ingress.httpsPort ? { httpsPort: ingress.httpsPort } : {}), hosts: ingress.hosts };
 
   const yaml = emitMesh(mesh, inv, { paths, files: read.files, objects: read.objects.length, egress: egressGw.comment, ingress: ingress.comments, meshWide: meshWide.map((d) => `${d} (ServiceEntry ${ext.hosts.get(d)!.name})`) });

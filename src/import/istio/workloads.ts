@@ -40,7 +40,14 @@ export function readPod(o: InputObject, inv: Inventory): Pod | undefined {
   }
   const containers = asArr(podSpec.containers).map((c) => asObj(c) ?? {});
   const proxyPorts = new Set<number>();
-  for (const c of [...containers, ...asArr(podSpec.initContainers).map((c) => asObj(c) ?? {})]) if (isProxy(c)) for (const p of portsOf(c)) proxyPorts.add(p.port);
+  let inboundPort: number | undefined;
+  for (const c of [...containers, ...asArr(podSpec.initContainers).map((c) => asObj(c) ?? {})]) {
+    if (!isProxy(c)) continue;
+    for (const p of portsOf(c)) {
+      proxyPorts.add(p.port);
+      if (p.name === 'mesh-inbound') inboundPort = p.port;
+    }
+  }
   const index = containers.findIndex((c) => !isProxy(c));
   const app = index === -1 ? undefined : containers[index];
   const replicas = spec?.replicas === undefined ? 1 : asNum(spec.replicas);
@@ -52,6 +59,7 @@ export function readPod(o: InputObject, inv: Inventory): Pod | undefined {
     serviceAccount: asStr(podSpec.serviceAccountName) ?? asStr(podSpec.serviceAccount) ?? 'default',
     ...(app ? { app: { name: asStr(app.name) ?? '', ...(asStr(app.image) ? { image: asStr(app.image)! } : {}), ports: portsOf(app), index } } : {}),
     proxyPorts,
+    ...(inboundPort !== undefined ? { inboundPort } : {}),
     replicas: replicas ?? 1,
   };
 }
@@ -87,6 +95,7 @@ export function readPods(inv: Inventory, objects: InputObject[]): Pod[] {
     }
     if (prev) {
       for (const port of pod.proxyPorts) prev.proxyPorts.add(port);
+      prev.inboundPort ??= pod.inboundPort;
       if (podFacts(prev) !== podFacts(pod)) inv.report.error(o, [], 'import-conflict', `is defined twice and the definitions differ (the other is at ${whereIs(prev.obj)}): the first is imported`, 'keep one definition of each workload in the input');
       continue;
     }
