@@ -108,7 +108,7 @@ function sortObjects(objects: InputObject[], report: Report): InputObject[] {
   }
   for (const { first, kinds } of ignored.values()) {
     const list = [...kinds].sort(([a], [b]) => cmp(a, b)).map(([k, n]) => `${n} ${k}`).join(', ');
-    report.list.push({ ...placeNote(first, report), message: `ignored ${list}: not part of the mesh's policy`, code: 'import-ignored-kind' });
+    report.list.push({ ...placeNote(first, report), message: `ignored ${list} (kinds mesh.yaml does not describe)`, code: 'import-ignored-kind' });
   }
   return kept;
 }
