@@ -215,7 +215,7 @@ spec:
     const hosts = Object.fromEntries(r.mesh!.ingress.hosts.map((h) => [h.host, h]));
     expect(hosts['shop.example.com'].routes).toEqual([{ pathPrefix: '/api', service: 'api', timeoutMs: 30_000 }, { pathPrefix: '/', service: 'web' }]);
     expect(hosts['shop.example.com'].redirectHttp).toBe(true);
-    expect(hosts['shop.example.com'].tls).toEqual({ kind: 'files', certFile: 'tls/shop-cert.crt', keyFile: 'tls/shop-cert.key' });
+    expect(hosts['shop.example.com'].tls).toEqual({ kind: 'generated' });
     expect(hosts['*.apps.example.com'].routes).toHaveLength(2);
     expect(r.codes).toEqual(expect.arrayContaining([r.at('import-header-rewrite', 'rewrite:'), r.at('import-traffic-split', '- { destination: { host: api }'), r.at('import-ingress-credential', 'credentialName')]));
     expect(r.codes.filter((c) => c.startsWith('import-ingress-credential'))).toHaveLength(1);

@@ -226,9 +226,11 @@ export async function importIstio(paths: readonly string[]): Promise<ImportResul
       r.note(gw, path, 'import-ingress-credential', `credential ${cred} was issued by a meshc mesh CA: imported as tls: generated (the new mesh's CA issues it again)`);
       return 'generated';
     }
+    // mesh.yaml names certificate files, which must exist for the mesh to validate; the printed mesh
+    // gets a certificate from the mesh CA and the diagnostic says how to keep the real one.
     const gwNs = gatewayPods.ingress[0]?.namespace ?? ROOT_NS;
-    r.note(gw, path, 'import-ingress-credential', `credential ${cred} is imported as the files tls/${cred}.crt and tls/${cred}.key beside mesh.yaml`, `export them: kubectl -n ${gwNs} get secret ${cred} -o jsonpath='{.data.tls\\.crt}' | base64 -d > tls/${cred}.crt (and tls\\.key into tls/${cred}.key)`);
-    return { certFile: `tls/${cred}.crt`, keyFile: `tls/${cred}.key` };
+    r.warn(gw, path, 'import-ingress-credential', `the certificate of credential ${cred} does not carry over (mesh.yaml names certificate files; a Secret is not one): imported as tls: generated, a certificate from the mesh CA that public clients do not trust`, `export it: kubectl -n ${gwNs} get secret ${cred} -o jsonpath='{.data.tls\\.crt}' | base64 -d > tls/${cred}.crt, the same for tls\\.key into tls/${cred}.key, then set tls: { certFile: tls/${cred}.crt, keyFile: tls/${cred}.key }`);
+    return 'generated';
   };
   const ingress = importIngress(inv, gatewayPods, tlsFor);
   for (const svc of inv.services) {
