@@ -323,11 +323,7 @@ export function importIngress(inv: Inventory, pods: GatewayPods, tlsFor: (creden
     const redirected = servers.some((s) => !s.https && s.redirect) || redirects.has(host);
     if (!https) r.warn(servers[0].gateway, servers[0].path, 'import-plain-http-host', `host ${host} is served over plain HTTP only: meshc serves every ingress host over TLS; imported with a certificate from the mesh CA and plain HTTP still answered (redirectHttp: false)`, 'give the host a certificate (tls.certFile and tls.keyFile) and redirect HTTP to HTTPS');
     const tls = https ? tlsFor(https.tls?.credentialName, https.gateway, [...https.path.slice(0, -2), 'tls', 'credentialName']) : 'generated';
-    const entry: IngressHost = { routes: hostRoutes.map((x) => x.route) as IngressHost['routes'] };
-    if (tls !== 'generated') entry.tls = tls;
-    else entry.tls = 'generated';
-    entry.redirectHttp = https ? redirected || !plain : false;
-    out.hosts[host] = entry;
+    out.hosts[host] = { tls, redirectHttp: https ? redirected || !plain : false, routes: hostRoutes.map((x) => x.route) as IngressHost['routes'] };
     const sources = [...new Set([...servers.map((s) => s.gateway), ...hostRoutes.map((x) => x.vs)])];
     out.comments.set(host, `from ${sources.map((o) => `${o.kind} ${o.name} (${whereIs(o)})`).join(', ')}`);
   }
