@@ -32,7 +32,7 @@ Exit codes: 0 drawn, 1 invalid mesh, 2 usage or I/O error.`);
         process.stderr.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}\n`);
         return EXIT.FINDINGS;
       }
-      const text = renderGraph(v.mesh, o.format);
+      const text = await renderGraph(v.mesh, o.format);
       if (o.output) {
         try {
           await writeFile(resolve(o.output), text);

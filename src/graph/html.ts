@@ -5,7 +5,7 @@
  * people) can find them in the DOM. Deterministic: numbers are rounded, order is the graph's.
  */
 import { GENERATED_HEADER } from '../targets/target.js';
-import { FONT, layout, type Box } from './layout.js';
+import { FONT, layout, type Point } from './layout.js';
 import type { Graph, GraphEdge } from './model.js';
 
 const COLOURS = {
@@ -34,52 +34,21 @@ function edgeStyle(e: GraphEdge): { colour: string; marker: string; dash?: strin
   return { colour: COLOURS.egress, marker: 'arrow-egress', width: 1.2, cls: 'egress' };
 }
 
-interface Path {
-  d: string;
-  /** A point to hang the label on. */
-  lx: number;
-  ly: number;
+/** An orthogonal polyline; the last point stops 2 px short of the box so the arrowhead shows. */
+function pathOf(points: Point[]): string {
+  if (points.length < 2) return '';
+  const pts = points.map((p) => ({ ...p }));
+  const [a, b] = [pts[pts.length - 2], pts[pts.length - 1]];
+  const len = Math.hypot(b.x - a.x, b.y - a.y);
+  if (len > 4) {
+    b.x -= ((b.x - a.x) / len) * 2;
+    b.y -= ((b.y - a.y) / len) * 2;
+  }
+  return pts.map((p, i) => `${i ? 'L' : 'M'}${r1(p.x)},${r1(p.y)}`).join(' ');
 }
 
-/**
- * A forward edge leaves the source's right side and enters the target's left side. A backward edge
- * (a call to a shallower column) leaves the left side and enters the right side, both a little
- * below the middle so it does not lie on the forward edge between the same two boxes. An edge
- * within one column loops out to the right.
- */
-function route(a: Box, b: Box, labelAt: number): Path {
-  const bez = (t: number, p0: number, p1: number, p2: number, p3: number) => (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t ** 2 * p2 + t ** 3 * p3;
-  const curve = (x1: number, y1: number, c1x: number, c1y: number, c2x: number, c2y: number, x2: number, y2: number): Path => ({
-    d: `M${r1(x1)},${r1(y1)} C${r1(c1x)},${r1(c1y)} ${r1(c2x)},${r1(c2y)} ${r1(x2)},${r1(y2)}`,
-    lx: bez(labelAt, x1, c1x, c2x, x2),
-    ly: bez(labelAt, y1, c1y, c2y, y2),
-  });
-  if (b.column > a.column) {
-    const x1 = a.x + a.width;
-    const y1 = a.y + a.height / 2;
-    const x2 = b.x - 2;
-    const y2 = b.y + b.height / 2;
-    const dx = Math.max(30, (x2 - x1) / 2);
-    return curve(x1, y1, x1 + dx, y1, x2 - dx, y2, x2, y2);
-  }
-  if (b.column < a.column) {
-    const x1 = a.x;
-    const y1 = a.y + a.height * 0.75;
-    const x2 = b.x + b.width + 2;
-    const y2 = b.y + b.height * 0.75;
-    const dx = Math.max(30, (x1 - x2) / 2);
-    return curve(x1, y1, x1 - dx, y1, x2 + dx, y2, x2, y2);
-  }
-  const x1 = a.x + a.width;
-  const y1 = a.y + a.height * 0.6;
-  const x2 = b.x + b.width + 2;
-  const y2 = b.y + b.height * 0.4;
-  const out = Math.max(x1, x2) + 28 + Math.abs(y2 - y1) / 5;
-  return curve(x1, y1, out, y1, out, y2, x2, y2);
-}
-
-export function toHtml(graph: Graph): string {
-  const L = layout(graph);
+export async function toHtml(graph: Graph): Promise<string> {
+  const L = await layout(graph);
   const legendHeight = 64;
   const W = L.width;
   const H = L.height + legendHeight;
@@ -106,28 +75,19 @@ export function toHtml(graph: Graph): string {
   // Edges under nodes; labels after, so they sit on top of lines.
   const labels: string[] = [];
   svg.push('<g class="edges">');
-  for (const e of graph.edges) {
+  for (const { edge: e, points, label } of L.edges) {
     const a = L.boxes.get(e.from);
     const b = L.boxes.get(e.to);
-    if (!a || !b) continue;
+    if (!a || !b || points.length < 2) continue;
     const s = edgeStyle(e);
-    const p = route(a, b, 0.5);
     const title = `${a.node.label} → ${b.node.label}${e.label ? `: ${e.label}` : ''}${e.kind === 'call' && e.allowed === false ? ' (NOT ALLOWED by the callee’s allowFrom)' : ''}`;
     svg.push(
-      `<g class="edge ${s.cls}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><title>${escapeXml(title)}</title><path d="${p.d}" fill="none" stroke="${s.colour}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} marker-end="url(#${s.marker})"/></g>`,
+      `<g class="edge ${s.cls}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><title>${escapeXml(title)}</title><path d="${pathOf(points)}" fill="none" stroke="${s.colour}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} stroke-linejoin="round" marker-end="url(#${s.marker})"/></g>`,
     );
-    const text = e.kind === 'route' ? e.label : e.kind === 'call' && e.allowed === false ? 'not allowed' : undefined;
-    if (text) {
-      const w = text.length * 6 + 8;
-      // A route's label sits just before its arrowhead, in the gap left of the service column.
-      if (e.kind === 'route' && b.column > a.column) {
-        p.lx = b.x - w / 2 - 10;
-        p.ly = b.y + b.height / 2 - 10;
-      }
+    if (label)
       labels.push(
-        `<g class="edge-label ${s.cls}"><rect x="${r1(p.lx - w / 2)}" y="${r1(p.ly - 8)}" width="${r1(w)}" height="15" rx="3" fill="#ffffff" fill-opacity="0.9"/><text x="${r1(p.lx)}" y="${r1(p.ly + 3.5)}" text-anchor="middle" font-size="10" fill="${s.colour}">${escapeXml(text)}</text></g>`,
+        `<g class="edge-label ${s.cls}"><rect x="${r1(label.x)}" y="${r1(label.y)}" width="${r1(label.width)}" height="${r1(label.height)}" rx="3" fill="#ffffff" fill-opacity="0.9"/><text x="${r1(label.x + label.width / 2)}" y="${r1(label.y + label.height / 2 + 3.5)}" text-anchor="middle" font-size="${FONT.edge}" fill="${s.colour}">${escapeXml(label.text)}</text></g>`,
       );
-    }
   }
   svg.push('</g>');
 
@@ -192,7 +152,11 @@ export function toHtml(graph: Graph): string {
   svg.push('</g>');
   svg.push('</svg>');
 
-  const counts = `${graph.nodes.filter((n) => n.kind === 'service').length} services, ${graph.nodes.filter((n) => n.kind === 'ingress-host').length} ingress hosts, ${graph.nodes.filter((n) => n.kind === 'egress-domain').length} egress domains`;
+  const count = (kind: string, one: string, many: string) => {
+    const n = graph.nodes.filter((x) => x.kind === kind).length;
+    return `${n} ${n === 1 ? one : many}`;
+  };
+  const counts = [count('service', 'service', 'services'), count('ingress-host', 'ingress host', 'ingress hosts'), count('egress-domain', 'egress domain', 'egress domains')].join(', ');
   return `<!doctype html>
 <!-- ${GENERATED_HEADER} (meshc graph --format html) -->
 <html lang="en">

@@ -1,6 +1,6 @@
 /**
  * `meshc graph`: who may call whom, upstreams, egress domains and ingress routes, as Mermaid, DOT,
- * JSON or a self-contained HTML page. `renderGraph` is pure: the same mesh gives the same bytes.
+ * JSON or a self-contained HTML page. `renderGraph` is deterministic: the same mesh gives the same bytes.
  */
 import type { Mesh } from '../model/mesh.js';
 import { toHtml } from './html.js';
@@ -8,12 +8,13 @@ import { meshGraph } from './model.js';
 import { toDot, toJsonGraph, toMermaid } from './text.js';
 
 export { callDepths, meshGraph, type Graph, type GraphEdge, type GraphNode } from './model.js';
-export { layout } from './layout.js';
+export { layout, type Layout } from './layout.js';
 
 export const GRAPH_FORMATS = ['mermaid', 'dot', 'json', 'html'] as const;
 export type GraphFormat = (typeof GRAPH_FORMATS)[number];
 
-export function renderGraph(mesh: Mesh, format: GraphFormat): string {
+/** Every format but html is computed synchronously; html waits for the layout engine. */
+export async function renderGraph(mesh: Mesh, format: GraphFormat): Promise<string> {
   const g = meshGraph(mesh);
   switch (format) {
     case 'mermaid':

@@ -1,39 +1,49 @@
 /**
- * A small layered layout for the HTML view, computed here so the page needs no script and no
- * network: ingress hosts in the left column, services in columns by call depth, egress domains in
- * the right column (the service-specific ones, then the mesh-wide ones beside `every service`).
- * Within a column, nodes are ordered by a few barycentre sweeps to reduce crossings; ties break by
- * name, so the layout is deterministic. Text widths are estimated from character counts (no font
- * metrics without a browser); the estimate errs wide.
+ * The layout of the HTML view, computed here so the page needs no script and no network. ELK's
+ * layered algorithm (elkjs) places the boxes left to right (ingress hosts, services by call
+ * depth, egress domains) and routes every edge orthogonally around the boxes it does not connect;
+ * the ingress hosts and the egress domains sit in one frame each, their gateway. Text widths are
+ * estimated from character counts (no font metrics without a browser); the estimate errs wide.
+ * ELK is deterministic for the same input, and the input is in the graph's sorted order.
  */
-import { cmp } from '../model/mesh.js';
-import { callDepths, type Graph, type GraphNode } from './model.js';
+import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import { onFirstUse } from '../lazy.js';
+import type { Graph, GraphEdge, GraphNode } from './model.js';
 
 export interface Box {
   node: GraphNode;
-  column: number;
   x: number;
   y: number;
   width: number;
   height: number;
 }
 
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export interface EdgeRoute {
+  edge: GraphEdge;
+  /** The polyline from the source box's border to the target box's border. */
+  points: Point[];
+  /** Where ELK put the edge's label (its top-left corner and size), when it has one. */
+  label?: { text: string; x: number; y: number; width: number; height: number };
+}
+
 export interface Layout {
   boxes: Map<string, Box>;
-  columns: number;
+  edges: EdgeRoute[];
   width: number;
   height: number;
-  /** Where the gateway frames go (around the host column and the domain column). */
+  /** The gateway frames (around the hosts and around the domains). */
   frames: { label: string; kind: 'ingress' | 'egress'; x: number; y: number; width: number; height: number }[];
 }
 
-export const FONT = { label: 12, detail: 10.5 };
-const CHAR = { label: 7.4, detail: 6.3 };
+export const FONT = { label: 12, detail: 10.5, edge: 10 };
+const CHAR = { label: 7.4, detail: 6.3, edge: 6 };
 const PAD_X = 14;
-const GAP_X = 104;
-const GAP_Y = 26;
 const MARGIN = 32;
-const FRAME_PAD = 14;
 const FRAME_TITLE = 22;
 
 function size(n: GraphNode): { width: number; height: number } {
@@ -41,98 +51,94 @@ function size(n: GraphNode): { width: number; height: number } {
   return { width: Math.ceil(Math.max(96, text + 2 * PAD_X)), height: n.kind === 'service' ? 42 : 28 };
 }
 
-export function layout(graph: Graph): Layout {
-  const depth = callDepths(graph);
-  const maxDepth = Math.max(0, ...depth.values());
-  const hasHosts = graph.nodes.some((n) => n.kind === 'ingress-host');
-  const first = hasHosts ? 1 : 0;
-  const domainCol = first + maxDepth + 1;
-  const columnOf = (n: GraphNode): number => {
-    if (n.kind === 'ingress-host') return 0;
-    if (n.kind === 'service') return first + (depth.get(n.id) ?? 0);
-    if (n.kind === 'every-service') return domainCol - 1;
-    return domainCol;
-  };
-  const cols: GraphNode[][] = Array.from({ length: domainCol + 1 }, () => []);
-  for (const n of graph.nodes) cols[columnOf(n)].push(n);
+/** The text drawn on an edge: a route's path prefix, or `not allowed` on a refused call. */
+export function edgeText(e: GraphEdge): string | undefined {
+  if (e.kind === 'route') return e.label;
+  if (e.kind === 'call' && e.allowed === false) return 'not allowed';
+  return undefined;
+}
 
-  // Neighbours for the sweeps: every edge, both directions.
-  const nbr = new Map<string, string[]>(graph.nodes.map((n) => [n.id, []]));
-  for (const e of graph.edges) {
-    nbr.get(e.from)?.push(e.to);
-    nbr.get(e.to)?.push(e.from);
+const FRAMES = { ingress: { id: 'frame:ingress', label: 'ingress gateway', group: 'ingress-gateway' }, egress: { id: 'frame:egress', label: 'egress gateway', group: 'egress-gateway' } } as const;
+
+const ROOT_OPTIONS: Record<string, string> = {
+  'elk.algorithm': 'layered',
+  'elk.direction': 'RIGHT',
+  'elk.edgeRouting': 'ORTHOGONAL',
+  'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
+  'elk.layered.spacing.nodeNodeBetweenLayers': '56',
+  'elk.layered.spacing.edgeNodeBetweenLayers': '18',
+  'elk.layered.spacing.edgeEdgeBetweenLayers': '10',
+  'elk.spacing.nodeNode': '24',
+  'elk.spacing.edgeNode': '14',
+  'elk.spacing.edgeEdge': '8',
+  'elk.spacing.edgeLabel': '4',
+  'elk.layered.nodePlacement.strategy': 'NETWORK_SIMPLEX',
+  'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+  'elk.edgeLabels.inline': 'false',
+  'elk.padding': `[top=${MARGIN},left=${MARGIN},bottom=${MARGIN},right=${MARGIN}]`,
+};
+
+type ElkInstance = { layout(graph: ElkNode): Promise<ElkNode> };
+// The bundled build runs ELK in this thread (no worker); it is loaded only when a picture is drawn.
+const elkModule = onFirstUse<new () => ElkInstance>('elkjs/lib/elk.bundled.js');
+
+export async function layout(graph: Graph): Promise<Layout> {
+  const elkNode = (n: GraphNode): ElkNode => ({ id: n.id, ...size(n) });
+  const inFrame = (kind: 'ingress' | 'egress') => graph.nodes.filter((n) => n.group === FRAMES[kind].group);
+  const children: ElkNode[] = [];
+  for (const kind of ['ingress', 'egress'] as const) {
+    const members = inFrame(kind);
+    if (members.length)
+      children.push({
+        id: FRAMES[kind].id,
+        layoutOptions: { 'elk.padding': `[top=${FRAME_TITLE + 12},left=14,bottom=14,right=14]`, 'elk.spacing.nodeNode': '14' },
+        children: members.map(elkNode),
+      });
   }
-  const colIndex = new Map(graph.nodes.map((n) => [n.id, columnOf(n)]));
-  const rank = new Map<string, number>();
-  const setRanks = () => cols.forEach((c) => c.forEach((n, i) => rank.set(n.id, i / Math.max(1, c.length - 1))));
-  // The every-service node and the mesh-wide domains stay at the bottom of their columns.
-  const pinned = (n: GraphNode) => n.kind === 'every-service' || n.meshWide === true;
-  const sortColumn = (c: number, side: 'left' | 'right') => {
-    const key = (n: GraphNode) => {
-      const ns = (nbr.get(n.id) ?? []).filter((m) => (side === 'left' ? colIndex.get(m)! < c : colIndex.get(m)! > c));
-      return ns.length ? ns.reduce((s, m) => s + rank.get(m)!, 0) / ns.length : rank.get(n.id)!;
+  for (const n of graph.nodes) if (!n.group) children.push(elkNode(n));
+  const edges: ElkExtendedEdge[] = graph.edges.map((e, i) => {
+    const text = edgeText(e);
+    return {
+      id: `e${i}`,
+      sources: [e.from],
+      targets: [e.to],
+      ...(text ? { labels: [{ text, width: Math.ceil(text.length * CHAR.edge + 8), height: 15, layoutOptions: { 'elk.edgeLabels.placement': 'CENTER' } }] } : {}),
     };
-    const keys = new Map(cols[c].map((n) => [n.id, key(n)]));
-    cols[c].sort((a, b) => Number(pinned(a)) - Number(pinned(b)) || keys.get(a.id)! - keys.get(b.id)! || cmp(a.label, b.label));
-  };
-  for (const c of cols) c.sort((a, b) => Number(pinned(a)) - Number(pinned(b)) || cmp(a.label, b.label));
-  setRanks();
-  for (let iter = 0; iter < 4; iter++) {
-    for (let c = 1; c < cols.length; c++) {
-      sortColumn(c, 'left');
-      setRanks();
-    }
-    for (let c = cols.length - 2; c >= 0; c--) {
-      sortColumn(c, 'right');
-      setRanks();
-    }
-  }
-
-  // Sizes and coordinates.
-  const boxes = new Map<string, Box>();
-  const colWidth = cols.map((c) => Math.max(0, ...c.map((n) => size(n).width)));
-  const colHeight = cols.map((c) => c.reduce((h, n, i) => h + size(n).height + (i ? GAP_Y : 0), 0) + (c.some((n) => n.meshWide) && c.some((n) => !n.meshWide) ? GAP_Y * 2 : 0));
-  const inner = Math.max(...colHeight, 0);
-  const top = MARGIN + FRAME_TITLE + FRAME_PAD;
-  let x = MARGIN + FRAME_PAD;
-  cols.forEach((c, ci) => {
-    let y = top + (inner - colHeight[ci]) / 2;
-    let prevMeshWide: boolean | undefined;
-    for (const n of c) {
-      const s = size(n);
-      if (prevMeshWide === false && n.meshWide) y += GAP_Y * 2; // a gap before the mesh-wide group
-      // Centre-align in the column.
-      boxes.set(n.id, { node: n, column: ci, x: x + (colWidth[ci] - s.width) / 2, y, width: s.width, height: s.height });
-      y += s.height + GAP_Y;
-      prevMeshWide = n.kind === 'egress-domain' ? n.meshWide === true : prevMeshWide;
-    }
-    // The every-service node sits level with the mesh-wide domains.
-    x += colWidth[ci] + GAP_X;
   });
-  const every = graph.nodes.find((n) => n.kind === 'every-service');
-  if (every) {
-    const wide = [...boxes.values()].filter((b) => b.node.meshWide);
-    const b = boxes.get(every.id)!;
-    if (wide.length) {
-      const mid = (Math.min(...wide.map((w) => w.y)) + Math.max(...wide.map((w) => w.y + w.height))) / 2;
-      const others = [...boxes.values()].filter((o) => o.column === b.column && o !== b);
-      const lowest = Math.max(top, ...others.map((o) => o.y + o.height + GAP_Y));
-      b.y = Math.max(mid - b.height / 2, lowest);
-    }
-  }
+  const ELK = elkModule();
+  const out = await new ELK().layout({ id: 'root', layoutOptions: ROOT_OPTIONS, children, edges });
+
+  // ELK gives coordinates relative to the parent node; the page wants them absolute.
+  const offset = new Map<string, Point>([['root', { x: 0, y: 0 }]]);
+  const boxes = new Map<string, Box>();
   const frames: Layout['frames'] = [];
-  const frameAround = (kind: 'ingress' | 'egress', label: string, ids: Box[]) => {
-    if (!ids.length) return;
-    const x0 = Math.min(...ids.map((b) => b.x)) - FRAME_PAD;
-    const y0 = Math.min(...ids.map((b) => b.y)) - FRAME_PAD - FRAME_TITLE;
-    const x1 = Math.max(...ids.map((b) => b.x + b.width)) + FRAME_PAD;
-    const y1 = Math.max(...ids.map((b) => b.y + b.height)) + FRAME_PAD;
-    frames.push({ kind, label, x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const visit = (parent: ElkNode, at: Point) => {
+    for (const c of parent.children ?? []) {
+      const p = { x: at.x + (c.x ?? 0), y: at.y + (c.y ?? 0) };
+      offset.set(c.id, p);
+      const node = byId.get(c.id);
+      if (node) boxes.set(c.id, { node, x: p.x, y: p.y, width: c.width!, height: c.height! });
+      else {
+        const kind = c.id === FRAMES.ingress.id ? 'ingress' : 'egress';
+        frames.push({ kind, label: FRAMES[kind].label, x: p.x, y: p.y, width: c.width!, height: c.height! });
+      }
+      visit(c, p);
+    }
   };
-  frameAround('ingress', 'ingress gateway', [...boxes.values()].filter((b) => b.node.kind === 'ingress-host'));
-  frameAround('egress', 'egress gateway', [...boxes.values()].filter((b) => b.node.kind === 'egress-domain'));
-  const all = [...boxes.values()];
-  const width = Math.ceil(Math.max(...all.map((b) => b.x + b.width + FRAME_PAD + MARGIN), ...frames.map((f) => f.x + f.width + MARGIN), 2 * MARGIN));
-  const height = Math.ceil(Math.max(...all.map((b) => b.y + b.height), ...frames.map((f) => f.y + f.height), top) + FRAME_PAD + MARGIN);
-  return { boxes, columns: cols.length, width, height, frames };
+  visit(out, { x: 0, y: 0 });
+
+  const routes: EdgeRoute[] = (out.edges ?? []).map((e, i) => {
+    // With INCLUDE_CHILDREN an edge's coordinates are relative to its container (here: the root).
+    const at = offset.get((e as { container?: string }).container ?? 'root') ?? { x: 0, y: 0 };
+    const s = e.sections?.[0];
+    const points = s ? [s.startPoint, ...(s.bendPoints ?? []), s.endPoint].map((p) => ({ x: p.x + at.x, y: p.y + at.y })) : [];
+    const l = e.labels?.[0];
+    return {
+      edge: graph.edges[i],
+      points,
+      ...(l ? { label: { text: l.text!, x: (l.x ?? 0) + at.x, y: (l.y ?? 0) + at.y, width: l.width!, height: l.height! } } : {}),
+    };
+  });
+  return { boxes, edges: routes, width: Math.ceil(out.width ?? 2 * MARGIN), height: Math.ceil(out.height ?? 2 * MARGIN), frames };
 }

@@ -96,14 +96,13 @@ describe('meshGraph', () => {
 
   it('lays the shop out left to right: hosts, services by depth, domains; no two boxes overlap', async () => {
     const g = meshGraph(await meshOf(fixturePath('shop')));
-    const L = layout(g);
+    const L = await layout(g);
     const boxes = [...L.boxes.values()];
-    const col = (id: string) => L.boxes.get(id)!.column;
-    expect(col('host:shop.example.com')).toBe(0);
-    expect(col('service:frontend')).toBe(1);
-    expect(col('service:cart')).toBeGreaterThan(col('service:frontend'));
-    expect(col('service:catalog')).toBeGreaterThan(col('service:search'));
-    expect(col('domain:api.stripe.com')).toBe(L.columns - 1);
+    const x = (id: string) => L.boxes.get(id)!.x;
+    expect(x('host:shop.example.com')).toBeLessThan(x('service:frontend'));
+    expect(x('service:cart')).toBeGreaterThan(x('service:frontend'));
+    expect(x('service:catalog')).toBeGreaterThan(x('service:search'));
+    for (const b of boxes) if (b.node.kind !== 'egress-domain') expect(x('domain:api.stripe.com')).toBeGreaterThan(b.x);
     for (const a of boxes)
       for (const b of boxes) {
         if (a === b) continue;
@@ -114,33 +113,47 @@ describe('meshGraph', () => {
       expect(b.x + b.width).toBeLessThanOrEqual(L.width);
       expect(b.y + b.height).toBeLessThanOrEqual(L.height);
     }
+    expect(L.frames.map((f) => f.kind).sort()).toEqual(['egress', 'ingress']);
+    expect(L.edges).toHaveLength(g.edges.length);
+    // Every segment is horizontal or vertical and stays out of every box but its two ends.
+    for (const r of L.edges) {
+      expect(r.points.length, `${r.edge.from} -> ${r.edge.to}`).toBeGreaterThanOrEqual(2);
+      for (let i = 1; i < r.points.length; i++) {
+        const [p, q] = [r.points[i - 1], r.points[i]];
+        expect(Math.abs(p.x - q.x) < 0.5 || Math.abs(p.y - q.y) < 0.5, `${r.edge.from} -> ${r.edge.to} is orthogonal`).toBe(true);
+        for (const b of boxes) {
+          if (b.node.id === r.edge.from || b.node.id === r.edge.to) continue;
+          const crosses = Math.max(p.x, q.x) > b.x && Math.min(p.x, q.x) < b.x + b.width && Math.max(p.y, q.y) > b.y && Math.min(p.y, q.y) < b.y + b.height;
+          expect(crosses, `${r.edge.from} -> ${r.edge.to} crosses ${b.node.id}`).toBe(false);
+        }
+      }
+    }
   });
 
-  it('draws a mesh without ingress or egress (no frames, services from the first column)', async () => {
+  it('draws a mesh without ingress or egress (no frames, services left to right by call depth)', async () => {
     const mesh = await meshOf(fixturePath('minimal'));
-    const L = layout(meshGraph(mesh));
+    const L = await layout(meshGraph(mesh));
     expect(L.frames).toEqual([]);
-    expect(L.boxes.get('service:web')!.column).toBe(0);
-    expect(L.boxes.get('service:db')!.column).toBe(2);
-    for (const f of GRAPH_FORMATS) expect(renderGraph(mesh, f).length).toBeGreaterThan(100);
+    expect(L.boxes.get('service:web')!.x).toBeLessThan(L.boxes.get('service:db')!.x);
+    for (const f of GRAPH_FORMATS) expect((await renderGraph(mesh, f)).length).toBeGreaterThan(100);
   });
 
   it('renders every format deterministically', async () => {
     const mesh = await meshOf(fixturePath('shop'));
-    for (const f of GRAPH_FORMATS) expect(renderGraph(mesh, f)).toBe(renderGraph(await meshOf(fixturePath('shop')), f));
+    for (const f of GRAPH_FORMATS) expect(await renderGraph(mesh, f)).toBe(await renderGraph(await meshOf(fixturePath('shop')), f));
   });
 
   it('escapes names in every format (a host with a wildcard, labels with quotes never appear raw)', async () => {
     const mesh = await meshFromYaml('small3', SMALL);
-    const html = renderGraph(mesh, 'html');
+    const html = await renderGraph(mesh, 'html');
     expect(html).toContain('<text class="label"');
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
-    const mermaid = renderGraph(mesh, 'mermaid');
+    const mermaid = await renderGraph(mesh, 'mermaid');
     expect(mermaid).toContain('flowchart LR');
     expect(mermaid).toMatch(/service_web -\.->\|"NOT ALLOWED: round_robin"\| service_audit/);
-    const dot = renderGraph(mesh, 'dot');
+    const dot = await renderGraph(mesh, 'dot');
     expect(dot).toContain('"service:web" -> "service:audit" [label="NOT ALLOWED: round_robin", color="#dc2626"');
-    expect(JSON.parse(renderGraph(mesh, 'json')).edges.length).toBeGreaterThan(0);
+    expect(JSON.parse(await renderGraph(mesh, 'json')).edges.length).toBeGreaterThan(0);
   });
 });
 
@@ -149,7 +162,7 @@ describe('graph golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
   const ext = { mermaid: 'mmd', dot: 'dot', json: 'json', html: 'html' } as const;
   for (const f of GRAPH_FORMATS) {
     it(`shop.${ext[f]}`, async () => {
-      const text = renderGraph(await meshOf(fixturePath('shop')), f);
+      const text = await renderGraph(await meshOf(fixturePath('shop')), f);
       const p = join(goldenDir, `shop.${ext[f]}`);
       if (process.env.UPDATE_GOLDEN) {
         await mkdir(goldenDir, { recursive: true });
