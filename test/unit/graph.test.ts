@@ -147,6 +147,7 @@ describe('meshGraph', () => {
     const mesh = await meshFromYaml('small3', SMALL);
     const html = await renderGraph(mesh, 'html');
     expect(html).toContain('<text class="label"');
+    expect(html).toContain('<p class="meta">4 services, 1 ingress host, 2 egress domains</p>');
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     const mermaid = await renderGraph(mesh, 'mermaid');
     expect(mermaid).toContain('flowchart LR');
