@@ -27,5 +27,7 @@ function budget(): number {
   return Number.isSafeInteger(set) && set > 0 ? set : INTERRUPT_BUDGET;
 }
 
-setFlagsFromString(`--interrupt-budget=${budget()}`);
+// V8 12 and later (Node 22, 24) have no --interrupt-budget and would print "unrecognized flag" on
+// every run: there V8's own tiering stands.
+if (Number(process.versions.v8.split('.')[0]) <= 11) setFlagsFromString(`--interrupt-budget=${budget()}`);
 if (process.env.MESHC_TURBO_INLINING !== '1') setFlagsFromString('--no-turbo-inlining');
