@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Finding } from '../model/diagnostic.js';
 import { cmp, type Mesh } from '../model/mesh.js';
+import { didYouMean } from '../model/suggest.js';
 import { GENERATED_HEADER, type OutputFile } from '../targets/target.js';
 import { computeCerts, leafLabel, wantedLeaves, type EngineResult, type WantedLeaf } from './engine.js';
 import { TRUST_BUNDLE_PATH, type CertMaterial } from './material.js';
@@ -275,8 +276,9 @@ export async function certsRotate(mesh: Mesh, opts: RotateOptions): Promise<Rota
   const known = new Set([...leaves.map((leaf) => leaf.name), ...leaves.map(leafLabel)]);
   const unknown = (opts.services ?? []).filter((name) => !known.has(name));
   if (unknown.length > 0) {
-    const list = leaves.map(leafLabel).sort(cmp).join(', ');
-    throw new UserError(`unknown certificate ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${list}`, 2);
+    const names = leaves.map(leafLabel).sort(cmp);
+    const guesses = unknown.map((n) => didYouMean(n, [...known])).filter((g): g is string => g !== undefined);
+    throw new UserError(`unknown certificate ${unknown.map((n) => `"${n}"`).join(', ')}`, 2, `${guesses.length ? `did you mean ${guesses.map((g) => `"${g}"`).join(', ')}? ` : ''}known: ${names.join(', ')}`);
   }
   const byName = new Map(leaves.map((leaf) => [leaf.name, leafLabel(leaf)]));
   const named = new Set((opts.services ?? []).map((name) => byName.get(name) ?? name));

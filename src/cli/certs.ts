@@ -83,7 +83,8 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
     action(async (o: { file: string; state?: string; format: string; service?: string[]; all?: boolean; ca?: boolean; finish?: boolean }) => {
       const v = await validate({ file: o.file, targets: [] });
       if (!v.ok || !v.mesh) {
-        process.stdout.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}; nothing was rotated\n`);
+        if (o.format === 'json') printJson({ ok: false, diagnostics: v.diagnostics });
+        else process.stdout.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}; nothing was rotated\n`);
         return EXIT.FINDINGS;
       }
       const location = stateLocation(o.file, stateDir(o));

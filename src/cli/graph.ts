@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { GRAPH_FORMATS, renderGraph, type GraphFormat } from '../graph/index.js';
 import { validate } from '../pipeline/validate.js';
 import { addDebug, addFile } from './options.js';
-import { countLine, formatDiagnostics } from './render.js';
+import { countLine, formatDiagnostics, printJson } from './render.js';
 import { action, EXIT } from './run.js';
 
 export function registerGraph(program: Command): void {
@@ -29,7 +29,8 @@ Exit codes: 0 drawn, 1 invalid mesh, 2 usage or I/O error.`);
       // Graphs describe policy, not what a proxy can express: no target checks, no certificate files.
       const v = await validate({ file: o.file, targets: [], suppliedFiles: false });
       if (!v.ok || !v.mesh) {
-        process.stderr.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}\n`);
+        if (o.format === 'json') printJson({ ok: false, diagnostics: v.diagnostics });
+        else process.stderr.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}\n`);
         return EXIT.FINDINGS;
       }
       const text = await renderGraph(v.mesh, o.format);

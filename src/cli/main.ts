@@ -1,7 +1,7 @@
 import './v8-flags.js';
-import { CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { createProgram } from './program.js';
-import { EXIT, reportError } from './run.js';
+import { EXIT, printJsonError, reportError, wantsJson } from './run.js';
 
 /**
  * A reader that closed the pipe (`meshc validate | head -1`) has all it wanted: later writes are
@@ -18,16 +18,23 @@ export async function main(argv: string[]): Promise<void> {
   quietOnClosedPipe(process.stdout);
   quietOnClosedPipe(process.stderr);
   const program = createProgram();
-  program.commands.forEach((c) => c.exitOverride());
+  const json = wantsJson(argv);
+  const every = (c: Command): Command[] => [c, ...c.commands.flatMap(every)];
+  for (const c of every(program)) {
+    c.exitOverride();
+    // Under --format json a usage error is printed once, as JSON, below.
+    if (json) c.configureOutput({ outputError: () => {}, writeErr: () => {} });
+  }
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version exit 0; every other commander error is a usage error.
       process.exitCode = e.exitCode === 0 ? EXIT.OK : EXIT.ERROR;
+      if (json && e.exitCode !== 0) printJsonError('usage', e.message.replace(/^error: /, ''), 'run with --help for usage');
       return;
     }
-    process.exitCode = reportError(e, argv.includes('--debug'));
+    process.exitCode = reportError(e, argv.includes('--debug'), json);
   }
 }
 

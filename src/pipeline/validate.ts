@@ -1,5 +1,5 @@
 import { locate, readMeshFile, type Source } from '../source/parse.js';
-import { validateSchema } from '../schema/validate.js';
+import { looksLikeService, validateSchema } from '../schema/validate.js';
 import { hasErrors, type Diagnostic, type Finding } from '../model/diagnostic.js';
 import { normalize } from '../model/normalize.js';
 import { RULES, runRules } from '../model/rules/index.js';
@@ -110,9 +110,36 @@ async function checkSuppliedFiles(mesh: Mesh, meshDir: string, now: Date): Promi
   return results.flatMap((r) => r.findings);
 }
 
+/** The value a JSON pointer names in a plain document, or undefined. */
+function valueAt(doc: unknown, ptr: string): unknown {
+  let v = doc;
+  for (const seg of ptr === '' ? [] : ptr.slice(1).split('/')) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return v;
+}
+
 function lenientRules(value: unknown, schemaFindings: Finding[]): Finding[] {
   const rejected = schemaFindings.map((f) => f.pointer);
   const inside = (p: string) => rejected.some((r) => p === r || p.startsWith(r + '/') || r.startsWith(p + '/'));
+  // A rule finding about a value the schema rejected repeats that error ("its policy is
+  // consistent_hash, which does not hash"): dropped when it sits beside the value and names it.
+  const rejectedValues = schemaFindings
+    .map((f) => ({ parent: f.pointer.slice(0, f.pointer.lastIndexOf('/')), value: valueAt(value, f.pointer) }))
+    .filter((r): r is { parent: string; value: string | number } => typeof r.value === 'string' || typeof r.value === 'number');
+  const aboutRejected = (f: Finding) => rejectedValues.some((r) => (f.pointer === r.parent || f.pointer.startsWith(r.parent + '/')) && f.message.includes(String(r.value)));
+  // A service written at the wrong indentation takes the services after it along: references to
+  // any of them are not unknown, only misplaced (the schema's unknown-field says where they belong).
+  const misplaced = new Set<string>();
+  for (const f of schemaFindings) {
+    if (f.code !== 'unknown-field') continue;
+    const v = valueAt(value, f.pointer);
+    if (!looksLikeService(v)) continue;
+    misplaced.add(f.pointer.slice(f.pointer.lastIndexOf('/') + 1));
+    for (const [k, child] of Object.entries(v as object)) if (looksLikeService(child)) misplaced.add(k);
+  }
+  const misplacedReference = (f: Finding) => f.code === 'unknown-service' && misplaced.has(String(valueAt(value, f.pointer)));
   let mesh: Mesh;
   const written = value as WrittenMesh;
   try {
@@ -127,5 +154,5 @@ function lenientRules(value: unknown, schemaFindings: Finding[]): Finding[] {
     } catch {
       return []; // a shape this rule cannot read; the schema finding already covers it
     }
-  }).filter((f) => !inside(f.pointer));
+  }).filter((f) => !inside(f.pointer) && !aboutRejected(f) && !misplacedReference(f));
 }

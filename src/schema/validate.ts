@@ -76,7 +76,8 @@ function toFinding(e: ErrorObject): Finding {
       const name = String(params.additionalProperty);
       const allowed = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
       const guess = didYouMean(name, allowed);
-      return { ...error('unknown-field', `${path}/${escape(name)}`, `unknown field "${name}" in ${where(path)}`, guess ? `did you mean "${guess}"?` : allowed.length ? `allowed fields: ${allowed.join(', ')}` : undefined), atKey: true };
+      const misplaced = looksLikeService((e.data as Record<string, unknown> | null)?.[name]) ? misplacedServiceHint(name, path) : undefined;
+      return { ...error('unknown-field', `${path}/${escape(name)}`, `unknown field "${name}" in ${where(path)}`, misplaced ?? (guess ? `did you mean "${guess}"?` : allowed.length ? `allowed fields: ${allowed.join(', ')}` : undefined)), atKey: true };
     }
     case 'required':
       return error('missing-field', path, `${where(path)} is missing the required field "${params.missingProperty}"`, describe(((e.parentSchema as { properties?: Record<string, unknown> })?.properties ?? {})[String(params.missingProperty)]));
@@ -84,7 +85,7 @@ function toFinding(e: ErrorObject): Finding {
       return error('wrong-type', path, `${where(path)} must be ${article(yamlType(String(params.type)))}, not ${e.data === null ? 'empty (the key has no value)' : `${typeName(e.data)} ${show(e.data)}`}`, describe(e.parentSchema));
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]).map(String);
-      const guess = typeof e.data === 'string' ? didYouMean(e.data, allowed) : undefined;
+      const guess = typeof e.data === 'string' ? nearestValue(e.data, allowed) : undefined;
       return error('invalid-value', path, `${where(path)} is ${show(e.data)}; expected one of ${allowed.join(', ')}`, guess ? `did you mean "${guess}"?` : undefined);
     }
     case 'const':
@@ -101,12 +102,72 @@ function toFinding(e: ErrorObject): Finding {
     }
     case 'oneOf': {
       const consts = ((e.parentSchema as { oneOf?: { const?: unknown }[] })?.oneOf ?? []).map((b) => b.const).filter((c): c is string => typeof c === 'string');
-      const guess = typeof e.data === 'string' ? didYouMean(e.data, consts) : undefined;
+      const guess = typeof e.data === 'string' ? nearestValue(e.data, consts) : undefined;
       return error('invalid-value', path, `${where(path)} is ${show(e.data)}, which matches none of the allowed forms`, guess ? `did you mean "${guess}"? ${describe(e.parentSchema) ?? ''}`.trim() : describe(e.parentSchema));
+    }
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
+      const range = rangeOf(e.parentSchema);
+      return error('invalid-value', path, `${where(path)} is ${show(e.data)}, outside ${range}`, `${describe(e.parentSchema) ?? ''} Use a whole number from ${range.replace(' to ', ' through ')}.`.trim());
     }
     default:
       return error('invalid-value', path, `${where(path)} ${e.message ?? 'is not valid'}`, describe(e.parentSchema));
   }
+}
+
+/** `1 to 65535`, `at least 1`, or `at most 10` from a schema's bounds. */
+function rangeOf(schema: unknown): string {
+  const b = schema as { minimum?: number; maximum?: number; exclusiveMinimum?: number; exclusiveMaximum?: number } | undefined;
+  const min = b?.minimum ?? (b?.exclusiveMinimum !== undefined ? b.exclusiveMinimum + 1 : undefined);
+  const max = b?.maximum ?? (b?.exclusiveMaximum !== undefined ? b.exclusiveMaximum - 1 : undefined);
+  if (min !== undefined && max !== undefined) return `${min} to ${max}`;
+  return min !== undefined ? `the range from ${min} up` : `the range up to ${max}`;
+}
+
+/**
+ * What people write for an allowed value under another name: other proxies' and meshes' words for
+ * the same load-balancing policies, protocols and key algorithms.
+ */
+const SYNONYMS: Record<string, string> = {
+  consistent_hash: 'ring_hash',
+  consistenthash: 'ring_hash',
+  hash: 'ring_hash',
+  ketama: 'ring_hash',
+  ringhash: 'ring_hash',
+  rr: 'round_robin',
+  roundrobin: 'round_robin',
+  least_conn: 'least_request',
+  leastconn: 'least_request',
+  least_connections: 'least_request',
+  leastrequest: 'least_request',
+  h2: 'http2',
+  h2c: 'http2',
+  ecdsa: 'ecdsa-p256',
+  rsa: 'rsa-2048',
+};
+
+/** The allowed value the user most likely meant: the same word spelled differently, a synonym, or the nearest by edit distance. */
+export function nearestValue(value: string, allowed: readonly string[]): string | undefined {
+  const fold = (v: string) => v.toLowerCase().replace(/[-\s]/g, '_');
+  const same = allowed.find((a) => fold(a) === fold(value) || fold(a).replace(/_/g, '') === fold(value).replace(/_/g, ''));
+  if (same) return same;
+  const synonym = SYNONYMS[fold(value)] ?? SYNONYMS[fold(value).replace(/_/g, '')];
+  if (synonym && allowed.includes(synonym)) return synonym;
+  return didYouMean(value, allowed);
+}
+
+/** A mapping with the fields a service has: a service written at the wrong indentation. */
+export function looksLikeService(v: unknown): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  return ['port', 'image', 'upstreams', 'allowFrom'].some((k) => k in v);
+}
+
+function misplacedServiceHint(name: string, path: string): string | undefined {
+  if (path === '' || path === '/spec') return `"${name}" looks like a service: move it under spec.services (indent it like the other services)`;
+  if (/^\/spec\/services\/[^/]+$/.test(path)) return `"${name}" looks like a service: indent it like the other services, directly under spec.services`;
+  return undefined;
 }
 
 function escape(seg: string): string {

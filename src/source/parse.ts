@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import { readBounded, type BoundedRead } from './read-bounded.js';
 import { MAX_DEPTH, tooDeepAt } from './depth.js';
 import { quickIndex, quickLinePos, quickOffset, type QuickIndex } from './quick-locate.js';
+import { explainYamlErrors } from './yaml-errors.js';
 import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
 
 /** mesh.yaml is a small hand-written file; anything this large is a mistake (or an attack). */
@@ -142,10 +143,13 @@ export function parseMeshText(input: Buffer | string, file: string): ParseResult
   const doc = yaml().parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
   const source: Source = { file, text, doc, lineCounter };
   const diagnostics: Diagnostic[] = [];
-  for (const e of doc.errors) {
+  // A second document is its own mistake; the others are explained together (yaml-errors.ts).
+  for (const e of doc.errors.filter((x) => x.code === 'MULTIPLE_DOCS')) {
     const { line, col } = lineCounter.linePos(e.pos[0]);
-    diagnostics.push({ ...describeYamlError(e.code, e.message, file), severity: 'error', pointer: '', file, line, col });
+    diagnostics.push({ ...multipleDocuments(file), severity: 'error', pointer: '', file, line, col });
   }
+  const others = doc.errors.filter((x) => x.code !== 'MULTIPLE_DOCS');
+  if (others.length) diagnostics.push(...explainYamlErrors(text, doc, others, lineCounter, file));
   for (const w of doc.warnings) {
     const { line, col } = lineCounter.linePos(w.pos[0]);
     diagnostics.push({ code: 'yaml-warning', severity: 'warning', message: firstLine(w.message), pointer: '', file, line, col });
@@ -182,11 +186,8 @@ export function parseMeshText(input: Buffer | string, file: string): ParseResult
 }
 
 /** The `yaml` package's errors in meshc's words, where its own are about its API. */
-function describeYamlError(code: string, message: string, file: string): { code: string; message: string; hint: string } {
-  if (code === 'DUPLICATE_KEY') return { code: 'duplicate-key', message: 'duplicate key: a key may appear only once in a mapping', hint: 'remove or merge the repeated key' };
-  if (code === 'MULTIPLE_DOCS')
-    return { code: 'multiple-documents', message: `${file} holds one mesh document, and a second one starts here`, hint: 'remove the second `---` (and merge what follows it into the first document)' };
-  return { code: 'yaml-syntax', message: firstLine(message), hint: 'fix the YAML syntax at this position' };
+function multipleDocuments(file: string): { code: string; message: string; hint: string } {
+  return { code: 'multiple-documents', message: `${file} holds one mesh document, and a second one starts here`, hint: 'remove the second `---` (and merge what follows it into the first document)' };
 }
 
 function firstLine(s: string): string {

@@ -70,6 +70,7 @@ describe('certs rotate', () => {
     await build();
     const e = await userError(rotate({ services: ['carts'] }));
     expect(e.message).toContain('unknown certificate "carts"');
+    expect(e.hint).toMatch(/^did you mean "cart"\? known: /);
   });
 
   test('progress is reported while issuing', async () => {
