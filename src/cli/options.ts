@@ -26,6 +26,9 @@ export function addTargets(cmd: Command): Command {
 export function addFormat(cmd: Command): Command {
   return cmd.addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'));
 }
+export function addQuiet(cmd: Command): Command {
+  return cmd.option('-q, --quiet', 'print only errors (no warnings, progress or result line)');
+}
 export function addDebug(cmd: Command): Command {
   return cmd.option('--debug', 'print stack traces of internal errors');
 }

@@ -9,6 +9,7 @@ import {
   type Identity,
   type IngressHost,
   type Mesh,
+  type OutlierDetection,
   type Service,
   type SidecarPorts,
   type Upstream,
@@ -177,12 +178,15 @@ export function normalize(w: WrittenMesh): Mesh {
         },
         ...(od
           ? {
-              outlierDetection: {
-                consecutive5xx: od.consecutive5xx ?? DEFAULTS.outlier.consecutive5xx,
-                intervalMs: durationMs(od.interval) ?? DEFAULTS.outlier.intervalMs,
-                baseEjectionTimeMs: durationMs(od.baseEjectionTime) ?? DEFAULTS.outlier.baseEjectionTimeMs,
-                maxEjectionPercent: od.maxEjectionPercent ?? DEFAULTS.outlier.maxEjectionPercent,
-              },
+              outlierDetection: markWritten(
+                {
+                  consecutive5xx: od.consecutive5xx ?? DEFAULTS.outlier.consecutive5xx,
+                  intervalMs: durationMs(od.interval) ?? DEFAULTS.outlier.intervalMs,
+                  baseEjectionTimeMs: durationMs(od.baseEjectionTime) ?? DEFAULTS.outlier.baseEjectionTimeMs,
+                  maxEjectionPercent: od.maxEjectionPercent ?? DEFAULTS.outlier.maxEjectionPercent,
+                },
+                od.maxEjectionPercent !== undefined,
+              ),
             }
           : {}),
         ...(s.connectionLimits ? { connectionLimits: dropUndefined({ ...s.connectionLimits }) } : {}),
@@ -249,4 +253,21 @@ function hashKey(h: NonNullable<NonNullable<WrittenMesh['spec']['services'][stri
 
 function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * The outlier settings whose maxEjectionPercent mesh.yaml writes, rather than the default filled in:
+ * targets without an ejection cap warn only about a cap the user asked for. Kept beside the mesh,
+ * not in it, so summary/mesh.json still shows every default as one value. Read by the targets'
+ * checks, which run on the mesh normalize returned.
+ */
+const WRITTEN_EJECTION_CAP = new WeakSet<OutlierDetection>();
+
+function markWritten(od: OutlierDetection, written: boolean): OutlierDetection {
+  if (written) WRITTEN_EJECTION_CAP.add(od);
+  return od;
+}
+
+export function ejectionCapWritten(od: OutlierDetection): boolean {
+  return WRITTEN_EJECTION_CAP.has(od);
 }

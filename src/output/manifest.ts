@@ -1,3 +1,4 @@
+import type { Diagnostic } from '../model/diagnostic.js';
 import { createHash } from 'node:crypto';
 import type { OutputFile } from '../targets/target.js';
 
@@ -26,6 +27,11 @@ export interface BuildStamp {
   targets?: string[];
   /** sha256 of the certificate state after that build. */
   state?: string;
+  /**
+   * That build's diagnostics (warnings: it succeeded), so a rebuild that takes the shortcut reports
+   * the same; absent in older stamps, which then take the full path.
+   */
+  diagnostics?: Diagnostic[];
 }
 
 export function sha256(content: string | Uint8Array): string {

@@ -35,7 +35,10 @@ export interface BuildOptions {
   clock?: () => Date;
   /** Passphrase for private keys in the state (MESHC_STATE_PASSPHRASE). */
   passphrase?: string;
+  /** Certificates issued so far, of how many (called only when some are issued). */
   progress?: (done: number, total: number) => void;
+  /** Files rendered and written so far, after each batch (they are produced and written together). */
+  writeProgress?: (files: number) => void;
 }
 
 export interface BuildResult {
@@ -229,13 +232,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     // A regular file too large is left to the parser's read, which reports its size.
     meshText = await readMeshBytes(opts.file).then((r) => (r.tooLarge && r.size !== undefined ? undefined : r.bytes), () => undefined);
     const stamp = meshText && meshText.length <= MAX_SOURCE_BYTES && !meshText.includes('certFile') ? await readStamp(stateDir, opts.out) : undefined;
-    if (meshText && stamp) {
+    if (meshText && stamp?.diagnostics) {
       const stateText = readStateFingerprint(stateDir);
       if (stateText !== undefined && (await isUpToDate(opts.out, stamp, await inputFingerprint(meshText, stateText, targets), now))) {
         // Nothing to write, but a build still needs its keys, and finishes what a killed one left.
         checkPassphrase(stateDir, opts.passphrase);
         await cleanLeftovers(opts.out);
-        return { ok: true, cached: true, diagnostics: [], plan: { added: [], changed: [], removed: [], modeChanged: [], upToDate: true } };
+        // The same warnings as the build that wrote the output: CI logs do not depend on the cache.
+        const diagnostics = stamp.diagnostics.map((d) => ({ ...d, file: opts.file }));
+        return { ok: true, cached: true, diagnostics, plan: { added: [], changed: [], removed: [], modeChanged: [], upToDate: true } };
       }
     }
   }
@@ -258,8 +263,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const writing: Promise<void>[] = [];
   try {
     sink = await openOutput(opts.out, { thread: usesThreads(p.mesh?.services.length ?? 0) });
+    let files = 0;
     for await (const batch of p.emission) {
       if (writing.length === WRITES_IN_FLIGHT) await writing.shift();
+      files += batch.length;
+      opts.writeProgress?.(files);
       const put = sink.put(batch);
       put.catch(() => undefined); // awaited above or below; never an unhandled rejection meanwhile
       writing.push(put);
@@ -283,6 +291,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         code: await codeFingerprint(),
         targets: [...targets].sort(),
         state: sha256(p.stateText),
+        diagnostics: p.diagnostics,
       });
     return { ok: true, diagnostics: p.diagnostics, plan, fileCount, mesh: p.mesh, ...(p.warnings?.length ? { warnings: p.warnings } : {}) };
   } catch (e) {

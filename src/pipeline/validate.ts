@@ -9,6 +9,7 @@ import type { Target } from '../targets/target.js';
 import { selectTargets } from './targets.js';
 import { dirname, resolve } from 'node:path';
 import { loadSuppliedIngress } from '../certs/ingress-files.js';
+import { mergePartialWarnings } from '../targets/capabilities.js';
 
 export interface ValidateOptions {
   file: string;
@@ -91,7 +92,7 @@ export async function checkMesh(opts: ValidateOptions): Promise<CheckedMesh> {
   opts.onNormalized?.(mesh);
   const ruleFindings = runRules({ written: schema.mesh, mesh });
   // Targets only see a mesh whose references hold.
-  const targetFindings = hasErrors(ruleFindings) ? [] : targets.flatMap((t) => t.check(mesh));
+  const targetFindings = hasErrors(ruleFindings) ? [] : mergePartialWarnings(targets.flatMap((t) => t.check(mesh)));
   const fileFindings = opts.suppliedFiles === false ? [] : await checkSuppliedFiles(mesh, dirname(resolve(opts.file)), (opts.clock ?? (() => new Date()))());
   const findings = [...ruleFindings, ...targetFindings, ...fileFindings];
   const ok = !hasErrors(findings);

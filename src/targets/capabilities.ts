@@ -15,6 +15,7 @@
 import { error, pointer, warning, type Finding } from '../model/diagnostic.js';
 import type { Mesh, Service } from '../model/mesh.js';
 import { durationsOf, formatMs } from '../model/durations.js';
+import { ejectionCapWritten } from '../model/normalize.js';
 
 export const MATRIX_TARGETS = ['envoy', 'nginx', 'haproxy', 'k8s', 'istio'] as const;
 export type MatrixTarget = (typeof MATRIX_TARGETS)[number];
@@ -40,6 +41,8 @@ export interface Use {
   field: string;
   /** The value as written, for rows whose cells have a `max` (counts; durations in ms). */
   value?: number;
+  /** Replaces the cell's hint where this mesh needs another (a step it has already taken is not advised). */
+  hint?: string;
 }
 
 export interface Feature {
@@ -108,6 +111,15 @@ function hashOnKind(kind: 'header' | 'cookie' | 'sourceIp', extra?: (s: Service)
  */
 export function nginxNeedsUpstreamBlock(s: Service): boolean {
   return s.loadBalancing.policy !== 'round_robin' || s.outlierDetection !== undefined || s.connectionLimits?.maxConnections !== undefined;
+}
+
+/**
+ * The endpoint meshc gives a service that names none: its Kubernetes Service name, whose ClusterIP
+ * does not change. With dns.resolvers set, nginx resolving it once at start loses nothing: not
+ * flagged. Without them every DNS endpoint is, with the hint to set them.
+ */
+function isDefaultEndpoint(mesh: Mesh, s: Service): boolean {
+  return s.endpoints.length === 1 && s.endpoints[0].host === `${s.name}.${mesh.namespace}.svc.cluster.local`;
 }
 
 function usesEgress(mesh: Mesh): boolean {
@@ -278,11 +290,11 @@ export const FEATURES: readonly Feature[] = [
   },
   {
     id: 'dns-endpoints-static',
-    title: 'DNS-named endpoints without `dns.resolvers`, several per service, or with a non-default `loadBalancing`, `outlierDetection` or `maxConnections`',
+    title: 'DNS-named endpoints without `dns.resolvers`; or written ones (not the default Kubernetes Service name) several per service, or with a non-default `loadBalancing`, `outlierDetection` or `maxConnections`',
     uses: (mesh) =>
       mesh.services.flatMap((s) =>
-        s.endpoints.some((e) => !e.isIp) && (mesh.dns.resolvers.length === 0 || s.endpoints.length > 1 || nginxNeedsUpstreamBlock(s))
-          ? [{ pointer: svcPtr(s, 'endpoints'), field: 'endpoints (DNS names)' }]
+        s.endpoints.some((e) => !e.isIp) && (mesh.dns.resolvers.length === 0 || (!isDefaultEndpoint(mesh, s) && (s.endpoints.length > 1 || nginxNeedsUpstreamBlock(s))))
+          ? [{ pointer: svcPtr(s, 'endpoints'), field: 'endpoints (DNS names)', ...(mesh.dns.resolvers.length ? { hint: 'give the service one DNS endpoint with default balancing, or list IP endpoints' } : {}) }]
           : [],
       ),
     cells: {
@@ -418,9 +430,9 @@ export const FEATURES: readonly Feature[] = [
   },
   {
     id: 'outlier-max-ejection-percent',
-    title: '`outlierDetection.maxEjectionPercent` below 100',
+    title: '`outlierDetection.maxEjectionPercent` below 100 (as written; the default 10 is not flagged)',
     uses: perService(
-      (s) => s.outlierDetection !== undefined && s.outlierDetection.maxEjectionPercent < 100,
+      (s) => s.outlierDetection !== undefined && ejectionCapWritten(s.outlierDetection) && s.outlierDetection.maxEjectionPercent < 100,
       (s) => ({ pointer: svcPtr(s, 'outlierDetection', 'maxEjectionPercent'), field: `outlierDetection.maxEjectionPercent: ${s.outlierDetection?.maxEjectionPercent}` }),
     ),
     cells: {
@@ -694,7 +706,46 @@ export function unsupported(target: MatrixTarget, mesh: Mesh): Finding[] {
       for (const use of uses) out.push(error('unsupported-feature', use.pointer, `${target} cannot express ${use.field}: ${stripMd(cell.how)}`, cell.hint));
     } else if (uses.length > 0) {
       const others = uses.length > 1 ? ` (here and in ${uses.length - 1} other place${uses.length === 2 ? '' : 's'})` : '';
-      out.push(warning('partially-supported-feature', uses[0].pointer, `${target} expresses ${uses[0].field} only partly${others}: ${stripMd(cell.how)}`, cell.hint));
+      const hint = uses[0].hint ?? cell.hint;
+      const w = warning('partially-supported-feature', uses[0].pointer, `${target} expresses ${uses[0].field} only partly${others}: ${stripMd(cell.how)}`, hint);
+      PARTIAL.set(w, { target, field: uses[0].field, others, how: stripMd(cell.how), hint });
+      out.push(w);
+    }
+  }
+  return out;
+}
+
+/** What a partial-support warning was made of, so that warnings of several targets can be merged. */
+const PARTIAL = new WeakMap<Finding, { target: MatrixTarget; field: string; others: string; how: string; hint?: string }>();
+
+/**
+ * One warning per place instead of one per target: the partial-support warnings of several targets
+ * about the same field at the same place become one ("nginx and haproxy express ... only partly:
+ * nginx: ...; haproxy: ..."). Other findings pass through in order.
+ */
+export function mergePartialWarnings(findings: readonly Finding[]): Finding[] {
+  const groups = new Map<string, Finding[]>();
+  for (const f of findings) {
+    const p = PARTIAL.get(f);
+    if (!p) continue;
+    const key = `${f.pointer}\u0000${p.field}\u0000${p.others}`;
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  const out: Finding[] = [];
+  for (const f of findings) {
+    const p = PARTIAL.get(f);
+    if (!p) {
+      out.push(f);
+      continue;
+    }
+    const group = groups.get(`${f.pointer}\u0000${p.field}\u0000${p.others}`)!;
+    if (group.length === 1) out.push(f);
+    else if (group[0] === f) {
+      const parts = group.map((g) => PARTIAL.get(g)!);
+      const names = parts.map((x) => x.target);
+      const hints = [...new Set(parts.map((x) => x.hint).filter((h): h is string => h !== undefined))];
+      const hint = hints.length <= 1 ? hints[0] : parts.filter((x) => x.hint).map((x) => `${x.target}: ${x.hint}`).join('; ');
+      out.push(warning('partially-supported-feature', f.pointer, `${names.slice(0, -1).join(', ')} and ${names.at(-1)} express ${p.field} only partly${p.others}: ${parts.map((x) => `${x.target}: ${x.how}`).join('; ')}`, hint));
     }
   }
   return out;

@@ -139,7 +139,7 @@ describe('meshc CLI', () => {
     const out = join(dir, 'bad-out');
     const r = await meshc(['build', '-f', new URL('../../fixtures/invalid/wrong-type/mesh.yaml', import.meta.url).pathname, '-o', out, '--state', join(dir, 'bad-state')]);
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toContain('nothing was written');
+    expect(r.stderr).toContain('nothing was written');
     await expect(stat(out)).rejects.toThrow();
     await expect(stat(join(dir, 'bad-state'))).rejects.toThrow();
     expect(r.stdout + r.stderr).not.toMatch(/\n\s+at |PRIVATE KEY/);

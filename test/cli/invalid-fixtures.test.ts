@@ -23,8 +23,8 @@ describe('meshc build on every invalid fixture', () => {
     const file = join(root, name, 'mesh.yaml');
     const r = await execa('node', [bin, 'build', '-f', file, '-o', join(dir, 'out'), '--state', join(dir, 'state')], { reject: false, env: { NO_COLOR: '1' } });
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
-    expect(r.stdout).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ {2}error {2}[a-z0-9-]+ {2}\\S`));
-    expect(r.stdout).toContain('hint:');
+    expect(r.stderr).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ {2}error {2}[a-z0-9-]+ {2}\\S`));
+    expect(r.stderr).toContain('hint:');
     expect(r.stdout + r.stderr).not.toMatch(/\n\s+at |internal error/);
     expect(await readdir(dir)).toEqual([]);
   });

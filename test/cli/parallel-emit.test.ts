@@ -55,7 +55,7 @@ describe('emitting in a worker thread', () => {
     expect(two.timedOut).toBe(false);
     expect(two.exitCode).toBe(1);
     expect(two.stdout + two.stderr).toBe(one.stdout + one.stderr);
-    expect(two.stdout).toMatch(/11:19.*unknown-service/s);
+    expect(two.stderr).toMatch(/11:19.*unknown-service/s); // build: diagnostics on stderr
   });
 
   it('stops the worker it started for a large file that holds few services, valid or not', async () => {
@@ -88,6 +88,6 @@ describe('emitting in a worker thread', () => {
     expect(badEarly.timedOut).toBe(false);
     expect(badEarly.exitCode).toBe(1);
     expect(badEarly.stdout + badEarly.stderr).toBe(badOne.stdout + badOne.stderr);
-    expect(badEarly.stdout).toMatch(/11:19.*unknown-service/s);
+    expect(badEarly.stderr).toMatch(/11:19.*unknown-service/s);
   });
 });

@@ -24,8 +24,8 @@ describe('input size is bounded while reading, for every kind of file', () => {
     it(`${cmd} -f /dev/zero stops at 4 MiB: file-too-large, exit 1`, async () => {
       const r = await meshc([cmd, '-f', '/dev/zero', ...(cmd === 'build' ? ['-o', join(dir, 'z-out'), '--state', join(dir, 'z-state')] : [])]);
       expect(r.exitCode).toBe(1);
-      expect(r.stdout).toContain('/dev/zero:1:1  error  file-too-large  /dev/zero holds more than 4194304 bytes (reading stopped there)');
-      expect(r.stdout).toContain('hint: a mesh.yaml is hand-written and small');
+      expect(r.stdout + r.stderr).toContain('/dev/zero:1:1  error  file-too-large  /dev/zero holds more than 4194304 bytes (reading stopped there)');
+      expect(r.stdout + r.stderr).toContain('hint: a mesh.yaml is hand-written and small');
       noStack(r.stderr);
     });
 
@@ -33,7 +33,7 @@ describe('input size is bounded while reading, for every kind of file', () => {
       const extra = cmd === 'build' ? `-o ${join(dir, 'y-out')} --state ${join(dir, 'y-state')}` : '';
       const r = await meshcSh(`node "$MESHC" ${cmd} -f <(yes "a: b") ${extra}`, dir);
       expect(r.exitCode).toBe(1);
-      expect(r.stdout).toMatch(/\/dev\/fd\/\d+:1:1 {2}error {2}file-too-large {2}\/dev\/fd\/\d+ holds more than 4194304 bytes/);
+      expect(r.stdout + r.stderr).toMatch(/\/dev\/fd\/\d+:1:1 {2}error {2}file-too-large {2}\/dev\/fd\/\d+ holds more than 4194304 bytes/);
       noStack(r.stderr);
     });
   }
@@ -54,9 +54,9 @@ describe('input size is bounded while reading, for every kind of file', () => {
     const b = await meshc(['build', '-f', 'mesh.yaml'], d);
     for (const r of [v, b]) {
       expect(r.exitCode).toBe(1);
-      expect(r.stdout).toContain('mesh.yaml:27:45  error  ingress-tls-too-large  the key file /dev/zero of ingress host shop.example.com holds more than 1048576 bytes');
+      expect(r.stdout + r.stderr).toContain('mesh.yaml:27:45  error  ingress-tls-too-large  the key file /dev/zero of ingress host shop.example.com holds more than 1048576 bytes');
       // validate gives the build's verdict on supplied files (one verdict for one mesh).
-      expect(r.stdout).toContain('mesh.yaml:27:26  error  ingress-tls-invalid  cert.pem holds no readable PEM certificate');
+      expect(r.stdout + r.stderr).toContain('mesh.yaml:27:26  error  ingress-tls-invalid  cert.pem holds no readable PEM certificate');
       noStack(r.stderr);
     }
     expect(v.stdout).toContain('mesh.yaml is invalid: 2 errors');
@@ -80,8 +80,8 @@ describe('deep nesting is one too-deep diagnostic at one position', () => {
       const line = `${file}:${c.at}  error  too-deep  ${file} nests deeper than 64 levels here; meshc reads at most 64`;
       for (const r of [v, b]) {
         expect(r.exitCode).toBe(1);
-        expect(r.stdout.split('\n')[0]).toContain(line);
-        expect(r.stdout).not.toContain('Maximum call stack');
+        expect((r.stdout + r.stderr).split('\n')[0]).toContain(line);
+        expect(r.stdout + r.stderr).not.toContain('Maximum call stack');
       }
     });
   }
