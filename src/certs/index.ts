@@ -170,6 +170,8 @@ export interface StatusRow {
   sans: string[];
   /** Ingress only: issued by the mesh CA or supplied files. */
   source?: 'generated' | 'supplied';
+  /** Leaves: the CA whose signature it carries (`ca` or, during a rotation, `ca-previous`); `other` for supplied certificates. */
+  issuer?: 'ca' | 'ca-previous' | 'other';
   serial: string;
   /** ISO 8601. */
   notAfter: string;
@@ -181,6 +183,8 @@ export interface StatusRow {
 export interface StatusReport {
   stateDir: string;
   phase: Phase;
+  /** The command that moves the CA rotation on (absent when no rotation is in progress). */
+  next?: string;
   warnDays: number;
   /** Sorted by expiry, then kind, then name. */
   rows: StatusRow[];
@@ -210,6 +214,14 @@ export async function certsStatus(
       throw new UserError(`certificate state ${stateDir} is unreadable: the ${kind} certificate ${name} does not parse`);
     }
     const { notAfter } = validity(certificate);
+    const signedBy = (c: X509Certificate) => {
+      try {
+        return certificate.verify(c.publicKey);
+      } catch {
+        return false; // another key type: not this CA
+      }
+    };
+    const issuer = kind === 'ca' ? undefined : (cas.find((c) => signedBy(c.cert))?.name ?? 'other');
     const left = notAfter.getTime() - now;
     rows.push({
       kind,
@@ -217,21 +229,28 @@ export async function certsStatus(
       subject: certificate.subject.split('\n').join(', '),
       sans: subjectAltNames(certificate),
       ...(source ? { source } : {}),
+      ...(issuer ? { issuer } : {}),
       serial: serialHex(certificate),
       notAfter: notAfter.toISOString(),
       daysLeft: Math.floor(left / DAY_MS),
       status: left <= 0 ? 'expired' : left <= opts.warnDays * DAY_MS ? 'expiring' : 'ok',
     });
   };
-  state.cas.forEach((ca, i) => add('ca', i === state.cas.length - 1 ? 'ca' : 'ca-previous', ca.certPem));
+  // The newest CA is `ca`; the one a rotation is retiring, `ca-previous`.
+  const cas = state.cas.map((ca, i) => ({ name: i === state.cas.length - 1 ? ('ca' as const) : ('ca-previous' as const), cert: new X509Certificate(ca.certPem) }));
+  state.cas.forEach((ca, i) => add('ca', cas[i].name, ca.certPem));
   for (const [name, stored] of Object.entries(state.workloads)) add('workload', name, stored.certPem);
   for (const [host, stored] of Object.entries(state.ingress)) add('ingress', host, stored.certPem, 'generated');
   for (const [host, stored] of Object.entries(state.suppliedIngress)) add('ingress', host, stored.certPem, 'supplied');
   const kindOrder = { ca: 0, workload: 1, ingress: 2 };
   rows.sort((a, b) => cmp(a.notAfter, b.notAfter) || kindOrder[a.kind] - kindOrder[b.kind] || cmp(a.name, b.name));
+  // During a CA rotation: re-issue the leaves the old CA signed, then finish (which refuses before).
+  const oldLeaves = rows.filter((r) => r.issuer === 'ca-previous').length;
+  const next = state.phase === 'stable' ? undefined : oldLeaves ? 'meshc certs rotate --all' : 'meshc certs rotate --finish';
   return {
     stateDir,
     phase: state.phase,
+    ...(next ? { next } : {}),
     warnDays: opts.warnDays,
     rows,
     expired: rows.filter((r) => r.status === 'expired').length,

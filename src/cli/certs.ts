@@ -19,13 +19,22 @@ const stripAnsi = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
 
 export function renderStatus(r: StatusReport): string {
   const c = colours();
-  const rows = [['KIND', 'NAME', 'SUBJECT / SANS', 'SERIAL', 'NOT AFTER', 'DAYS', 'STATUS']];
+  const rows = [['KIND', 'NAME', 'SUBJECT / SANS', 'ISSUER', 'SERIAL', 'NOT AFTER', 'DAYS', 'STATUS']];
   for (const row of r.rows) {
     const who = row.kind === 'ca' ? row.subject : row.sans.length ? row.sans.join(' ') : row.subject;
     const status = row.status === 'ok' ? c.green('ok') : row.status === 'expiring' ? c.yellow('expiring') : c.red('expired');
-    rows.push([row.kind, row.name, who.length > 70 ? who.slice(0, 67) + '...' : who, row.serial.slice(0, 16), row.notAfter.slice(0, 10), String(row.daysLeft), status]);
+    const issuer = row.kind === 'ca' ? '-' : row.issuer === 'ca-previous' ? c.yellow('ca-previous') : (row.issuer ?? '-');
+    rows.push([row.kind, row.name, who.length > 70 ? who.slice(0, 67) + '...' : who, issuer, row.serial.slice(0, 16), row.notAfter.slice(0, 10), String(row.daysLeft), status]);
   }
-  const phase = r.phase === 'stable' ? 'stable (one CA)' : c.yellow(`${r.phase}: the trust bundle holds the old and the new CA; finish with \`meshc certs rotate --ca --finish\``);
+  const stillOld = r.rows.filter((x) => x.issuer === 'ca-previous').length;
+  const phase =
+    r.phase === 'stable'
+      ? 'stable (one CA)'
+      : c.yellow(
+          stillOld
+            ? `${r.phase}: the trust bundle holds the old and the new CA; ${stillOld} leaf certificate${stillOld === 1 ? ' is' : 's are'} still issued by the old one: next (once the bundles holding both CAs are deployed everywhere), \`${r.next} && meshc build\` and deploy everywhere`
+            : `${r.phase}: the trust bundle holds the old and the new CA; every leaf is issued by the new one: next, \`${r.next} && meshc build\` and deploy`,
+        );
   const summary = r.expired || r.expiring ? c.red(`${r.expired} expired, ${r.expiring} expiring within ${r.warnDays} days`) : `all ${r.rows.length} certificates valid for more than ${r.warnDays} days`;
   return `CA phase: ${phase}\n\n${table(rows)}\n\n${summary}\n`;
 }
@@ -109,7 +118,9 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
         if (r.caAction === 'started')
           process.stdout.write('CA rotation started: the trust bundles now hold the old and the new CA (leaves unchanged)\nnext: meshc build and deploy everywhere; then meshc certs rotate --all, build and deploy; then meshc certs rotate --finish\n');
         if (r.caAction === 'finished') process.stdout.write('CA rotation finished: the old CA is no longer trusted\n');
-        process.stdout.write(r.reissued.length ? `re-issued ${r.reissued.length}: ${r.reissued.join(', ')}\n` : 'no certificate was due\n');
+        // Starting or finishing a CA rotation re-issues no leaf by design: no "nothing was due" then.
+        if (r.reissued.length) process.stdout.write(`re-issued ${r.reissued.length}: ${r.reissued.join(', ')}\n`);
+        else if (!r.caAction) process.stdout.write('no certificate was due\n');
         if (r.changed) process.stdout.write('run `meshc build` to write them to the output\n');
       }
       return hasErrors(diagnostics) ? EXIT.FINDINGS : EXIT.OK;

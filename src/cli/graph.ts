@@ -13,12 +13,12 @@ export function registerGraph(program: Command): void {
     .command('graph')
     .description('draw who may call whom, upstreams (with the callee\'s load balancing), egress domains and ingress routes')
     .addOption(new Option('--format <format>', 'output format').choices([...GRAPH_FORMATS]).default('mermaid'))
-    .option('--output <file>', 'write to this file instead of standard output')
+    .option('-o, --output <file>', 'write to this file instead of standard output (here -o names a file, not the output directory)')
     .addHelpText('after', `
 Examples:
   $ meshc graph                                  # Mermaid, e.g. for a README or a pull request
   $ meshc graph --format dot | dot -Tsvg > mesh.svg
-  $ meshc graph --format html --output mesh.html # a self-contained page with a picture and a legend
+  $ meshc graph --format html -o mesh.html      # a self-contained page with a picture and a legend
   $ meshc graph --format json | jq '.edges[] | select(.allowed == false)'
 
 A call the callee's allowFrom does not allow is drawn dashed red and labelled NOT ALLOWED.

@@ -1,6 +1,9 @@
 import './v8-flags.js';
 import { CommanderError, type Command } from 'commander';
 import { createProgram } from './program.js';
+import { setColourFlag } from './render.js';
+import { readStdin } from '../source/stdin.js';
+import { MAX_SOURCE_BYTES } from '../source/parse.js';
 import { EXIT, printJsonError, reportError, wantsJson } from './run.js';
 
 /**
@@ -17,8 +20,14 @@ export function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
 export async function main(argv: string[]): Promise<void> {
   quietOnClosedPipe(process.stdout);
   quietOnClosedPipe(process.stderr);
+  // --no-color and --color are read here, before any command prints (render.ts decides colour).
+  setColourFlag(argv.includes('--no-color') ? false : argv.includes('--color') ? true : undefined);
   const program = createProgram();
   const json = wantsJson(argv);
+  // -f - reads the mesh from standard input (init writes to standard output instead).
+  program.hook('preAction', async (_program, command) => {
+    if (command.name() !== 'init' && command.opts().file === '-') command.setOptionValue('file', await readStdin(MAX_SOURCE_BYTES + 1));
+  });
   const every = (c: Command): Command[] => [c, ...c.commands.flatMap(every)];
   for (const c of every(program)) {
     c.exitOverride();

@@ -12,6 +12,7 @@ import { registerImport } from './import.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerVerify } from './verify.js';
+import { registerCompletion } from './completion.js';
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -21,6 +22,8 @@ export function createProgram(): Command {
   const program = new Command('meshc')
     .description('compile one mesh.yaml into a service mesh: certificates, Envoy, nginx and HAProxy configs, Kubernetes and Istio resources')
     .version(version(), '-V, --version')
+    .option('--no-color', 'plain output, no colour (also NO_COLOR=1; FORCE_COLOR=1 forces colour)')
+    .option('--color', 'colour even when not on a terminal')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText('after', `
@@ -42,6 +45,13 @@ Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring ce
   registerTest(program);
   registerUp(program);
   registerImport(program);
+  registerCompletion(program);
+  program
+    .command('version')
+    .description('print the version of meshc (the same as --version)')
+    .action(() => {
+      process.stdout.write(`${version()}\n`);
+    });
   return program;
 }
 

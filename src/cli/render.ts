@@ -1,10 +1,28 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { Diagnostic } from '../model/diagnostic.js';
 
-/** Colour only on a terminal and never under NO_COLOR; CI logs stay plain. */
+let colourFlag: boolean | undefined;
+
+/** `--color` (true) or `--no-color` (false) from the command line; undefined: decide from the environment. */
+export function setColourFlag(flag: boolean | undefined): void {
+  colourFlag = flag;
+}
+
+/**
+ * Colour, in this order: --no-color / --color; FORCE_COLOR (any value but 0 or false turns it on,
+ * also in a pipe or in CI); NO_COLOR (any value turns it off); else only on a terminal whose TERM is
+ * not dumb. CI logs stay plain.
+ */
+export function colourEnabled(stream: NodeJS.WriteStream = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (colourFlag !== undefined) return colourFlag;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force !== 'false';
+  if ('NO_COLOR' in env) return false;
+  return stream.isTTY === true && env.TERM !== 'dumb';
+}
+
 export function colours(stream: NodeJS.WriteStream = process.stdout): ChalkInstance {
-  const enabled = stream.isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
-  return new Chalk({ level: enabled ? 1 : 0 });
+  return new Chalk({ level: colourEnabled(stream) ? 1 : 0 });
 }
 
 /** `mesh.yaml:12:7  error  unknown-service  message` then an indented hint. */

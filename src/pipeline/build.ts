@@ -9,6 +9,8 @@ import { sha256, type BuildStamp } from '../output/manifest.js';
 import { ignoreCaches, readStateFingerprint } from '../certs/state.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
 import { cleanLeftovers, isUpToDate, checkRecords, openOutput, planOutput, type OutputPlan, type OutputSink, type WriterFile } from '../output/writer.js';
+import { stdinBytes } from '../source/stdin.js';
+import { outputReadme } from '../output/readme.js';
 import { selectTargets } from './targets.js';
 import { confirmWorker, emitBatches, startLowMemory, startWorkerEarly, usesThreads, type EmitWorker } from './emit.js';
 import { byPath, type OutputFile } from '../targets/target.js';
@@ -171,7 +173,7 @@ async function prepare(opts: BuildOptions, meshBytes: Buffer | undefined, encode
       return { ok: false, diagnostics: placeFindings(v.source, v.placed, findings), mesh, finish: noop };
     }
     // The emission starts (the worker on its job) before the warnings are placed.
-    const emission = emitBatches(v.targets, mesh, certs.material, { first: certOutputFiles(certs.material), worker, encode });
+    const emission = emitBatches(v.targets, mesh, certs.material, { first: [...certOutputFiles(certs.material), outputReadme(v.targets)], worker, encode });
     const expiries = [...certs.material.workloads.values(), ...certs.material.ingressHosts.values()].map((c) => c.notAfter.getTime());
     const validUntil = new Date(Math.min(...expiries, Date.parse('9999-12-31T00:00:00Z'))).toISOString();
     return { ok: true, diagnostics: placeFindings(v.source, v.placed, findings), mesh, finish, stateText: certs.stateText, validUntil, emission, keysLoaded: certs.keysLoaded, warnings: certs.warnings };
@@ -230,7 +232,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     void codeFingerprint().catch(() => undefined); // read meanwhile; needed for the stamp (or just below)
     // Bounded: a pipe or a device is read once, here, and never past the limit.
     // A regular file too large is left to the parser's read, which reports its size.
-    meshText = await readMeshBytes(opts.file).then((r) => (r.tooLarge && r.size !== undefined ? undefined : r.bytes), () => undefined);
+    meshText = stdinBytes(opts.file) ?? (await readMeshBytes(opts.file).then((r) => (r.tooLarge && r.size !== undefined ? undefined : r.bytes), () => undefined));
     const stamp = meshText && meshText.length <= MAX_SOURCE_BYTES && !meshText.includes('certFile') ? await readStamp(stateDir, opts.out) : undefined;
     if (meshText && stamp?.diagnostics) {
       const stateText = readStateFingerprint(stateDir);

@@ -6,6 +6,7 @@ import { readBounded, type BoundedRead } from './read-bounded.js';
 import { MAX_DEPTH, tooDeepAt } from './depth.js';
 import { quickIndex, quickLinePos, quickOffset, type QuickIndex } from './quick-locate.js';
 import { explainYamlErrors } from './yaml-errors.js';
+import { stdinBytes } from './stdin.js';
 import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
 
 /** mesh.yaml is a small hand-written file; anything this large is a mistake (or an attack). */
@@ -73,7 +74,7 @@ export interface ParseResult {
  * Reads and parses a mesh file. I/O problems throw UserError (exit 2); content problems are
  * diagnostics. `bytes`: the file's content when the caller has already read it.
  */
-export async function readMeshFile(file: string, bytes?: Buffer): Promise<ParseResult> {
+export async function readMeshFile(file: string, bytes: Buffer | undefined = stdinBytes(file)): Promise<ParseResult> {
   if (bytes !== undefined) return bytes.length > MAX_SOURCE_BYTES ? tooLarge(file) : parseMeshText(bytes, file);
   const read = await readMeshBytes(file);
   return read.tooLarge ? tooLarge(file, read.size) : parseMeshText(read.bytes, file);

@@ -45,6 +45,8 @@ export interface Target {
    * exactly `emit`'s files. A part is named after its target, or `<target>-<part>`.
    */
   parts?: readonly TargetPart[];
+  /** This target's line in the output tree's README.md: what its folder holds and how to run or apply it. */
+  readme?: { what: string; use: string };
 }
 
 /** A part of a target's emission (see Target.parts). */

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturePath, tmp } from '../support/build.js';
@@ -57,13 +57,31 @@ describe('meshc CLI', () => {
   });
 
   it('init writes a commented example with the schema modeline, and refuses to overwrite without --force', async () => {
-    const file = join(dir, 'init', 'mesh.yaml');
-    await mkdir(join(dir, 'init'));
-    expect((await meshc(['init', '-f', file])).exitCode).toBe(0);
+    // A project that has meshc as a dev dependency, with the mesh in a subfolder.
+    const project = join(dir, 'init');
+    await mkdir(join(project, 'deploy'), { recursive: true });
+    await writeFile(join(project, 'package.json'), '{"name": "project", "devDependencies": {"meshc": "*"}}\n');
+    await mkdir(join(project, 'node_modules'));
+    await symlink(new URL('../..', import.meta.url).pathname, join(project, 'node_modules', 'meshc'));
+    const file = join(project, 'deploy', 'mesh.yaml');
+    const made = await meshc(['init', '-f', file]);
+    expect(made.exitCode).toBe(0);
+    expect(made.stderr).toBe(''); // the schema is where the modeline says
     const text = await readFile(file, 'utf8');
-    expect(text.split('\n')[0]).toMatch(/^# yaml-language-server: \$schema=.*schemas\/mesh\.schema\.json$/);
-    const schemaRel = text.split('\n')[0].split('$schema=')[1];
-    await stat(join(dir, 'init', schemaRel)); // the modeline points at a real file
+    // Relative to the mesh file, into the project's node_modules: the same for every clone.
+    expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=../node_modules/meshc/schemas/mesh.schema.json');
+    await stat(join(project, 'deploy', '../node_modules/meshc/schemas/mesh.schema.json'));
+    // A teammate's clone at another path (meshc installed there too) resolves it the same way.
+    const clone = join(dir, 'teammate', 'work', 'project');
+    await cp(project, clone, { recursive: true, verbatimSymlinks: true });
+    await stat(join(clone, 'deploy', text.split('\n')[0].split('$schema=')[1]));
+    // Without meshc installed in the project, the same modeline, and a note saying what to install.
+    const bare = join(dir, 'bare');
+    await mkdir(bare);
+    await writeFile(join(bare, 'package.json'), '{"name": "bare"}\n');
+    const noted = await meshc(['init'], { cwd: bare });
+    expect((await readFile(join(bare, 'mesh.yaml'), 'utf8')).split('\n')[0]).toBe('# yaml-language-server: $schema=./node_modules/meshc/schemas/mesh.schema.json');
+    expect(noted.stderr).toContain('add meshc to the project\'s devDependencies');
     expect((await meshc(['validate', '-f', file])).exitCode).toBe(0);
     const again = await meshc(['init', '-f', file]);
     expect(again.exitCode).toBe(2);

@@ -45,13 +45,13 @@ describe('meshc graph', () => {
   });
 });
 
-// Graphviz comes from scripts/install-graph-tools.sh; without it the test is skipped with a message, and
+// Graphviz comes from scripts/install-test-tools.sh; without it the test is skipped with a message, and
 // under CI=true it fails.
 const graphviz = await execa('dot', ['-V'], { reject: false }).then((r) => r.exitCode === 0, () => false);
-if (!graphviz && process.env.CI !== 'true') console.warn('meshc graph DOT test skipped: Graphviz `dot` not found; install it with `sudo bash scripts/install-graph-tools.sh`');
+if (!graphviz && process.env.CI !== 'true') console.warn('meshc graph DOT test skipped: Graphviz `dot` not found; install it with `sudo bash scripts/install-test-tools.sh`');
 describe.skipIf(!graphviz && process.env.CI !== 'true')('meshc graph --format dot with Graphviz', () => {
   it('is accepted by dot -Tsvg and draws every service', async () => {
-    if (!graphviz) throw new Error('Graphviz is not installed (CI=true): run `bash scripts/install-graph-tools.sh` as root');
+    if (!graphviz) throw new Error('Graphviz is not installed (CI=true): run `bash scripts/install-test-tools.sh` as root');
     const text = (await meshc(['graph', '-f', fixturePath('shop'), '--format', 'dot'])).stdout;
     const r = await execa('dot', ['-Tsvg'], { input: text, reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -74,7 +74,7 @@ async function findChromium(): Promise<string | undefined> {
 const chromium = await findChromium();
 const chromiumMissing = !chromium;
 if (chromiumMissing && process.env.CI !== 'true') {
-  console.warn('meshc graph HTML tests skipped: chromium not found; install it with `sudo bash scripts/install-graph-tools.sh`');
+  console.warn('meshc graph HTML tests skipped: chromium not found; install it with `sudo bash scripts/install-test-tools.sh`');
 }
 
 async function runChromium(html: string, extra: string[]) {
@@ -145,7 +145,7 @@ function decodePng(buf: Buffer): { width: number; height: number; pixel(x: numbe
 describe.skipIf(chromiumMissing && process.env.CI !== 'true')('meshc graph --format html in headless Chromium', () => {
   let html: string;
   beforeAll(async () => {
-    if (!chromium) throw new Error('chromium is not installed (CI=true): run `bash scripts/install-graph-tools.sh` as root');
+    if (!chromium) throw new Error('chromium is not installed (CI=true): run `bash scripts/install-test-tools.sh` as root');
     html = join(dir, 'shop-graph.html');
     expect((await meshc(['graph', '-f', fixturePath('shop'), '--format', 'html', '--output', html])).exitCode).toBe(0);
   }, 120_000);

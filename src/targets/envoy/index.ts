@@ -20,18 +20,26 @@ import { sidecarBootstrap } from './sidecar.js';
 export const envoyTarget: Target = {
   name: 'envoy',
   description: 'Envoy v3 bootstraps: a sidecar per service, the ingress and egress gateways (envoy/*.yaml)',
+  readme: {
+    what: 'Envoy v3 bootstraps: a sidecar per service, the ingress and egress gateways',
+    use: '`cd <out> && envoy -c envoy/<workload>.yaml` (check: `envoy --mode validate -c envoy/<workload>.yaml`)',
+  },
   check: checkEnvoy,
   *emit(mesh, certs, only): Iterable<OutputFile> {
     const names = [...mesh.services.map((s) => s.name).filter((n) => wanted(only, n)), INGRESS_GATEWAY, EGRESS_GATEWAY];
-    for (const name of names) yield { path: `envoy/${name}.yaml`, content: envoyBootstrap(mesh, certs, name) };
+    for (const name of names) yield { path: `envoy/${name}.yaml`, content: envoyBootstrap(mesh, certs, name, true) };
   },
 };
 
-/** The bootstrap of one workload (a service or a gateway), as text. */
-export function envoyBootstrap(mesh: Mesh, certs: CertMaterial, name: string): string {
-  if (name === INGRESS_GATEWAY) return toYaml(ingressBootstrap(mesh, certs), GENERATED_HEADER);
-  if (name === EGRESS_GATEWAY) return toYaml(egressGatewayBootstrap(mesh), GENERATED_HEADER);
+/**
+ * The bootstrap of one workload (a service or a gateway), as text. `runLine`: the header says how to
+ * run it from the output tree (envoy/ files); the copies the Kubernetes target mounts have none.
+ */
+export function envoyBootstrap(mesh: Mesh, certs: CertMaterial, name: string, runLine = false): string {
+  const header = (title: string) => (runLine ? `${GENERATED_HEADER}\n# Envoy: ${title}.\n# Run: cd <out> && envoy -c envoy/${name}.yaml` : GENERATED_HEADER);
+  if (name === INGRESS_GATEWAY) return toYaml(ingressBootstrap(mesh, certs), header('ingress gateway'));
+  if (name === EGRESS_GATEWAY) return toYaml(egressGatewayBootstrap(mesh), header('egress gateway'));
   const svc = serviceByName(mesh, name);
   if (!svc) throw new Error(`envoy: no workload named ${name}`);
-  return toYaml(sidecarBootstrap(mesh, certs, svc), GENERATED_HEADER);
+  return toYaml(sidecarBootstrap(mesh, certs, svc), header(`sidecar of service "${name}"`));
 }

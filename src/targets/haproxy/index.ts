@@ -52,6 +52,10 @@ export function* emitHaproxy(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet
 export const haproxyTarget: Target = {
   name: 'haproxy',
   description: 'HAProxy configs: a sidecar per service, the ingress and egress gateways (haproxy/*.cfg)',
+  readme: {
+    what: 'HAProxy configs: a sidecar per service, the ingress and egress gateways (certificate+key bundles in `secrets/haproxy/`)',
+    use: '`cd <out> && haproxy -db -f haproxy/<workload>.cfg`',
+  },
   check: checkHaproxy,
   emit: emitHaproxy,
 };

@@ -10,6 +10,10 @@ import { emitIstio } from './emit.js';
 export const istioTarget: Target = {
   name: 'istio',
   description: 'Istio resources: strict mTLS, authorization, sidecar scoping, traffic policy, egress and ingress (istio/, credentials in secrets/istio/)',
+  readme: {
+    what: 'Istio resources: strict mTLS, authorization, sidecar scoping, traffic policy, egress and ingress (credentials in `secrets/istio/`)',
+    use: '`kubectl apply -k <out>/secrets/istio` in a cluster with Istio',
+  },
   check: checkIstio,
   emit: emitIstio,
 };

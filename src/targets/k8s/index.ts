@@ -36,6 +36,10 @@ const bootstraps = (mesh: Mesh, certs: CertMaterial) => {
 export const k8sTarget: Target = {
   name: 'k8s',
   description: 'Kubernetes manifests, kustomize-ready: Deployments with Envoy sidecars, gateways, NetworkPolicies (k8s/, keys in secrets/k8s/)',
+  readme: {
+    what: 'Kubernetes manifests, kustomize-ready: Deployments with Envoy sidecars, gateways, NetworkPolicies (the key Secrets are the overlay in `secrets/k8s/`)',
+    use: '`kubectl apply -k <out>/secrets/k8s` (everything), or `kubectl apply -k <out>/k8s` and create the Secrets another way',
+  },
   check: checkK8s,
   emit(mesh, certs, only): Iterable<OutputFile> {
     return emitK8s(mesh, certs, bootstraps(mesh, certs), only);

@@ -1,8 +1,8 @@
 /**
  * nginx target: `nginx/<service>.conf` per service sidecar, `nginx/ingress-gateway.conf` and
  * `nginx/egress-gateway.conf` (both always; without hosts or an allow-list they refuse everything).
- * Run each as `nginx -p <out>/ -c <out>/nginx/<workload>.conf -e stderr` with `run/` and `tmp/`
- * under the prefix (see view.ts for how nginx resolves relative paths).
+ * Run each as `nginx -p <runtime>/ -c <out>/nginx/<workload>.conf -e stderr` with `run/` and `tmp/`
+ * under the prefix, a folder outside the output tree (see view.ts for how nginx resolves relative paths).
  */
 import { error, pointer, type Finding } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
@@ -47,6 +47,10 @@ export function* emitNginx(mesh: Mesh, only?: ReadonlySet<string>): Iterable<Out
 export const nginxTarget: Target = {
   name: 'nginx',
   description: 'nginx configs: a sidecar per service, the ingress and egress gateways (nginx/*.conf)',
+  readme: {
+    what: 'nginx configs: a sidecar per service, the ingress and egress gateways',
+    use: '`cd <out> && nginx -p <runtime>/ -c "$PWD/nginx/<workload>.conf" -e stderr`, where `<runtime>/` is a writable folder outside this one holding `run/` and `tmp/`',
+  },
   check: checkNginx,
   // Certificates are referenced by path (certs/, secrets/); nginx reads PEM files as they are.
   emit: (mesh, _certs, only) => emitNginx(mesh, only),

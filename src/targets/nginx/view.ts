@@ -1,7 +1,8 @@
 /**
  * View models of the nginx target: every decision is made here, the templates only print.
  *
- * Paths. nginx is run as `nginx -p <out>/ -c <out>/nginx/<workload>.conf`. It resolves
+ * Paths. nginx is run as `nginx -p <runtime>/ -c <out>/nginx/<workload>.conf`, the prefix a writable
+ * folder outside the output tree (which each build replaces). It resolves
  * `ssl_certificate`, `ssl_client_certificate`, `proxy_ssl_*` and `include` against the directory
  * of the configuration file (its "conf prefix"), but `pid`, `error_log` and the `*_temp_path`
  * directives against `-p`. So certificates are written `../certs/...` (next to nginx/), and runtime

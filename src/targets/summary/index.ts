@@ -9,6 +9,10 @@ import { toJson } from '../../output/yaml.js';
 export const summaryTarget: Target = {
   name: 'summary',
   description: 'the normalized mesh as JSON (summary/mesh.json)',
+  readme: {
+    what: '`mesh.json`: the normalized mesh, every default filled in',
+    use: 'read it to see what meshc understood; `meshc diff` compares it per service',
+  },
   check: () => [],
   usesCertificates: false,
   *emit(mesh): Iterable<OutputFile> {

@@ -30,8 +30,11 @@ function emit(mesh: Mesh): OutputFile[] {
 }
 
 /** The Envoy target's bootstraps for the mesh as it runs in the cluster, by path. */
+/** The Envoy target's file without the two header lines that say how to run it from the output tree (mounted copies have none). */
+const withoutRunLine = (s: string) => s.replace(/^# Envoy: [^\n]*\n# Run: [^\n]*\n/m, '');
+
 function envoyBootstraps(mesh: Mesh, certs: ReturnType<typeof fakeCerts>): Map<string, string> {
-  return new Map(emitSorted(envoyTarget, inClusterMesh(mesh), certs).map((f) => [f.path, f.content]));
+  return new Map(emitSorted(envoyTarget, inClusterMesh(mesh), certs).map((f) => [f.path, withoutRunLine(f.content)]));
 }
 
 interface Pod {
@@ -329,7 +332,7 @@ describe('k8s target: details', () => {
     const certs = fakeCerts(mesh);
     const inCluster = { ...mesh, egress: { ...mesh.egress, viaGateway: true }, egressGateway: { ...mesh.egressGateway, address: `egress-gateway.${mesh.namespace}.svc.cluster.local` } };
     expect(inClusterMesh(mesh)).toEqual(inCluster);
-    const fromEnvoy = new Map(emitSorted(envoyTarget, inCluster, certs).map((f) => [f.path, f.content]));
+    const fromEnvoy = new Map(emitSorted(envoyTarget, inCluster, certs).map((f) => [f.path, withoutRunLine(f.content)]));
     const configMaps = kinds(docs(emitSorted(k8sTarget, mesh, certs), 'k8s/'), 'ConfigMap').filter((c) => c.metadata.name.endsWith('-envoy'));
     expect(configMaps.length).toBe(mesh.services.length + 2);
     for (const c of configMaps) {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the programs the CLI tests run besides the proxies, from Debian's packages: Chromium
+# (test/cli/graph.test.ts opens the HTML view headless and reads its boxes and edges from the DOM),
+# Graphviz (`dot` must accept the DOT output), zsh and fish (test/cli/commands.test.ts runs the
+# completion scripts in them). Needs root, as on CI. Idempotent: installs only what is missing.
+set -euo pipefail
+need=()
+chromium=""
+for c in chromium chromium-browser google-chrome; do
+  if command -v "$c" >/dev/null 2>&1; then chromium="$c"; break; fi
+done
+[ -n "$chromium" ] || need+=(chromium)
+command -v dot >/dev/null 2>&1 || need+=(graphviz)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-test-tools: need root to apt-get install ${need[*]}" >&2; exit 2
+  fi
+  echo "install-test-tools: apt-get install ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  chromium="${chromium:-chromium}"
+fi
+"$chromium" --version
+dot -V
+zsh --version
+fish --version
