@@ -51,7 +51,7 @@ describe('meshc import istio: round trip through the k8s and istio targets', () 
       const before = await meshOf(fixturePath(name));
       const after = await meshOf(imported);
       // Allow edges, calls, egress domains per service, ingress hosts and routes, load-balancing labels.
-      expect(renderGraph(after, 'json')).toBe(renderGraph(before, 'json'));
+      expect(await renderGraph(after, 'json')).toBe(await renderGraph(before, 'json'));
       expect(trafficPolicy(after)).toEqual(trafficPolicy(before));
       expect(after.ingress.hosts.map((h) => [h.host, h.redirectHttp, h.tls.kind, h.routes])).toEqual(before.ingress.hosts.map((h) => [h.host, h.redirectHttp, h.tls.kind, h.routes]));
       expect([after.ingress.httpsPort, after.egress.tlsPort, after.egress.httpPort]).toEqual([before.ingress.httpsPort, before.egress.tlsPort, before.egress.httpPort]);
@@ -65,7 +65,7 @@ describe('meshc import istio: round trip through the k8s and istio targets', () 
     const r = await meshc(['import', 'istio', join(b.out, 'istio')]);
     const imported = join(await scratch(), 'mesh.yaml');
     await writeFile(imported, r.stdout);
-    expect(renderGraph(await meshOf(imported), 'json')).toBe(renderGraph(await meshOf(fixturePath('shop')), 'json'));
+    expect(await renderGraph(await meshOf(imported), 'json')).toBe(await renderGraph(await meshOf(fixturePath('shop')), 'json'));
     // Without the Secrets, nothing says the credentials came from a mesh CA: reported, with how to export them.
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain("import-ingress-credential  Gateway shop/ingress-gateway spec.servers[0].tls.credentialName: the certificate of credential ingress.api.shop.example.com does not carry over");

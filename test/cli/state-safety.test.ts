@@ -206,7 +206,7 @@ describe('nothing left behind', () => {
     await writeFile(join(d, 'mesh.yaml'), text);
     const tls = await meshc(['build'], { cwd: d });
     expect(tls.exitCode, tls.stdout).toBe(1);
-    expect(tls.stdout).toContain('ingress-tls-unreadable');
+    expect(tls.stderr).toContain('ingress-tls-unreadable'); // build: diagnostics on stderr
     await copyFile(fixturePath('minimal'), join(d, 'mesh.yaml'));
     await writeFile(join(d, 'out'), 'a file, not a directory');
     const notDir = await meshc(['build'], { cwd: d });
