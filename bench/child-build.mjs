@@ -1,8 +1,5 @@
 // Runs one build in this process and prints {ms, maxRssMb} as JSON: used by compiler.mjs so each
 // measurement starts from a fresh process, as `meshc build` in CI does.
-// The V8 settings of the `meshc` command first, so this measures what `meshc build` does (and
-// compiler.mjs gives it the command's UV_THREADPOOL_SIZE, which bin/meshc.js sets).
-import '../dist/cli/v8-flags.js';
 import { build } from '../dist/index.js';
 
 const [file, out, state, check] = process.argv.slice(2);

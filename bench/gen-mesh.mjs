@@ -1,8 +1,9 @@
 // Generates a mesh of N services for benchmarks: each calls about five others (and is allowed by
-// them), every tenth reaches an external domain, a few use hashing policies, and the ingress
-// gateway serves ten hosts. Deterministic for a given N.
+// them), every tenth reaches an external domain, a quarter balance by consistent hashing (header,
+// cookie or source IP in turn), and the ingress gateway serves ten hosts. Deterministic for a given N.
 import { stringify } from 'yaml';
-import { derivedLocalPort } from '../dist/model/normalize.js';
+
+const HASH_ON = [{ header: 'x-user-id' }, { cookie: { name: 'session' } }, { sourceIp: true }];
 
 export function generateMesh(n, { name = `bench-${n}` } = {}) {
   const svc = (i) => `svc-${String(i).padStart(5, '0')}`;
@@ -17,22 +18,10 @@ export function generateMesh(n, { name = `bench-${n}` } = {}) {
       if (j !== i) ups.add(j);
     }
     const upstreams = [...ups].sort((a, b) => a - b).map(svc);
-    // Derived local ports collide now and then (a diagnostic by design): pin those, as a user would.
-    const used = new Set();
-    services[svc(i)].upstreams = upstreams.map((u) => {
-      const p = derivedLocalPort(u);
-      if (!used.has(p)) {
-        used.add(p);
-        return u;
-      }
-      let q = 30000 + (p % 1000);
-      while (used.has(q)) q++;
-      used.add(q);
-      return { service: u, localPort: q };
-    });
+    services[svc(i)].upstreams = upstreams;
     for (const u of upstreams) services[u].allowFrom.push(svc(i));
     if (i % 10 === 0) services[svc(i)].egress = [`api-${i}.partner.example`, `*.cdn-${i}.example`];
-    if (i % 7 === 0) services[svc(i)].loadBalancing = { policy: 'ring_hash', hashOn: { header: 'x-user-id' } };
+    if (i % 4 === 0) services[svc(i)].loadBalancing = { policy: 'ring_hash', hashOn: structuredClone(HASH_ON[(i / 4) % HASH_ON.length]) };
     else if (i % 11 === 0) services[svc(i)].loadBalancing = { policy: 'least_request', choiceCount: 2 };
   }
   for (const s of Object.values(services)) if (s.allowFrom.length === 0) delete s.allowFrom;

@@ -1,9 +1,10 @@
-// Regenerates the generated sections of README.md from their sources (run after `npm run build`):
-//   reference:    from schemas/mesh.schema.json
-//   capabilities: from src/targets/capabilities.ts
-// test/unit/readme.test.ts fails when README.md drifts from them.
+// Regenerates the generated sections of README.md (the mesh.yaml reference, from the schema) and
+// of docs/capabilities.md (from each target's capabilities.ts); run after `npm run build`.
+// test/unit/readme.test.ts fails when either drifts.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderReadmeSections, replaceSections } from '../dist/docs/readme.js';
+import { renderCapabilitySections, renderReadmeSections, replaceSections } from '../dist/docs/readme.js';
 
-const path = new URL('../README.md', import.meta.url);
-writeFileSync(path, replaceSections(readFileSync(path, 'utf8'), await renderReadmeSections()));
+for (const [file, sections] of [['../README.md', await renderReadmeSections()], ['../docs/capabilities.md', renderCapabilitySections()]]) {
+  const path = new URL(file, import.meta.url);
+  writeFileSync(path, replaceSections(readFileSync(path, 'utf8'), sections));
+}

@@ -1,5 +1,6 @@
 /** meshc as a library: `import { build, validate } from 'meshc'`. */
-export { build, compile, defaultStateDir, type BuildOptions, type BuildResult } from './pipeline/build.js';
+export { build, compile, type BuildOptions, type BuildResult } from './pipeline/build.js';
+export { defaultStateDir } from './certs/location.js';
 export { validate, type ValidateOptions, type ValidateResult } from './pipeline/validate.js';
 export { normalize } from './model/normalize.js';
 export type { Mesh, Service } from './model/mesh.js';

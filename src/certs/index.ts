@@ -1,6 +1,6 @@
 /**
  * The certificate stage: the mesh CA, one leaf per identity, ingress certificates, the state that
- * keeps them between builds, rotation and status. See design.md "Identity and certificates".
+ * keeps them between builds, rotation and status.
  *
  * The build calls `prepareCerts` (takes the state lock, computes material without writing), emits
  * and writes the output, then `commit()`s the state and always `release()`s the lock.

@@ -23,6 +23,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { crashPoint, isAlive } from '../process.js';
+import { cmp } from '../model/mesh.js';
 
 export const STATE_FILE = 'state.json';
 export const LOCK_FILE = 'lock';
@@ -99,7 +100,7 @@ export function certKeyId(certPem: string): string {
 
 function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
   const out: Record<string, T> = {};
-  for (const key of Object.keys(record).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) out[key] = record[key]!;
+  for (const key of Object.keys(record).sort(cmp)) out[key] = record[key]!;
   return out;
 }
 

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { build } from '../pipeline/build.js';
 import { addDebug, addFile, addFormat, addOut, addQuiet, addState, addTargets, passphrase, stateDir, targetList, type CommonOptions } from './options.js';
 import { countReporter, progressReporter } from './progress.js';
-import { colours, countLine, formatDiagnostics, printJson } from './render.js';
+import type { BuildResult } from '../pipeline/build.js';
+import { colours, countLine, formatDiagnostics, report, type Reporter } from './render.js';
 import { action, EXIT } from './run.js';
 
 export function registerBuild(program: Command): void {
@@ -39,31 +40,15 @@ in keys.encrypted.json (safe to commit). --check needs no keys and no passphrase
         ...(writing ? { writeProgress: (n: number) => writing.update(n) } : {}),
       });
       writing?.end();
-      const c = colours();
       for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-      const stale = r.plan ? [...r.plan.added, ...r.plan.changed, ...r.plan.removed, ...r.plan.modeChanged] : [];
-      if (o.format === 'json') {
-        printJson({ ok: r.ok, cached: r.cached ?? false, diagnostics: r.diagnostics, ...(r.plan ? { upToDate: r.plan.upToDate, added: r.plan.added, changed: r.plan.changed, removed: r.plan.removed, modeChanged: r.plan.modeChanged } : {}) });
-      } else {
-        // Diagnostics and the invalid-mesh line go to stderr (warnings are not the result; kubectl's
-        // convention); the result goes to stdout. --quiet keeps only the errors.
+      // Diagnostics and the invalid-mesh line go to stderr (warnings are not the result; kubectl's
+      // convention); the result goes to stdout. --quiet keeps only the errors.
+      if (o.format !== 'json') {
         const shown = o.quiet ? r.diagnostics.filter((d) => d.severity === 'error') : r.diagnostics;
         if (shown.length) process.stderr.write(formatDiagnostics(shown, colours(process.stderr)) + '\n');
         if (!r.ok) process.stderr.write(`${o.file} is invalid: ${countLine(r.diagnostics)}; nothing was written\n`);
-        else if (o.check) {
-          if (r.plan!.upToDate) say(o, `${o.out} is up to date\n`);
-          else {
-            say(o, `${o.out} is stale: ${stale.length} file${stale.length === 1 ? ' differs' : 's differ'} from what meshc build would write\n`);
-            for (const p of r.plan!.added) say(o, `  ${c.green('missing')}  ${p}\n`);
-            for (const p of r.plan!.changed) say(o, `  ${c.yellow('changed')}  ${p}\n`);
-            for (const p of r.plan!.modeChanged) say(o, `  ${c.yellow('mode')}     ${p}\n`);
-            for (const p of r.plan!.removed) say(o, `  ${c.red('extra')}    ${p}\n`);
-            say(o, `run meshc build to update it\n`);
-          }
-        } else if (r.cached) say(o, `${o.out} is up to date (mesh.yaml, certificates and meshc unchanged since the last build)\n`);
-        else if (r.plan!.upToDate) say(o, `${o.out} is up to date (${r.fileCount!} files)\n`);
-        else say(o, `wrote ${o.out}: ${r.fileCount!} files (${r.plan!.added.length} added, ${r.plan!.changed.length + r.plan!.modeChanged.length} changed, ${r.plan!.removed.length} removed)\n`);
       }
+      if (o.format === 'json' || (r.ok && !o.quiet)) report(o.format, buildReporter(o), r);
       if (!r.ok) return EXIT.FINDINGS;
       if (o.check && !r.plan!.upToDate) return EXIT.FINDINGS;
       return EXIT.OK;
@@ -71,7 +56,28 @@ in keys.encrypted.json (safe to commit). --check needs no keys and no passphrase
   );
 }
 
-/** The result, on stdout; nothing under --quiet. */
-function say(o: { quiet?: boolean }, line: string): void {
-  if (!o.quiet) process.stdout.write(line);
+function buildReporter(o: CommonOptions & { check?: boolean }): Reporter<BuildResult> {
+  return {
+    json: (r) => ({ ok: r.ok, cached: r.cached ?? false, diagnostics: r.diagnostics, ...(r.plan ? { upToDate: r.plan.upToDate, added: r.plan.added, changed: r.plan.changed, removed: r.plan.removed, modeChanged: r.plan.modeChanged } : {}) }),
+    // The result of a valid build (the diagnostics went to stderr).
+    text: (r, c) => {
+      const lines: string[] = [];
+      const plan = r.plan!;
+      if (o.check) {
+        const stale = [...plan.added, ...plan.changed, ...plan.removed, ...plan.modeChanged];
+        if (plan.upToDate) lines.push(`${o.out} is up to date`);
+        else {
+          lines.push(`${o.out} is stale: ${stale.length} file${stale.length === 1 ? ' differs' : 's differ'} from what meshc build would write`);
+          for (const p of plan.added) lines.push(`  ${c.green('missing')}  ${p}`);
+          for (const p of plan.changed) lines.push(`  ${c.yellow('changed')}  ${p}`);
+          for (const p of plan.modeChanged) lines.push(`  ${c.yellow('mode')}     ${p}`);
+          for (const p of plan.removed) lines.push(`  ${c.red('extra')}    ${p}`);
+          lines.push('run meshc build to update it');
+        }
+      } else if (r.cached) lines.push(`${o.out} is up to date (mesh.yaml, certificates and meshc unchanged since the last build)`);
+      else if (plan.upToDate) lines.push(`${o.out} is up to date (${r.fileCount!} files)`);
+      else lines.push(`wrote ${o.out}: ${r.fileCount!} files (${plan.added.length} added, ${plan.changed.length + plan.modeChanged.length} changed, ${plan.removed.length} removed)`);
+      return lines.join('\n') + '\n';
+    },
+  };
 }

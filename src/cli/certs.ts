@@ -7,7 +7,7 @@ import { hasErrors } from '../model/diagnostic.js';
 import { addDebug, addFile, addFormat, addState, passphrase, stateDir } from './options.js';
 import { stateLocation } from '../certs/location.js';
 import { progressReporter } from './progress.js';
-import { colours, countLine, formatDiagnostics, printJson } from './render.js';
+import { colours, countLine, formatDiagnostics, report } from './render.js';
 import { action, EXIT } from './run.js';
 
 function table(rows: string[][]): string {
@@ -60,8 +60,7 @@ Exit codes: 0 every certificate valid beyond the window, 1 one expired or inside
     action(async (o: { file: string; state?: string; format: string; warnDays: string }) => {
       const location = stateLocation(o.file, stateDir(o));
       const r = await certsStatus(location.dir, { clock: () => new Date(), warnDays: Number(o.warnDays), ...(location.legacy ? { legacyStateDir: location.legacy } : {}) });
-      if (o.format === 'json') printJson(r);
-      else process.stdout.write(renderStatus(r));
+      report(o.format, { json: (x) => x, text: (x) => renderStatus(x) }, r);
       return r.expired + r.expiring > 0 ? EXIT.FINDINGS : EXIT.OK;
     }),
   );
@@ -92,8 +91,7 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
     action(async (o: { file: string; state?: string; format: string; service?: string[]; all?: boolean; ca?: boolean; finish?: boolean }) => {
       const v = await validate({ file: o.file, targets: [] });
       if (!v.ok || !v.mesh) {
-        if (o.format === 'json') printJson({ ok: false, diagnostics: v.diagnostics });
-        else process.stdout.write(formatDiagnostics(v.diagnostics) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}; nothing was rotated\n`);
+        report(o.format, { json: () => ({ ok: false, diagnostics: v.diagnostics }), text: (_, c) => formatDiagnostics(v.diagnostics, c) + `\n${o.file} is invalid: ${countLine(v.diagnostics)}; nothing was rotated\n` }, v);
         return EXIT.FINDINGS;
       }
       const location = stateLocation(o.file, stateDir(o));
@@ -112,17 +110,21 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
       });
       const diagnostics = r.findings.map((f) => locate(v.source!, f));
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
-      if (o.format === 'json') printJson({ reissued: r.reissued, phase: r.phase, caAction: r.caAction ?? null, changed: r.changed, diagnostics });
-      else {
-        if (diagnostics.length) process.stdout.write(formatDiagnostics(diagnostics) + '\n');
-        if (r.caAction === 'started')
-          process.stdout.write('CA rotation started: the trust bundles now hold the old and the new CA (leaves unchanged)\nnext: meshc build and deploy everywhere; then meshc certs rotate --all, build and deploy; then meshc certs rotate --finish\n');
-        if (r.caAction === 'finished') process.stdout.write('CA rotation finished: the old CA is no longer trusted\n');
-        // Starting or finishing a CA rotation re-issues no leaf by design: no "nothing was due" then.
-        if (r.reissued.length) process.stdout.write(`re-issued ${r.reissued.length}: ${r.reissued.join(', ')}\n`);
-        else if (!r.caAction) process.stdout.write('no certificate was due\n');
-        if (r.changed) process.stdout.write('run `meshc build` to write them to the output\n');
-      }
+      report(o.format, {
+        json: () => ({ reissued: r.reissued, phase: r.phase, caAction: r.caAction ?? null, changed: r.changed, diagnostics }),
+        text: (_, c) => {
+          const lines: string[] = [];
+          if (diagnostics.length) lines.push(formatDiagnostics(diagnostics, c));
+          if (r.caAction === 'started')
+            lines.push('CA rotation started: the trust bundles now hold the old and the new CA (leaves unchanged)', 'next: meshc build and deploy everywhere; then meshc certs rotate --all, build and deploy; then meshc certs rotate --finish');
+          if (r.caAction === 'finished') lines.push('CA rotation finished: the old CA is no longer trusted');
+          // Starting or finishing a CA rotation re-issues no leaf by design: no "nothing was due" then.
+          if (r.reissued.length) lines.push(`re-issued ${r.reissued.length}: ${r.reissued.join(', ')}`);
+          else if (!r.caAction) lines.push('no certificate was due');
+          if (r.changed) lines.push('run `meshc build` to write them to the output');
+          return lines.join('\n') + '\n';
+        },
+      }, r);
       return hasErrors(diagnostics) ? EXIT.FINDINGS : EXIT.OK;
     }),
   );

@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import type { Command } from 'commander';
 import { AgainstInvalid, diffAgainstRef, diffOutput, type DiffReport, type DiffResult } from '../output/diff.js';
 import { addDebug, addFile, addFormat, addOut, addState, addTargets, passphrase, stateDir, targetList, type CommonOptions } from './options.js';
-import { colours, countLine, formatDiagnostics, printJson } from './render.js';
+import { countLine, formatDiagnostics, report, type Reporter } from './render.js';
 import { action, EXIT } from './run.js';
 import { UserError } from '../errors.js';
 
@@ -54,27 +54,24 @@ export function renderDiff(r: DiffReport, opts: { stat?: boolean; title: string 
   return out.join('\n') + '\n';
 }
 
-function report(o: DiffCliOptions, r: DiffResult): number {
-  const c = colours();
-  if (!r.ok || !r.report) {
-    if (o.format === 'json') printJson({ ok: false, changed: false, diagnostics: r.diagnostics, summary: [], files: [] });
-    else process.stdout.write(formatDiagnostics(r.diagnostics, c) + `\n${o.file} is invalid: ${countLine(r.diagnostics)}; nothing to compare\n`);
-    return EXIT.ERROR;
-  }
-  const rep = r.report;
-  if (o.format === 'json') {
-    printJson({
-      changed: rep.changed,
-      summary: rep.summary,
-      files: rep.files.map((f) => ({ path: f.path, status: f.status, ...(f.diff !== undefined ? { diff: f.diff } : {}), ...(f.note ? { note: f.note } : {}) })),
-      notes: rep.notes,
-      ...(o.against ? { against: o.against } : { out: o.out }),
-    });
-  } else {
-    const title = o.against ? `${o.against} → working copy of ${o.file}` : `${o.file} → ${o.out}`;
-    process.stdout.write(renderDiff(rep, { stat: o.stat, title }, c));
-  }
-  return rep.changed ? EXIT.FINDINGS : EXIT.OK;
+/** A diff's result, or the diagnostics of a mesh that could not be compiled. */
+function diffReporter(o: DiffCliOptions): Reporter<DiffResult> {
+  return {
+    json: (r) =>
+      !r.ok || !r.report
+        ? { ok: false, changed: false, diagnostics: r.diagnostics, summary: [], files: [] }
+        : {
+            changed: r.report.changed,
+            summary: r.report.summary,
+            files: r.report.files.map((f) => ({ path: f.path, status: f.status, ...(f.diff !== undefined ? { diff: f.diff } : {}), ...(f.note ? { note: f.note } : {}) })),
+            notes: r.report.notes,
+            ...(o.against ? { against: o.against } : { out: o.out }),
+          },
+    text: (r, c) =>
+      !r.ok || !r.report
+        ? formatDiagnostics(r.diagnostics, c) + `\n${o.file} is invalid: ${countLine(r.diagnostics)}; nothing to compare\n`
+        : renderDiff(r.report, { stat: o.stat, title: o.against ? `${o.against} → working copy of ${o.file}` : `${o.file} → ${o.out}` }, c),
+  };
 }
 
 export function registerDiff(program: Command): void {
@@ -103,11 +100,11 @@ Files under secrets/ are listed without a diff; certificate and key PEM blocks a
       const common = { file: o.file, out: o.out, state: stateDir(o), targets: targetList(o), passphrase: passphrase(), stat: o.stat };
       try {
         const r = o.against ? await diffAgainstRef({ ...common, against: o.against }) : await diffOutput(common);
-        return report(o, r);
+        report(o.format, diffReporter(o), r);
+        return !r.ok || !r.report ? EXIT.ERROR : r.report.changed ? EXIT.FINDINGS : EXIT.OK;
       } catch (e) {
         if (e instanceof AgainstInvalid) {
-          if (o.format === 'json') printJson({ ok: false, changed: false, error: e.message, diagnostics: e.diagnostics, summary: [], files: [] });
-          else process.stdout.write(formatDiagnostics(e.diagnostics, colours()) + '\n');
+          report(o.format, { json: () => ({ ok: false, changed: false, error: e.message, diagnostics: e.diagnostics, summary: [], files: [] }), text: (_, c) => formatDiagnostics(e.diagnostics, c) + '\n' }, e);
         }
         throw e;
       }

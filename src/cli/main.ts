@@ -1,4 +1,3 @@
-import './v8-flags.js';
 import { CommanderError, type Command } from 'commander';
 import { createProgram } from './program.js';
 import { setColourFlag } from './render.js';

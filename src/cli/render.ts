@@ -46,3 +46,15 @@ export function countLine(list: readonly Diagnostic[]): string {
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/** How a command shows its result: `json` for `--format json`, `text` (with colours) otherwise. */
+export interface Reporter<R> {
+  json(r: R): unknown;
+  text(r: R, c: ChalkInstance): string;
+}
+
+/** Prints `r` through `reporter` in the chosen format. */
+export function report<R>(format: string, reporter: Reporter<R>, r: R): void {
+  if (format === 'json') printJson(reporter.json(r));
+  else process.stdout.write(reporter.text(r, colours()));
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { validate } from '../pipeline/validate.js';
+import { validate, type ValidateResult } from '../pipeline/validate.js';
 import { addDebug, addFile, addFormat, addTargets, targetList, type CommonOptions } from './options.js';
-import { countLine, formatDiagnostics, printJson } from './render.js';
+import { countLine, formatDiagnostics, report, type Reporter } from './render.js';
 import { action, EXIT } from './run.js';
 
 export function registerValidate(program: Command): void {
@@ -19,12 +19,17 @@ Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.`);
   cmd.action(
     action(async (o: CommonOptions) => {
       const r = await validate({ file: o.file, targets: targetList(o) });
-      if (o.format === 'json') printJson({ ok: r.ok, diagnostics: r.diagnostics });
-      else {
-        if (r.diagnostics.length) process.stdout.write(formatDiagnostics(r.diagnostics) + '\n');
-        process.stdout.write(r.ok ? `${o.file} is valid (${countLine(r.diagnostics)})\n` : `${o.file} is invalid: ${countLine(r.diagnostics)}\n`);
-      }
+      report(o.format, validateReporter(o.file), r);
       return r.ok ? EXIT.OK : EXIT.FINDINGS;
     }),
   );
+}
+
+function validateReporter(file: string): Reporter<ValidateResult> {
+  return {
+    json: (r) => ({ ok: r.ok, diagnostics: r.diagnostics }),
+    text: (r, c) =>
+      (r.diagnostics.length ? formatDiagnostics(r.diagnostics, c) + '\n' : '') +
+      (r.ok ? `${file} is valid (${countLine(r.diagnostics)})\n` : `${file} is invalid: ${countLine(r.diagnostics)}\n`),
+  };
 }

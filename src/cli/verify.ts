@@ -1,29 +1,27 @@
 import type { Command } from 'commander';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
-import { findProxy, type ProxyName } from '../verify/binaries.js';
-import { verifyEnvoy, type VerifyResult } from '../verify/envoy.js';
-import { verifyHaproxy } from '../verify/haproxy.js';
-import { verifyNginx } from '../verify/nginx.js';
+import { TARGETS } from '../targets/registry.js';
+import { findProxy, type VerifyResult } from '../targets/verifier.js';
 import { addDebug, addFile, addFormat, addOut } from './options.js';
-import { colours, printJson } from './render.js';
+import { report } from './render.js';
 import { action, EXIT } from './run.js';
 
-/** The validators, by proxy. Each checks its own folder of the output. */
-const VERIFIERS: Record<ProxyName, (outDir: string, bin: string) => Promise<VerifyResult[]>> = {
-  envoy: verifyEnvoy,
-  nginx: verifyNginx,
-  haproxy: verifyHaproxy,
-};
+/** The targets `meshc verify` checks with a real proxy, each its own folder of the output. */
+const VERIFIED = TARGETS.filter((t) => t.verifier);
+
+/** `.venv/<proxy>/bin` in the mesh file's folder and every folder above it (its repository), where scripts/install-proxies.sh puts Envoy. */
+function upwardVenvs(proxy: string, from: string): string[] {
+  const dirs: string[] = [];
+  for (let d: string | undefined = from; d; d = dirname(d) === d ? undefined : dirname(d)) dirs.push(join(d, '.venv', proxy, 'bin'));
+  return dirs;
+}
 
 export function registerVerify(program: Command): void {
   const cmd = program
     .command('verify')
     .description('check every generated proxy config with the real proxy: envoy --mode validate, nginx -t, haproxy -c')
-    .option('--envoy <path>', 'envoy binary (default: found on PATH, else .venv/envoy/bin/envoy beside the mesh file or above it, as scripts/install-proxies.sh installs it)')
-    .option('--nginx <path>', 'nginx binary (default: found on PATH)')
-    .option('--haproxy <path>', 'haproxy binary (default: found on PATH)')
     .addHelpText('after', `
 Examples:
   $ meshc build && meshc verify
@@ -33,11 +31,15 @@ Run it on the machine's own output directory: the proxies read the certificate f
 A proxy that is not installed is reported as skipped; a path given with --envoy, --nginx or --haproxy
 that is not an executable is an error (exit 2).
 Exit codes: 0 every checked file accepted, 1 a file rejected, 2 nothing could be checked or I/O error.`);
+  for (const t of VERIFIED) {
+    const b = t.verifier!.binary;
+    cmd.option(`--${b} <path>`, `${b} binary (default: found on PATH${b === 'envoy' ? ', else .venv/envoy/bin/envoy beside the mesh file or above it, as scripts/install-proxies.sh installs it' : ''})`);
+  }
   for (const add of [addFile, addOut, addFormat, addDebug]) add(cmd);
   cmd.action(
-    action(async (o: { file: string; out: string; format: string; envoy?: string; nginx?: string; haproxy?: string }) => {
+    action(async (o: { file: string; out: string; format: string } & Record<string, string | undefined>) => {
       const out = resolve(o.out);
-      for (const proxy of ['envoy', 'nginx', 'haproxy'] as const) {
+      for (const proxy of VERIFIED.map((t) => t.verifier!.binary)) {
         const named = o[proxy];
         if (named !== undefined && !findProxy(proxy, named)) throw new UserError(`--${proxy} ${named}: no executable there`, 2, `pass the path of the ${proxy} binary, or leave --${proxy} out to look for it`);
       }
@@ -46,32 +48,36 @@ Exit codes: 0 every checked file accepted, 1 a file rejected, 2 nothing could be
       } catch {
         throw new UserError(`${o.out} does not exist`, 2, 'run `meshc build` first');
       }
-      const c = colours();
       const results: (VerifyResult & { proxy: string })[] = [];
       const skipped: string[] = [];
-      const binaries: Partial<Record<ProxyName, string>> = {};
-      for (const proxy of ['envoy', 'nginx', 'haproxy'] as const) {
-        const exists = await stat(resolve(out, proxy)).then(() => true, () => false);
+      const binaries: Record<string, string> = {};
+      for (const { name, verifier } of VERIFIED) {
+        const exists = await stat(resolve(out, name)).then(() => true, () => false);
         if (!exists) continue;
-        const bin = findProxy(proxy, o[proxy], dirname(resolve(o.file)));
+        const proxy = verifier!.binary;
+        const bin = findProxy(proxy, o[proxy], [...upwardVenvs(proxy, dirname(resolve(o.file))), ...(verifier!.searchDirs ?? [])]);
         if (!bin) {
           skipped.push(`${proxy} (not found on PATH${proxy === 'envoy' ? ' or in .venv/envoy' : ''}; pass --${proxy} PATH)`);
           continue;
         }
         binaries[proxy] = bin;
-        for (const r of await VERIFIERS[proxy](out, bin)) results.push({ ...r, proxy });
+        for (const r of await verifier!.verify(out, bin)) results.push({ ...r, proxy });
       }
       const failed = results.filter((r) => !r.ok);
-      if (o.format === 'json') printJson({ ok: failed.length === 0 && results.length > 0, binaries, results, skipped });
-      else {
-        for (const [proxy, bin] of Object.entries(binaries)) process.stdout.write(c.dim(`${proxy}: ${bin}\n`));
-        for (const r of results) {
-          process.stdout.write(`${r.ok ? c.green('ok  ') : c.red('FAIL')}  ${r.file}\n`);
-          if (!r.ok) process.stdout.write(r.output.split('\n').map((l) => `      ${l}`).join('\n') + '\n');
-        }
-        for (const s of skipped) process.stdout.write(`${c.yellow('skip')}  ${s}\n`);
-        process.stdout.write(`${results.length - failed.length} accepted, ${failed.length} rejected, ${skipped.length} proxies skipped\n`);
-      }
+      report(o.format, {
+        json: () => ({ ok: failed.length === 0 && results.length > 0, binaries, results, skipped }),
+        text: (_, c) => {
+          const lines: string[] = [];
+          for (const [proxy, bin] of Object.entries(binaries)) lines.push(c.dim(`${proxy}: ${bin}`));
+          for (const r of results) {
+            lines.push(`${r.ok ? c.green('ok  ') : c.red('FAIL')}  ${r.file}`);
+            if (!r.ok) lines.push(r.output.split('\n').map((l) => `      ${l}`).join('\n'));
+          }
+          for (const s of skipped) lines.push(`${c.yellow('skip')}  ${s}`);
+          lines.push(`${results.length - failed.length} accepted, ${failed.length} rejected, ${skipped.length} proxies skipped`);
+          return lines.join('\n') + '\n';
+        },
+      }, results);
       if (results.length === 0) return EXIT.ERROR;
       return failed.length ? EXIT.FINDINGS : EXIT.OK;
     }),

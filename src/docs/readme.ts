@@ -1,15 +1,20 @@
 import { loadSchema } from '../schema/validate.js';
 import { renderReference } from '../schema/reference.js';
-import { renderCapabilityMatrix } from '../targets/capabilities.js';
+import { renderCapabilityMatrix } from '../targets/features.js';
+import { TARGETS } from '../targets/registry.js';
 import { renderK8sEnv } from '../targets/k8s/names.js';
 
-/** The README sections that are generated, by marker name. */
+/** The generated sections of README.md, by marker name. */
 export async function renderReadmeSections(): Promise<Record<string, string>> {
   return {
     reference: renderReference(loadSchema()),
-    capabilities: renderCapabilityMatrix(),
     'k8s-env': renderK8sEnv(),
   };
+}
+
+/** The generated sections of docs/capabilities.md. */
+export function renderCapabilitySections(): Record<string, string> {
+  return { capabilities: renderCapabilityMatrix(TARGETS) };
 }
 
 /** Replaces the text between `<!-- BEGIN name -->` and `<!-- END name -->` for each section. */

@@ -11,12 +11,15 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { findProxy, type ProxyName } from '../verify/binaries.js';
+import { TARGETS } from '../targets/registry.js';
+import { findProxy } from '../targets/verifier.js';
 import { UserError } from '../errors.js';
 import { startProcess, type Proc, type StartOptions } from './procs.js';
 
+type ProxyName = 'envoy' | 'nginx' | 'haproxy';
+
 function requireBinary(name: ProxyName, bin?: string): string {
-  const found = bin ?? findProxy(name);
+  const found = bin ?? findProxy(name, undefined, TARGETS.find((t) => t.verifier?.binary === name)?.verifier?.searchDirs);
   if (!found) throw new UserError(`${name} not found on PATH`, 2, 'install it (npm run install:proxies), or pick another proxy with --target');
   return found;
 }

@@ -25,9 +25,9 @@ import { stateLocation } from '../certs/location.js';
 import { ENCRYPTED_KEYS_FILE, hasState, PLAIN_KEYS_FILE, PRIVATE_DIR, STATE_FILE } from '../certs/state.js';
 import { compilePartial, type PartialCompile } from '../pipeline/partial.js';
 import type { OutputFile } from '../targets/target.js';
-import { contentHash, MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
+import { MANIFEST_NAME, modeOf, sha256 } from './manifest.js';
 import { meshFromSummary, summarizeFile, summarizeMeshes, type SummaryItem } from './summarize.js';
-import { currentTree, exists, listFiles, planOutput, type OutputPlan } from './writer.js';
+import { currentTree, emptyPlan, exists, listFiles, planOutput, settlePlan, type OutputPlan } from './writer.js';
 import { loadExeca } from '../process.js';
 
 export type { SummaryItem } from './summarize.js';
@@ -148,18 +148,16 @@ export interface Side {
 /** Same shape as `planOutput`, for two in-memory file sets. */
 export function compareFiles(oldFiles: readonly OutputFile[], newFiles: readonly OutputFile[]): OutputPlan {
   const old = new Map(oldFiles.map((f) => [f.path, f]));
-  const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
+  const plan = emptyPlan();
   for (const f of newFiles) {
     const o = old.get(f.path);
     if (!o) plan.added.push(f.path);
-    else if (contentHash(o) !== contentHash(f)) plan.changed.push(f.path);
+    else if (o.content !== f.content) plan.changed.push(f.path);
     else if (modeOf(o) !== modeOf(f)) plan.modeChanged.push(f.path);
     old.delete(f.path);
   }
   plan.removed = [...old.keys()];
-  for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort(cmp);
-  plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length;
-  return plan;
+  return settlePlan(plan);
 }
 
 const isSecret = (path: string) => path === 'secrets' || path.startsWith('secrets/');

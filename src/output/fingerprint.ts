@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cmp } from '../model/mesh.js';
 
 /**
  * What a build's output depends on, hashed: meshc's own code (compiled JavaScript, schema,
  * templates), the mesh file's bytes, the certificate state after the build, and the targets.
- * Recorded in the manifest; when it matches and the output files are untouched, a rebuild has
- * nothing to do (see `isUpToDate`). Deterministic: no paths, no times.
+ * Recorded in the build stamp (output/stamp.ts); when it matches and the output files are
+ * untouched, a rebuild has nothing to do (see `isUpToDate`). Deterministic: no paths, no times.
  */
 export async function inputFingerprint(meshText: Buffer | string, stateText: string, targets: readonly string[]): Promise<string> {
   const h = createHash('sha256');
@@ -25,7 +26,6 @@ export function codeFingerprint(): Promise<string> {
   code ??= (async () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
     const files = (await Promise.all(['dist', 'schemas', 'templates'].map((dir) => walk(join(root, dir))))).flat().filter((f) => !f.endsWith('.map') && !f.endsWith('.d.ts'));
-    // Read all at once (about a hundred files; one after the other took 35 ms), hashed in order.
     const contents = await Promise.all(files.map((f) => readFile(f)));
     const h = createHash('sha256');
     files.forEach((file, i) => h.update(file.slice(root.length)).update('\0').update(contents[i]!).update('\0'));
@@ -41,7 +41,7 @@ async function walk(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
-  const sorted = entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = entries.sort((a, b) => cmp(a.name, b.name));
   const inner = await Promise.all(sorted.map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)])));
   return inner.flat();
 }

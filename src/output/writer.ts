@@ -1,55 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { lstatSync, writeFile as writeFileCallback } from 'node:fs';
-import { basename, dirname, join, sep } from 'node:path';
-import { UserError } from '../errors.js';
+import { basename, dirname, join } from 'node:path';
+import { InternalError, UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
-import { contentHash, MANIFEST_NAME, manifestText, modeOf, parseManifest, sha256, type BuildStamp, type FileRecord, type Manifest } from './manifest.js';
+import { MANIFEST_NAME, manifestText, modeOf, parseManifest, sha256, type BuildStamp, type FileRecord, type Manifest } from './manifest.js';
 import { crashPoint, isAlive } from '../process.js';
-import { WriteThread } from './write-thread.js';
 
-/**
- * A file as the writer takes it, already encoded: its UTF-8 bytes and their sha256, made where
- * the file was made (the emit worker, see encodeBatch), so the writing thread does neither.
- */
-export interface EncodedFile {
-  path: string;
-  mode?: number | undefined;
-  bytes: Uint8Array;
-  sha256: string;
+/** An empty plan. */
+export function emptyPlan(): OutputPlan {
+  return { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
 }
 
-export type WriterFile = OutputFile | EncodedFile;
-
-/**
- * Encodes a batch into one buffer, each file a view of it, with its sha256. The buffer is shared
- * memory, so the bytes pass from the emit worker to this thread and on to the write thread
- * (write-thread.ts) without a copy.
- */
-export function encodeBatch(files: readonly OutputFile[]): EncodedFile[] {
-  const sizes = files.map((f) => Buffer.byteLength(f.content));
-  const all = Buffer.from(new SharedArrayBuffer(sizes.reduce((a, b) => a + b, 0)));
-  let at = 0;
-  return files.map((f, i) => {
-    const bytes = all.subarray(at, at + all.write(f.content, at, sizes[i]!, asciiOnly(f.content, sizes[i]!) ? 'latin1' : 'utf8'));
-    at += sizes[i]!;
-    return { path: f.path, mode: f.mode, bytes, sha256: sha256(bytes) };
-  });
-}
-
-/**
- * Whether a string of `utf8Length` UTF-8 bytes is all ASCII: every other character takes two bytes
- * or more. Its UTF-8 bytes are then its Latin-1 bytes, which are written as a plain copy (measured:
- * 64 MB in 5 ms against 33 ms as UTF-8); nearly every output file is ASCII.
- */
-function asciiOnly(s: string, utf8Length: number): boolean {
-  return utf8Length === s.length;
-}
-
-/** A file's UTF-8 bytes. */
-function encode(s: string): Buffer {
-  const n = Buffer.byteLength(s);
-  return Buffer.from(s, asciiOnly(s, n) ? 'latin1' : 'utf8');
+/** Sorts the plan's lists and says whether it has nothing to do. */
+export function settlePlan(plan: OutputPlan): OutputPlan {
+  for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
+  plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length;
+  return plan;
 }
 
 /** How the output directory on disk differs from what a build produces. */
@@ -75,9 +42,9 @@ const BAD_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
 /** One record's path: clean, relative, not the manifest, not seen before (added to `seen`). */
 function checkPath(path: string, seen: Set<string>): void {
   if (path === '' || BAD_SEGMENT.test(path) || path.includes('\\'))
-    throw new Error(`internal: output path "${path}" is not a clean relative path`);
-  if (seen.has(path)) throw new Error(`internal: two targets produced ${path}`);
-  if (path === MANIFEST_NAME) throw new Error(`internal: ${MANIFEST_NAME} is reserved`);
+    throw new InternalError(`output path "${path}" is not a clean relative path`);
+  if (seen.has(path)) throw new InternalError(`two targets produced ${path}`);
+  if (path === MANIFEST_NAME) throw new InternalError(`${MANIFEST_NAME} is reserved`);
   seen.add(path);
 }
 
@@ -113,31 +80,22 @@ export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
  */
 export async function planOutput(outDir: string, files: readonly OutputFile[], opts: { compare?: boolean; keysLoaded?: boolean } = {}): Promise<OutputPlan> {
   outDir = await currentTree(outDir);
-  const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
+  const plan = emptyPlan();
   const isSecret = (p: string) => p.startsWith('secrets/');
   const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME && (opts.keysLoaded !== false || !isSecret(p))) : []);
   if (opts.keysLoaded === false) files = files.filter((f) => !isSecret(f.path));
   if (opts.compare && onDisk.size > 0 && ![...onDisk].some(isSecret)) files = files.filter((f) => !isSecret(f.path));
-  const CONCURRENCY = 64;
-  let next = 0;
-  const work = async () => {
-    for (let f = files[next++]; f; f = files[next++]) {
-      if (!onDisk.has(f.path)) {
-        plan.added.push(f.path);
-        continue;
-      }
-      onDisk.delete(f.path);
-      const p = join(outDir, ...f.path.split('/'));
-      const st = await lstat(p);
-      // A link (or anything but a file) is never followed: it is not what meshc wrote.
-      if (!st.isFile() || sha256(await readFile(p)) !== contentHash(f)) plan.changed.push(f.path);
-      else if ((st.mode & 0o777) !== modeOf(f)) plan.modeChanged.push(f.path);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, work));
+  await inParallel(files, async (f) => {
+    if (!onDisk.has(f.path)) return void plan.added.push(f.path);
+    onDisk.delete(f.path);
+    const p = join(outDir, ...f.path.split('/'));
+    const st = await lstat(p);
+    // A link (or anything but a file) is never followed: it is not what meshc wrote.
+    if (!st.isFile() || sha256(await readFile(p)) !== sha256(f.content)) plan.changed.push(f.path);
+    else if ((st.mode & 0o777) !== modeOf(f)) plan.modeChanged.push(f.path);
+  }, 64);
   plan.removed = [...onDisk];
-  for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
-  plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length;
+  settlePlan(plan);
   if (plan.upToDate && (await exists(outDir)) && !(await exists(join(outDir, MANIFEST_NAME)))) plan.upToDate = false;
   return plan;
 }
@@ -155,23 +113,14 @@ export type WriteResult = OutputPlan & { manifestSha256: string; fileCount: numb
  * staging directory is made at all: the tree is left exactly as it was.
  */
 export interface OutputSink {
-  put(files: readonly WriterFile[]): Promise<void>;
-  /**
-   * Says every file has been put (no `put` may follow), so the manifest is made while the last
-   * writes finish instead of after them; `commit` does it otherwise.
-   */
-  seal(): void;
+  put(files: readonly OutputFile[]): Promise<void>;
   /** `beforeSwap` runs after staging and before the swap (the build commits certificate state there). */
   commit(hooks?: { beforeSwap?: () => Promise<void> }): Promise<WriteResult>;
   /** Removes the staging directory; the current tree is untouched. */
   abort(): Promise<void>;
 }
 
-/**
- * `thread`: write the files through a thread of their own (write-thread.ts), for large builds; a
- * small one is over before the thread has started.
- */
-export async function openOutput(outDir: string, opts: { thread?: boolean } = {}): Promise<OutputSink> {
+export async function openOutput(outDir: string): Promise<OutputSink> {
   await cleanLeftovers(outDir);
   await guardForeignDirectory(outDir);
   const onDisk = new Set((await exists(outDir)) ? (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME) : []);
@@ -186,7 +135,7 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
   const umask = currentUmask();
   const seen = new Set<string>();
   const records: FileRecord[] = [];
-  const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
+  const plan = emptyPlan();
   let deferred: FileRecord[] = [];
   // `root`: the staging directory exists; `staging`: and the unchanged files put before it existed are linked.
   let root: Promise<void> | undefined;
@@ -209,27 +158,13 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
     return made;
   };
   const parentOf = (path: string) => (path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '');
-  // Directories of the staging tree known to exist (with the staging root and its links done):
-  // a write there starts at once, without waiting on settled promises (9,000 files a build).
-  let stagingReady = false;
-  const madeDirs = new Set<string>();
-  const writeOne = (path: string, bytes: Uint8Array, mode: number): Promise<void> => {
-    const dir = parentOf(path);
-    if (stagingReady && madeDirs.has(dir)) return writeNow(path, bytes, mode);
-    return ensureStaging()
-      .then(() => ensureDir(dir))
-      .then(() => {
-        stagingReady = true;
-        madeDirs.add(dir);
-        return writeNow(path, bytes, mode);
-      });
+  const writeOne = async (path: string, bytes: Uint8Array, mode: number): Promise<void> => {
+    await ensureStaging();
+    await ensureDir(parentOf(path));
+    return writeNow(path, bytes, mode);
   };
-  const thread = opts.thread ? new WriteThread() : undefined;
   const writeNow = (path: string, bytes: Uint8Array, mode: number): Promise<void> => {
-    // A clean relative path (checkPath): joined as it is, where the separator is `/`.
-    const p = sep === '/' ? `${stagingDir}/${path}` : join(stagingDir, ...path.split('/'));
-    if (thread) return thread.write(p, bytes, mode, (mode & umask) !== 0);
-    // The callback form: measured lighter on this thread than fs/promises' FileHandle per file.
+    const p = join(stagingDir, ...path.split('/'));
     const written = new Promise<void>((done, fail) => writeFileCallback(p, bytes, { mode }, (e) => (e ? fail(e) : done())));
     // The umask must not narrow what the target asked (0644 stays 0644, keys stay 0600).
     return (mode & umask) !== 0 ? written.then(() => chmod(p, mode)) : written;
@@ -259,9 +194,9 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
     });
     return staging;
   };
-  const putOne = async (f: WriterFile) => {
-    const bytes = 'bytes' in f ? f.bytes : encode(f.content);
-    const r: FileRecord = { path: f.path, sha256: 'sha256' in f ? f.sha256 : sha256(bytes), size: bytes.length, mode: modeOf(f) };
+  const putOne = async (f: OutputFile) => {
+    const bytes = Buffer.from(f.content);
+    const r: FileRecord = { path: f.path, sha256: sha256(bytes), size: bytes.length, mode: modeOf(f) };
     records.push(r);
     if (!onDisk.has(f.path)) {
       plan.added.push(f.path);
@@ -280,41 +215,26 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
     return writeOne(f.path, bytes, r.mode);
   };
 
-  let sealed: { text: string } | undefined;
   return {
     async put(files) {
-      if (sealed) throw new Error('internal: a file was put after the output was sealed');
       for (const f of files) checkPath(f.path, seen);
       // Every write of the batch settles before an error is reported: abort then finds no write in flight.
       const failed = (await Promise.allSettled(files.map(putOne))).find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
       crashPoint('writing');
     },
-    seal() {
-      sealed ??= { text: manifestText(records) };
-    },
-    async commit(hooks = {}) {
-      // Every put has settled: the thread has nothing left to write.
-      const closed = thread?.close();
-      try {
-        return await commitStaged(hooks);
-      } finally {
-        await closed;
-      }
-    },
+    commit: commitStaged,
     async abort() {
-      await thread?.close();
       await Promise.allSettled([root, staging]);
       // The error that aborted is the one to report; a work directory that could not be made is no leftover.
       if (root) await removeWorkDir(work).catch(() => undefined);
     },
   };
 
-  async function commitStaged(hooks: { beforeSwap?: () => Promise<void> }): Promise<WriteResult> {
+  async function commitStaged(hooks: { beforeSwap?: () => Promise<void> } = {}): Promise<WriteResult> {
     plan.removed = [...onDisk];
-    for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
-    const text = sealed?.text ?? manifestText(records);
-    plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length && manifest !== undefined;
+    const text = manifestText(records);
+    plan.upToDate = settlePlan(plan).upToDate && manifest !== undefined;
     const done: WriteResult = { ...plan, manifestSha256: sha256(text), fileCount: records.length };
     if (plan.upToDate) {
       await hooks.beforeSwap?.();
@@ -349,14 +269,9 @@ export async function openOutput(outDir: string, opts: { thread?: boolean } = {}
 
 /**
  * The manifest last, on a later clock tick than every file: a file is "untouched since the build"
- * exactly when it is older than the manifest (see untouched). File times come from a coarse clock
- * (a few ms), never ahead of Date.now(), so every file is older than `filesDone`; the manifest is
- * written again, a little later each time, until its own time has reached `filesDone`. That is
- * usually one or two more writes, a tick later, where a fixed wait had to cover the coarsest tick.
- * The first wait is 1 ms, then 2, 4, ...: at 1,000 services this step took 7-12 ms when the waits
- * began at 2 ms, and 4-7 ms now (measured: the first write lands 2.5-3.5 ms before `filesDone` on
- * this machine's 4 ms clock, the second one tick later). On a file system with still coarser
- * times it gives up after about 60 ms: files then do not look untouched, and the next build just
+ * exactly when it is older than the manifest (see untouched). File times come from a coarse clock,
+ * so the manifest is written again, after 1, 2, 4, ... ms, until its time has passed `filesDone`.
+ * On a file system with still coarser times it gives up after about 60 ms: the next build then
  * compares bytes instead of taking the rebuild shortcut.
  */
 async function writeManifestLast(path: string, text: string): Promise<void> {
@@ -380,11 +295,33 @@ async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>
 /** Writes a whole set of files at once (see OutputSink). */
 export async function writeOutput(outDir: string, files: readonly OutputFile[], hooks: { beforeSwap?: () => Promise<void> } = {}): Promise<WriteResult> {
   checkRecords(files);
+  return writeBatches(outDir, [files], hooks);
+}
+
+/** Batches the writer may hold at once: one is written while the next is made, and memory stays bounded. */
+const BATCHES_IN_FLIGHT = 3;
+
+/**
+ * Writes the batches as they come (see OutputSink), a few at a time, then commits; on any error the
+ * staging tree is removed and out/ is left as it was.
+ */
+export async function writeBatches(outDir: string, batches: Iterable<readonly OutputFile[]>, hooks: { beforeSwap?: () => Promise<void>; progress?: (files: number) => void } = {}): Promise<WriteResult> {
   const sink = await openOutput(outDir);
+  const writing: Promise<void>[] = [];
+  let files = 0;
   try {
-    await sink.put(files);
+    for (const batch of batches) {
+      if (writing.length === BATCHES_IN_FLIGHT) await writing.shift();
+      files += batch.length;
+      hooks.progress?.(files);
+      const put = sink.put(batch);
+      put.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+      writing.push(put);
+    }
+    while (writing.length > 0) await writing.shift();
     return await sink.commit(hooks);
   } catch (e) {
+    await Promise.allSettled(writing); // no write in flight while the staging tree is removed
     await sink.abort();
     throw e;
   }
@@ -441,8 +378,7 @@ export async function untouchedOutput(outDir: string, stamp: BuildStamp, now: Da
   const onDisk = (await listFiles(outDir)).filter((p) => p !== MANIFEST_NAME);
   const expected = Object.keys(m.files);
   if (onDisk.length !== expected.length) return undefined;
-  // One synchronous lstat per file: for thousands of files, several times faster than as promises
-  // (measured: 9,000 files in about 25 ms against 90 ms).
+  // One synchronous lstat per file: for thousands of files, several times faster than as promises.
   const stats = onDisk.map((p) => (m.files[p] ? lstatSync(join(outDir, ...p.split('/')), { throwIfNoEntry: false }) : undefined));
   const intact = onDisk.every((p, i) => {
     const st = stats[i];
@@ -563,4 +499,3 @@ async function interruptedSwap(outDir: string): Promise<string | undefined> {
   return (await leftovers(outDir)).filter((l) => l.old).pop()?.old;
 }
 
-export const _internal = { listFiles, sep };

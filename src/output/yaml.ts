@@ -1,14 +1,12 @@
+import { InternalError } from '../errors.js';
+import { cmp } from '../model/mesh.js';
 /**
  * The one YAML serializer for structured outputs (Envoy, Kubernetes, Istio). Keys are sorted
  * recursively by code unit, `undefined` is dropped, no anchors or aliases, no folding: the same
- * object always gives the same bytes.
- *
- * It is a small emitter of its own rather than the `yaml` package's stringify, which was most of
- * the time of a 1,000-service build (profiled: about 2 s of a 5.8 s no-op build). It only needs
- * plain data: objects, arrays, strings, finite numbers, booleans and null. Strings are written
- * plain when that is unambiguous in YAML 1.1 and 1.2, as literal blocks when multi-line, and
- * double-quoted (JSON escapes, valid YAML) otherwise. test/unit/yaml.test.ts round-trips it
- * through the `yaml` parser.
+ * object always gives the same bytes. A small emitter of its own: the `yaml` package's stringify
+ * is several times slower on Envoy bootstraps. Strings are written plain when that is unambiguous
+ * in YAML 1.1 and 1.2, as literal blocks when multi-line, and double-quoted (JSON escapes)
+ * otherwise. test/unit/yaml.test.ts round-trips it through the `yaml` parser.
  */
 export function toYaml(value: unknown, header?: string): string {
   const parts: string[] = header ? [`# ${header}\n`] : [];
@@ -35,7 +33,7 @@ export function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.filter((v) => v !== undefined).map(sortKeys);
   if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const key of Object.keys(value).sort(cmp)) {
       const v = (value as Record<string, unknown>)[key];
       if (v !== undefined) out[key] = sortKeys(v);
     }
@@ -73,11 +71,7 @@ const RESERVED = /^(?:true|false|yes|no|on|off|y|n|null|~)$/i;
 // space or colon. Anything else is quoted.
 const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./@+=~$%-]*(?::[A-Za-z0-9_./@+=~$%-]+)*(?: [A-Za-z0-9_./@+=~$%(),-][A-Za-z0-9_./@+=~$%(),:-]*)*$/;
 
-/**
- * A one-line string, plain or quoted. Not memoized: keys are kept with their object's key order
- * (see Order), and for values a Map lookup cost more than the two regular expressions it saved
- * (measured: the emission about 5% faster without one).
- */
+/** A one-line string, plain or quoted. */
 function scalarString(s: string): string {
   if (s !== '' && PLAIN.test(s) && !RESERVED.test(s) && !s.endsWith(':')) return s;
   // JSON leaves these raw; YAML does not allow them unescaped, even quoted.
@@ -86,8 +80,7 @@ function scalarString(s: string): string {
 
 /**
  * A document this emitter wrote, to be embedded in another as a literal block (an Envoy bootstrap
- * in a Kubernetes ConfigMap). Such text always can be, so it is not scanned again for what a
- * literal block cannot hold (27 MB of bootstraps at 1,000 services); the test runner still checks.
+ * in a Kubernetes ConfigMap). Such text always can be, so it is not scanned again.
  */
 export class Emitted {
   constructor(readonly text: string) {}
@@ -96,10 +89,8 @@ export class Emitted {
 function emittedBlock(e: Emitted, indent: string): string {
   // A document ends with a newline; anything else is just a string.
   if (e.text.charCodeAt(e.text.length - 1) !== 10) return scalar(e.text, indent);
-  if (CHECK_EMITTED && !literalSafe(e.text)) throw new Error('internal: Emitted text that a literal block cannot hold');
   return literalOf(e.text, indent);
 }
-const CHECK_EMITTED = process.env.VITEST !== undefined;
 
 function literalBlock(s: string, indent: string): string | undefined {
   return literalSafe(s) ? literalOf(s, indent) : undefined;
@@ -128,34 +119,27 @@ function scalar(v: unknown, indent: string): string {
   if (v === null) return 'null';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new Error(`internal: cannot serialize ${v} to YAML`);
+    if (!Number.isFinite(v)) throw new InternalError(`cannot serialize ${v} to YAML`);
     return String(v);
   }
   if (typeof v === 'string') return v.indexOf('\n') === -1 ? scalarString(v) : (literalBlock(v, indent) ?? scalarString(v));
   if (v instanceof Emitted) return emittedBlock(v, indent);
-  throw new Error(`internal: cannot serialize a ${typeof v} to YAML`);
+  throw new InternalError(`cannot serialize a ${typeof v} to YAML`);
 }
 
 const isCollection = (v: unknown): v is object => v !== null && typeof v === 'object' && !(v instanceof Emitted);
 
 /**
- * An object's keys in code-unit order (the default sort) with their one-line texts. Objects made
- * by the same code have their keys in the same order, so this is kept per order of keys (found by
- * the first key, then compared key by key) instead of sorted and looked up for every object:
- * 500,000 objects at 1,000 services, in a few hundred orders. Keys whose value is undefined are
- * in it too; the writers skip them. A cache, bounded, cleared when full.
+ * An object's keys in code-unit order (the default sort) with their one-line texts, kept per order
+ * of keys as Object.keys gives them: objects made by the same code share one, so keys are sorted
+ * once per shape, not once per object. Bounded, cleared when full.
  */
 interface Order {
   /** The keys as Object.keys gives them. */
   all: string[];
   sorted: string[];
   texts: string[];
-  /**
-   * The index in `sorted` of the key whose collection value last kept an object of this order out
-   * of flow style, or -1. Objects of one order mostly hold a collection under the same key, so
-   * `flow` looks there first and gives up at once, before formatting any scalar (of 630,000 flow
-   * attempts at 1,000 services, 417,000 failed on a collection, most after formatting others).
-   */
+  /** The index in `sorted` of the key whose collection value last kept such an object out of flow style, or -1. */
   nested: number;
 }
 const ORDERS_LIMIT = 10_000;
@@ -265,11 +249,10 @@ function flowScalar(v: unknown): string {
 }
 
 /**
- * Shared parts. A builder that hands the same object to many documents (the egress listeners
- * every sidecar with the same allow-list has, a service's own listeners in both of its Envoy
- * bootstraps) marks it with `reuse`; its block text is then made once per place it is written
- * at (the first line's lead and the indent) and copied after that. A reused object must not
- * change after it is made: its text would go stale.
+ * Shared parts. A builder that hands the same object to many documents (the egress listeners of
+ * every sidecar with the same allow-list, a service's own listeners in both of its Envoy
+ * bootstraps) marks it with `reuse`; its text is then made once per place it is written at and
+ * copied after that. A reused object must not change after it is made.
  */
 interface Placed {
   lead: string;
@@ -280,18 +263,7 @@ const PLACES_PER_OBJECT = 4;
 const reusable = new WeakMap<object, Placed[]>();
 
 export function reuse<T extends object>(value: T): T {
-  if (!reusable.has(value)) reusable.set(FREEZE_REUSED ? deepFreeze(value) : value, []);
-  return value;
-}
-// Freezing costs about 15% of an Envoy bootstrap's emission, so it is done under the test runner
-// only, where a builder that changes a reused object afterwards then fails loudly.
-const FREEZE_REUSED = process.env.VITEST !== undefined;
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
+  if (!reusable.has(value)) reusable.set(value, []);
   return value;
 }
 

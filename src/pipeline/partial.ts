@@ -1,26 +1,13 @@
 /**
- * meshc diff's incremental path: when the output directory is exactly what the last build of this
- * meshc left (its stamp, manifest and untouched files say so), only the services a change can
- * reach are compiled, twice (the old mesh from summary/mesh.json, and the new one), instead of
- * the whole mesh. A 1,000-service diff after a one-service change compiles a few dozen files.
- *
- * It is taken only when it can be trusted, and otherwise `undefined` sends diff down the full
- * path:
- *  - the stamp names this meshc (code fingerprint), these targets (with summary), the current
- *    certificate state, and a certificate that is still valid; every file is untouched;
- *  - the mesh-wide settings are unchanged (but for the egress gateway's allow-list, the union of
- *    the services' own), and so is the list of service names;
- *  - no changed service changed its endpoints (Kubernetes Service names are shared across
- *    services);
- *  - preparing certificates issues nothing;
- *  - re-emitting the old mesh for the same services gives exactly the bytes the manifest
- *    records: the old side is proven, not assumed.
- *
- * What is compiled: every file that is not one service's own (gateways, kustomizations, the
- * summary), and the own files of each changed service and of its neighbours (its upstreams and
- * callers, and the services that call it or list it as an upstream, in either mesh): the only
- * services whose files read a service's settings. test/unit/partial.test.ts checks this against
- * the full path for single changes across the fixtures.
+ * meshc diff's incremental path: when out/ is exactly what the last build of this meshc left (its
+ * stamp, manifest and untouched files say so), only the services a change can reach are compiled,
+ * for the old mesh (from summary/mesh.json) and the new one. Taken only when it can be trusted:
+ * same meshc, targets (with summary) and certificate state; no mesh-wide setting, service list or
+ * changed service's endpoints differ; no certificate is issued; and the old side re-emitted gives
+ * exactly the bytes the manifest records. Otherwise `undefined` sends diff down the full path.
+ * What is compiled: every file that is no one service's own, and the own files of each changed
+ * service and its neighbours (upstreams, callers, allowFrom) in either mesh. test/unit/partial.test.ts
+ * checks this against the full path.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -32,10 +19,11 @@ import type { Mesh, Service } from '../model/mesh.js';
 import { codeFingerprint } from '../output/fingerprint.js';
 import { MANIFEST_NAME, modeOf, sha256, type Manifest } from '../output/manifest.js';
 import { meshFromSummary } from '../output/summarize.js';
-import { untouchedOutput, type OutputPlan } from '../output/writer.js';
+import { emptyPlan, settlePlan, untouchedOutput, type OutputPlan } from '../output/writer.js';
 import { sameJson } from '../output/yaml.js';
 import type { OutputFile, Target } from '../targets/target.js';
-import { readStamp, type BuildOptions } from './build.js';
+import { readStamp } from '../output/stamp.js';
+import type { BuildOptions } from './build.js';
 import { selectTargets } from './targets.js';
 import { validate } from './validate.js';
 
@@ -144,7 +132,7 @@ function matchesManifest(files: ReadonlyMap<string, OutputFile>, manifest: Manif
 }
 
 function planOf(oldFiles: ReadonlyMap<string, OutputFile>, newFiles: ReadonlyMap<string, OutputFile>, manifest: Manifest): OutputPlan {
-  const plan: OutputPlan = { added: [], changed: [], removed: [], modeChanged: [], upToDate: true };
+  const plan = emptyPlan();
   for (const [path, f] of newFiles) {
     const entry = manifest.files[path];
     if (!entry) plan.added.push(path);
@@ -152,7 +140,5 @@ function planOf(oldFiles: ReadonlyMap<string, OutputFile>, newFiles: ReadonlyMap
     else if (entry.mode !== modeOf(f).toString(8)) plan.modeChanged.push(path);
   }
   for (const path of oldFiles.keys()) if (!newFiles.has(path) && path !== MANIFEST_NAME) plan.removed.push(path);
-  for (const list of [plan.added, plan.changed, plan.removed, plan.modeChanged]) list.sort();
-  plan.upToDate = !plan.added.length && !plan.changed.length && !plan.removed.length && !plan.modeChanged.length;
-  return plan;
+  return settlePlan(plan);
 }

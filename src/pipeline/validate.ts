@@ -4,12 +4,12 @@ import { hasErrors, type Diagnostic, type Finding } from '../model/diagnostic.js
 import { normalize } from '../model/normalize.js';
 import { RULES, runRules } from '../model/rules/index.js';
 import type { WrittenMesh } from '../schema/written-mesh.js';
-import type { Mesh } from '../model/mesh.js';
+import { cmp, type Mesh } from '../model/mesh.js';
 import type { Target } from '../targets/target.js';
 import { selectTargets } from './targets.js';
 import { dirname, resolve } from 'node:path';
 import { loadSuppliedIngress } from '../certs/ingress-files.js';
-import { mergePartialWarnings } from '../targets/capabilities.js';
+import { mergePartialWarnings } from '../targets/features.js';
 
 export interface ValidateOptions {
   file: string;
@@ -17,13 +17,6 @@ export interface ValidateOptions {
   targets?: string[];
   /** The file's content, when the caller has read it already. */
   bytes?: Buffer;
-  /** Called with the parsed document before it is checked (the build sets up its emission then). */
-  onParsed?: (value: unknown) => void;
-  /**
-   * Called with the normalized mesh before the rules and the targets' checks run (the build hands
-   * it to its emit worker then); the mesh is valid only if the result is ok.
-   */
-  onNormalized?: (mesh: Mesh) => void;
   /**
    * Check the supplied ingress certificate files (`tls: { certFile, keyFile }`) too, as the build
    * does, so validate and build give one verdict. Default true; the build leaves it to its
@@ -46,62 +39,31 @@ export interface ValidateResult {
 
 /** Sorted by position, then code: the order a person reads the file in. */
 export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
-  return [...list].sort((a, b) => a.line - b.line || a.col - b.col || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0) || (a.message < b.message ? -1 : 1));
+  return [...list].sort((a, b) => a.line - b.line || a.col - b.col || cmp(a.code, b.code) || cmp(a.message, b.message));
 }
 
 /** parse → schema → normalize → rules → target checks; reports everything each stage found. */
 export async function validate(opts: ValidateOptions): Promise<ValidateResult> {
-  const c = await checkMesh(opts);
-  return { ok: c.ok, diagnostics: placeFindings(c.source, c.placed, c.findings), ...(c.mesh ? { mesh: c.mesh, written: c.written } : {}), source: c.source, targets: c.targets };
-}
-
-/**
- * What `validate` found, before its findings are placed in the source: placing them reads the
- * whole file (about 20 ms at 1,000 services), which the build does once its emission has started.
- */
-export interface CheckedMesh {
-  ok: boolean;
-  /** When ok. */
-  mesh?: Mesh;
-  /** When ok: the mesh as written. */
-  written?: WrittenMesh;
-  source: Source;
-  targets: Target[];
-  /** Diagnostics that came with their position (the parser's). */
-  placed: Diagnostic[];
-  /** Findings of the schema, the rules and the targets' checks. */
-  findings: Finding[];
-}
-
-/** `validate`, without placing the findings (see placeFindings). */
-export async function checkMesh(opts: ValidateOptions): Promise<CheckedMesh> {
   const targets = selectTargets(opts.targets);
   const parsed = await readMeshFile(opts.file, opts.bytes);
   const { source } = parsed;
-  const placed = parsed.diagnostics;
-  if (parsed.value === undefined || hasErrors(placed)) return { ok: false, source, targets, placed, findings: [] };
-  opts.onParsed?.(parsed.value);
+  const done = (findings: Finding[], mesh?: Mesh, written?: WrittenMesh): ValidateResult => {
+    const diagnostics = sortDiagnostics([...parsed.diagnostics, ...findings.map((f) => locate(source, f))]);
+    return { ok: !hasErrors(diagnostics), diagnostics, ...(mesh && !hasErrors(diagnostics) ? { mesh, written } : {}), source, targets };
+  };
+  if (parsed.value === undefined || hasErrors(parsed.diagnostics)) return done([]);
   const schema = validateSchema(parsed.value);
   if (!schema.mesh) {
     // Report every problem at once: the rules still run on the mesh as written, as far as its
     // shape allows, and what they find inside a part the schema already rejected is dropped.
-    const extra = lenientRules(parsed.value, schema.findings);
-    return { ok: false, source, targets, placed, findings: [...schema.findings, ...extra] };
+    return done([...schema.findings, ...lenientRules(parsed.value, schema.findings)]);
   }
   const mesh = normalize(schema.mesh);
-  opts.onNormalized?.(mesh);
   const ruleFindings = runRules({ written: schema.mesh, mesh });
   // Targets only see a mesh whose references hold.
   const targetFindings = hasErrors(ruleFindings) ? [] : mergePartialWarnings(targets.flatMap((t) => t.check(mesh)));
   const fileFindings = opts.suppliedFiles === false ? [] : await checkSuppliedFiles(mesh, dirname(resolve(opts.file)), (opts.clock ?? (() => new Date()))());
-  const findings = [...ruleFindings, ...targetFindings, ...fileFindings];
-  const ok = !hasErrors(findings);
-  return { ok, ...(ok ? { mesh, written: schema.mesh } : {}), source, targets, placed, findings };
-}
-
-/** Every diagnostic, the findings placed in `source`, sorted (sortDiagnostics). */
-export function placeFindings(source: Source, placed: readonly Diagnostic[], findings: readonly Finding[]): Diagnostic[] {
-  return sortDiagnostics([...placed, ...findings.map((f) => locate(source, f))]);
+  return done([...ruleFindings, ...targetFindings, ...fileFindings], mesh, schema.mesh);
 }
 
 /** The findings of every supplied ingress certificate and key (see loadSuppliedIngress). */

@@ -4,7 +4,6 @@ import { onFirstUse } from '../lazy.js';
 import { UserError } from '../errors.js';
 import { readBounded, type BoundedRead } from './read-bounded.js';
 import { MAX_DEPTH, tooDeepAt } from './depth.js';
-import { quickIndex, quickLinePos, quickOffset, type QuickIndex } from './quick-locate.js';
 import { explainYamlErrors } from './yaml-errors.js';
 import { stdinBytes } from './stdin.js';
 import { error, type Diagnostic, type Finding } from '../model/diagnostic.js';
@@ -14,10 +13,7 @@ export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
 /** Aliases are legitimate in YAML, but a few hundred expansions are plenty for a mesh. */
 const MAX_ALIAS_COUNT = 100;
 
-/**
- * The `yaml` package, which builds the positional document, loaded on first use: most builds read
- * their file through js-yaml and never need it, and loading it costs about 12 ms of start-up.
- */
+/** The `yaml` package, which builds the positional document, loaded on first use (see fastParse). */
 const yaml = onFirstUse<typeof import('yaml')>('yaml');
 
 /** A parsed mesh.yaml that still knows where every value came from. */
@@ -29,8 +25,6 @@ export interface Source {
   doc?: Document.Parsed;
   /** Line starts, filled in by parsing the positional document (see lineCounterOf). */
   lineCounter?: LineCounter;
-  /** The line reading of a plain file, made on first use; null when the file is not plain. */
-  quick?: QuickIndex | null;
 }
 
 /** The positional document of a source, parsed on demand (only needed to place diagnostics). */
@@ -49,9 +43,8 @@ const MAYBE_ALIAS = /(^|[\s,[{:-])\*[^\s,\]}]/m;
 
 /**
  * The fast path: most mesh files have no aliases and no errors, and js-yaml reads them several
- * times faster than building the positional document (measured: 170 ms against 840 ms for a
- * 1,000-service mesh). The positional document is then built only when a diagnostic needs a
- * position. Any doubt (an alias, any error) takes the careful path, which reports precisely.
+ * times faster than the `yaml` package builds its positional document, which is then built only
+ * when a diagnostic needs a position. Any doubt (an alias, any error) takes the careful path.
  */
 function fastParse(text: string): unknown | undefined {
   if (MAYBE_ALIAS.test(text)) return undefined;
@@ -240,12 +233,6 @@ function firstInvalidUtf8(b: Buffer): number {
 /** Maps a finding's JSON pointer to the position of that node (or its key) in the source. */
 export function locate(source: Source, f: Finding): Diagnostic {
   const { atKey, ...rest } = f;
-  // Without the positional document yet, a plain file is read line by line (quick-locate.ts).
-  if (!source.doc && source.text) {
-    source.quick ??= quickIndex(source.text) ?? null;
-    const off = source.quick ? quickOffset(source.quick, pointerSegments(f.pointer), atKey ?? false) : undefined;
-    if (off !== undefined) return { ...rest, file: source.file, ...quickLinePos(source.quick!, off) };
-  }
   const pos = pointerOffset(source, f.pointer, atKey ?? false); // builds the document if needed
   const { line, col } = pos === undefined ? { line: 1, col: 1 } : lineCounterOf(source).linePos(pos);
   return { ...rest, file: source.file, line, col };

@@ -18,7 +18,3 @@ export const TARGETS: readonly Target[] = [
   k8sTarget,
   istioTarget,
 ];
-
-export function targetNames(): string[] {
-  return TARGETS.map((t) => t.name);
-}

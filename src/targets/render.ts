@@ -1,126 +1,58 @@
 /**
- * Text targets (nginx, HAProxy) render Handlebars templates from `templates/<target>/*.hbs`.
- *
- * One isolated Handlebars environment, HTML escaping off (configs are not HTML) and strict mode on
- * (a field missing from the view model throws instead of printing nothing). Templates are read
- * lazily, once per process, on first use: importing a target does no I/O, and `emit` stays a
- * function of its inputs (the templates ship with the package, like code). `npm run build`
- * precompiles them (scripts/gen-templates.mjs, dist/templates.cjs); a precompiled template is used
- * only when its source's hash is the one it was made from, otherwise the .hbs file is compiled.
- * Each template is also compiled to one plain function (template-compiler.ts), which renders the
- * same text in about a third of the time; a render it cannot do is left to Handlebars.
+ * Text targets (nginx, HAProxy) render the Handlebars templates of their folder
+ * (`src/targets/<target>/templates/*.hbs`), each also registered as the partial `<target>-<name>`.
+ * One Handlebars environment per target, HTML escaping off (configs are not HTML) and strict mode
+ * on (a field missing from the view model throws instead of printing nothing). `npm run build`
+ * precompiles them with Handlebars (scripts/gen-templates.mjs → dist/targets/<target>/templates.cjs);
+ * run from the sources (the tests), the .hbs files are compiled on first use.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Handlebars from 'handlebars';
-import { sha256 } from '../output/manifest.js';
-import { compileTemplate, fastRuntime, handlebarsLib, type FastRuntime, type FastTemplate } from './template-compiler.js';
+import { InternalError } from '../errors.js';
+import { onFirstUse } from '../lazy.js';
 
-/** The package root: this file is src/targets/render.ts or dist/targets/render.js. */
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Handlebars, loaded on first use: most commands render no template. */
+const handlebars = onFirstUse<typeof Handlebars>('handlebars');
+const require = createRequire(import.meta.url);
+/** src/targets or dist/targets. */
+const TARGETS_DIR = path.dirname(fileURLToPath(import.meta.url));
 
-let env: typeof Handlebars | undefined;
-/**
- * Each template both ways: the fast path's function where it compiles (template-compiler.ts), and
- * Handlebars' own, made only when a render is left to it (Handlebars is loaded only then).
- */
-interface Loaded {
-  fast: FastTemplate | undefined;
-  hb: () => Handlebars.TemplateDelegate;
-}
-const cache = new Map<string, Loaded>();
-/** Partials by registered name (`<target>-<partial>`), for both renderers. */
-const partialTemplates = new Map<string, Loaded>();
-const runtime: FastRuntime = fastRuntime((name) => partialTemplates.get(name)?.fast);
-
-function handlebars(): typeof Handlebars {
-  if (!env) {
-    env = handlebarsLib().create();
-    // {{#each}} over lists that may legitimately be empty still works in strict mode; `eq` is the
-    // only logic templates get (choosing between two spellings of one directive).
-    env.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-  }
-  return env;
-}
-
-/** Absolute path of a template file (exported for tests and error messages). */
-export function templatePath(target: string, name: string): string {
-  return path.join(PACKAGE_ROOT, 'templates', target, `${name}.hbs`);
-}
-
-/**
- * Strict (a missing field throws) and unescaped (configs are not HTML). Templates use no `@data`
- * and no helper but `eq`, so both are declared: Handlebars then calls no helper lookups and makes no
- * data frames (measured: nginx and HAProxy for 1,000 services 214 -> 197 ms, the same bytes). A
- * template that used another helper would fail to compile, not print nothing. scripts/gen-templates.mjs
- * precompiles with these too.
- */
+/** Strict and unescaped; `eq` is the only helper (choosing between two spellings of one directive). */
 export const COMPILE_OPTIONS = { noEscape: true, strict: true, data: false, knownHelpers: { eq: true }, knownHelpersOnly: true } as const;
 
-type Precompiled = Record<string, { sha256: string; spec: Parameters<typeof Handlebars.template>[0]; fast: FastTemplate | null }>;
-let precompiled: Precompiled | undefined;
-
-/** The template `<target>/<name>`: precompiled when its source is unchanged, else compiled. */
-function load(target: string, name: string): Loaded {
-  const source = readFileSync(templatePath(target, name), 'utf8');
-  if (precompiled === undefined) {
-    const file = path.join(PACKAGE_ROOT, 'dist', 'templates.cjs');
-    precompiled = existsSync(file) ? (createRequire(import.meta.url)(file) as Precompiled) : {};
-  }
-  const made = precompiled[`${target}/${name}`];
-  let hb: Handlebars.TemplateDelegate | undefined;
-  if (made && made.sha256 === sha256(source)) return { fast: made.fast ?? undefined, hb: () => (hb ??= handlebars().template(made.spec)) };
-  return { fast: compileTemplate(source), hb: () => (hb ??= handlebars().compile(source, COMPILE_OPTIONS)) };
+/** The template sources of a target's folder (under `targetsDir`), by name. */
+export function templateSources(target: string, targetsDir = TARGETS_DIR): Map<string, string> {
+  const dir = path.join(targetsDir, target, 'templates');
+  const names = readdirSync(dir).filter((f) => f.endsWith('.hbs')).sort();
+  return new Map(names.map((f) => [f.slice(0, -4), readFileSync(path.join(dir, f), 'utf8')]));
 }
 
-/** Whether renders take the fast path; MESHC_FAST_TEMPLATES=0 renders with Handlebars alone. */
-let fast = process.env.MESHC_FAST_TEMPLATES !== '0';
-/** Renders the fast path left to Handlebars, in this process. */
-let fallbacks = 0;
+type Spec = Parameters<typeof Handlebars.template>[0];
+const loaded = new Map<string, Map<string, Handlebars.TemplateDelegate>>();
 
-/** For tests: render through the fast path or through Handlebars alone (see template-compiler.ts). */
-export function useFastTemplates(on: boolean): void {
-  fast = on;
+/** A target's templates: precompiled when built, else compiled from its folder. */
+function templatesOf(target: string): Map<string, Handlebars.TemplateDelegate> {
+  let templates = loaded.get(target);
+  if (templates) return templates;
+  const hb = handlebars().create();
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  const built = path.join(TARGETS_DIR, target, 'templates.cjs');
+  templates = new Map();
+  if (existsSync(built)) for (const [name, spec] of Object.entries(require(built) as Record<string, Spec>)) templates.set(name, hb.template(spec));
+  else for (const [name, source] of templateSources(target)) templates.set(name, hb.compile(source, COMPILE_OPTIONS));
+  for (const [name, t] of templates) hb.registerPartial(`${target}-${name}`, t);
+  loaded.set(target, templates);
+  return templates;
 }
 
-/** For tests: how many renders the fast path has left to Handlebars in this process. */
-export function fastPathFallbacks(): number {
-  return fallbacks;
-}
-
-/**
- * Renders `templates/<target>/<name>.hbs` with `view`. Each name in `partials` is registered once
- * as `<target>-<partial>` (from `templates/<target>/<partial>.hbs`), so a template includes it as
- * `{{> nginx-upstream}}`. Partials are compiled with the same strict options.
- */
-export function render(target: string, name: string, view: object, partials: readonly string[] = []): string {
-  for (const p of partials) {
-    const key = `${target}-${p}`;
-    if (!partialTemplates.has(key)) partialTemplates.set(key, load(target, p));
-  }
-  const key = `${target}/${name}`;
-  let tpl = cache.get(key);
-  if (!tpl) {
-    tpl = load(target, name);
-    cache.set(key, tpl);
-  }
-  if (fast && tpl.fast) {
-    try {
-      return tpl.fast(view, runtime);
-    } catch {
-      // Whatever the fast path leaves to Handlebars (or a view-model bug): Handlebars renders it,
-      // or throws its own error.
-      fallbacks++;
-    }
-  }
-  const hb = handlebars();
-  for (const p of partials) {
-    const key = `${target}-${p}`;
-    if (!hb.partials[key]) hb.registerPartial(key, partialTemplates.get(key)!.hb());
-  }
-  return tpl.hb()(view);
+/** Renders the template `name` of `target`'s folder with `view`. */
+export function render(target: string, name: string, view: object): string {
+  const t = templatesOf(target).get(name);
+  if (!t) throw new InternalError(`${target} has no template ${name}`);
+  return t(view);
 }
 
 // ---------------------------------------------------------------------------------------------

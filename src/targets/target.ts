@@ -1,6 +1,8 @@
 import type { CertMaterial } from '../certs/material.js';
 import type { Finding } from '../model/diagnostic.js';
-import type { Mesh } from '../model/mesh.js';
+import { cmp, type Mesh } from '../model/mesh.js';
+import type { Capabilities } from './features.js';
+import type { Verifier } from './verifier.js';
 
 /** One generated file. `path` is relative to the output root, with `/` separators. */
 export interface OutputFile {
@@ -11,8 +13,9 @@ export interface OutputFile {
 }
 
 /**
- * Every target folder (`src/targets/<name>/index.ts`) exports one of these, registered in
- * `src/targets/registry.ts`. Targets are pure: no file system, no clock, no randomness.
+ * Every target folder (`src/targets/<name>/index.ts`) exports one of these, registered by one line
+ * in `src/targets/registry.ts`; `src/targets/_template/` is the folder to copy for a new one.
+ * Targets are pure: no file system, no clock, no randomness.
  */
 export interface Target {
   /** Folder name and `--targets` value. */
@@ -34,27 +37,12 @@ export interface Target {
    * diff's incremental path (src/pipeline/partial.ts); the content of a file never depends on it.
    */
   emit(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<string>): Iterable<OutputFile>;
-  /**
-   * False when `emit` never reads `certs`: the build may then run it while the certificates are
-   * still being prepared (see EmitWorker.runEarly). Default true.
-   */
-  usesCertificates?: boolean;
-  /**
-   * The files of `emit` in parts that can be made apart from each other, when the target has such
-   * parts: the build may run them on different threads (src/pipeline/emit.ts). Together they are
-   * exactly `emit`'s files. A part is named after its target, or `<target>-<part>`.
-   */
-  parts?: readonly TargetPart[];
+  /** Its column of the capability matrix (`<target>/capabilities.ts`); absent for targets that express no policy (summary). */
+  capabilities?: Capabilities;
+  /** How `meshc verify` checks its files with the real proxy (`<target>/verify.ts`), if it can. */
+  verifier?: Verifier;
   /** This target's line in the output tree's README.md: what its folder holds and how to run or apply it. */
   readme?: { what: string; use: string };
-}
-
-/** A part of a target's emission (see Target.parts). */
-export type TargetPart = Pick<Target, 'name' | 'emit' | 'usesCertificates'>;
-
-/** What the build emits as units: each target, or its parts when it has some. */
-export function emissionParts(targets: readonly Target[]): TargetPart[] {
-  return targets.flatMap((t) => t.parts ?? [t]);
 }
 
 /** Whether a service's own files are wanted (see Target.emit's `only`). */
@@ -63,7 +51,7 @@ export function wanted(only: ReadonlySet<string> | undefined, service: string): 
 }
 
 export function byPath(a: OutputFile, b: OutputFile): number {
-  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  return cmp(a.path, b.path);
 }
 
 /** A target's files, collected and sorted by path. */

@@ -6,7 +6,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { build, MAX_STAMPS } from '../../src/pipeline/build.js';
+import { build } from '../../src/pipeline/build.js';
+import { MAX_STAMPS } from '../../src/output/stamp.js';
 import { FIXED_CLOCK, fixturePath, tmp } from '../support/build.js';
 
 let dir: string | undefined;

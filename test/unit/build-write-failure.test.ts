@@ -1,6 +1,6 @@
 /**
  * A write that fails in the middle of a build (several batches are written at once, see
- * WRITES_IN_FLIGHT in src/pipeline/build.ts): the build fails, and the previous output and the
+ * writeBatches in src/output/writer.ts): the build fails, and the previous output and the
  * certificate state are exactly as they were, with no staging directory left behind.
  */
 import { readdir, readFile } from 'node:fs/promises';

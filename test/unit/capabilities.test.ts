@@ -9,7 +9,8 @@ import type { Finding } from '../../src/model/diagnostic.js';
 import type { Mesh } from '../../src/model/mesh.js';
 import { normalize } from '../../src/model/normalize.js';
 import { validateSchema } from '../../src/schema/validate.js';
-import { FEATURES, MATRIX_TARGETS, renderCapabilityMatrix, unsupported, type MatrixTarget } from '../../src/targets/capabilities.js';
+import { cellOf, FEATURES, renderCapabilityMatrix, unsupported } from '../../src/targets/features.js';
+import { TARGETS } from '../../src/targets/registry.js';
 import { checkHaproxy } from '../../src/targets/haproxy/index.js';
 import { checkNginx } from '../../src/targets/nginx/index.js';
 
@@ -101,16 +102,20 @@ const SAMPLES: Record<string, (w: Written) => void> = {
   'ingress-trust-forwarded-proto': ingress({ trustForwardedProto: true }),
 };
 
-const CHECKS: Partial<Record<MatrixTarget, (m: Mesh) => Finding[]>> = { nginx: checkNginx, haproxy: checkHaproxy };
+const CHECKS: Record<string, (m: Mesh) => Finding[]> = { nginx: checkNginx, haproxy: checkHaproxy };
+const target = (name: string) => TARGETS.find((t) => t.name === name)!;
 
 describe('capability matrix', () => {
   it('has a cell for every target in every row, and unique ids', () => {
     expect(new Set(FEATURES.map((f) => f.id)).size).toBe(FEATURES.length);
-    for (const f of FEATURES) for (const t of MATRIX_TARGETS) expect(['yes', 'no', 'partial']).toContain(f.cells[t].support);
+    const columns = TARGETS.filter((t) => t.capabilities);
+    expect(columns.map((t) => t.name)).toEqual(['envoy', 'nginx', 'haproxy', 'k8s', 'istio']);
+    for (const t of columns) expect(Object.keys(t.capabilities!.cells).sort()).toEqual(FEATURES.map((f) => f.id).sort());
+    for (const f of FEATURES) for (const t of columns) expect(['yes', 'no', 'partial']).toContain(cellOf(t, f.id).support);
   });
 
   it('renders one Markdown row per feature', () => {
-    const lines = renderCapabilityMatrix().trimEnd().split('\n');
+    const lines = renderCapabilityMatrix(TARGETS).trimEnd().split('\n');
     expect(lines[0]).toBe('| feature | Envoy | nginx | HAProxy | Kubernetes | Istio |');
     expect(lines).toHaveLength(FEATURES.length + 2);
     expect(lines[2]).toMatch(/^\| `loadBalancing.policy: round_robin` \| yes: /);
@@ -145,17 +150,17 @@ describe('capability matrix', () => {
     }
   });
 
-  for (const [target, check] of Object.entries(CHECKS) as [MatrixTarget, (m: Mesh) => Finding[]][]) {
-    describe(target, () => {
+  for (const [name, check] of Object.entries(CHECKS)) {
+    describe(name, () => {
       for (const f of FEATURES.filter((x) => SAMPLES[x.id])) {
-        const cell = f.cells[target];
+        const cell = cellOf(target(name), f.id);
         it(`${f.id}: ${cell.support}`, () => {
           const mesh = meshOf(SAMPLES[f.id]);
           const findings = check(mesh);
           const uses = f.uses(mesh);
           if (cell.support === 'yes') {
             // Nothing at this row's places, except what other rows (of the same sample) explain.
-            const explained = new Set(unsupported(target, mesh).map((x) => `${x.pointer} ${x.message}`));
+            const explained = new Set(unsupported(target(name), mesh).map((x) => `${x.pointer} ${x.message}`));
             const here = findings.filter((x) => uses.some((u) => u.pointer === x.pointer) && !explained.has(`${x.pointer} ${x.message}`));
             expect(here).toEqual([]);
             expect(findings.every((x) => explained.has(`${x.pointer} ${x.message}`))).toBe(true);
@@ -167,12 +172,12 @@ describe('capability matrix', () => {
             const mine = findings.filter((x) => x.pointer === u.pointer && x.message.includes(u.field));
             expect(mine, `${f.id} at ${u.pointer}`).toHaveLength(1);
             expect(mine[0]).toMatchObject({ code, severity });
-            expect(mine[0].message.startsWith(`${target} `)).toBe(true);
+            expect(mine[0].message.startsWith(`${name} `)).toBe(true);
             // A use may narrow the cell's hint to what this mesh still lacks (the cell names every step).
             if (cell.hint) expect(cell.hint).toContain(mine[0].hint);
           }
           // And no error beyond what the matrix explains for this sample.
-          const errorsExpected = FEATURES.filter((g) => g.cells[target].support === 'no').flatMap((g) => g.uses(mesh)).length;
+          const errorsExpected = FEATURES.filter((g) => cellOf(target(name), g.id).support === 'no').flatMap((g) => g.uses(mesh)).length;
           expect(findings.filter((x) => x.severity === 'error')).toHaveLength(errorsExpected);
         });
       }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { extractSection, renderReadmeSections } from '../../src/docs/readme.js';
+import { extractSection, renderCapabilitySections, renderReadmeSections } from '../../src/docs/readme.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -17,6 +17,12 @@ describe('README.md', () => {
     const sections = await renderReadmeSections();
     expect(Object.keys(sections)).toContain('reference');
     for (const [name, body] of Object.entries(sections)) expect(extractSection(readme, name), name).toBe(body.trimEnd() + '\n');
+    const capabilities = readFileSync(new URL('../../docs/capabilities.md', import.meta.url), 'utf8');
+    for (const [name, body] of Object.entries(renderCapabilitySections())) expect(extractSection(capabilities, name), name).toBe(body.trimEnd() + '\n');
+  });
+
+  it('stays a user\'s guide: under 50 KB', () => {
+    expect(Buffer.byteLength(readme)).toBeLessThan(50 * 1024);
   });
 
   it('lists every diagnostic code the source can produce', () => {

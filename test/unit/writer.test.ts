@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeBatch, openOutput, planOutput, writeOutput } from '../../src/output/writer.js';
+import { openOutput, planOutput, writeOutput } from '../../src/output/writer.js';
 import { sha256 } from '../../src/output/manifest.js';
 import { UserError } from '../../src/errors.js';
 import { readTree, scratchDirs } from '../support/build.js';
@@ -17,44 +17,6 @@ describe('the writer', () => {
     const plan = await writeOutput(out, [{ path: 'a/x.yaml', content: 'x2' }, { path: 'secrets/k.key', content: 'k', mode: 0o600 }]);
     expect(plan).toMatchObject({ changed: ['a/x.yaml'], removed: ['old.txt'], added: [] });
     expect([...(await readTree(out)).keys()]).toEqual(['a/x.yaml', 'meshc-manifest.json', 'secrets/k.key']);
-  });
-
-  it('takes files the emit worker encoded (encodeBatch): the same tree and manifest as from text', async () => {
-    const parent = await scratch();
-    // Multi-byte UTF-8, an empty file and a key: each view must cover exactly its own bytes.
-    const files = [{ path: 'a/ü.txt', content: 'grüße → ☃\n' }, { path: 'a/empty.txt', content: '' }, { path: 'secrets/k.key', content: 'key\n', mode: 0o600 }, { path: 'b.txt', content: 'b' }];
-    const encoded = encodeBatch(files);
-    // One shared buffer for the batch: it passes between threads without a copy.
-    const buffer = encoded[0]!.bytes.buffer;
-    expect(buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(encoded.every((e) => e.bytes.buffer === buffer)).toBe(true);
-    expect(buffer.byteLength).toBe(files.reduce((n, f) => n + Buffer.byteLength(f.content), 0));
-    encoded.forEach((e, i) => {
-      expect(Buffer.from(e.bytes).toString('utf8')).toBe(files[i]!.content);
-      expect(e.sha256).toBe(sha256(files[i]!.content));
-      expect(e.mode).toBe(files[i]!.mode);
-    });
-    await writeOutput(join(parent, 'text'), files);
-    const sink = await openOutput(join(parent, 'encoded'));
-    await sink.put(encoded);
-    await sink.commit();
-    const [text, enc] = [await readTree(join(parent, 'text')), await readTree(join(parent, 'encoded'))];
-    expect([...enc.entries()]).toEqual([...text.entries()]);
-    expect((await stat(join(parent, 'encoded', 'secrets', 'k.key'))).mode & 0o777).toBe(0o600);
-  });
-
-  it('makes the same manifest when sealed before the last writes finish, and refuses a put after', async () => {
-    const parent = await scratch();
-    const files = [{ path: 'b/x.txt', content: 'x' }, { path: 'a/y.txt', content: 'y' }, { path: 'secrets/k.key', content: 'k', mode: 0o600 }];
-    await writeOutput(join(parent, 'plain'), files);
-    const sink = await openOutput(join(parent, 'sealed'));
-    const first = sink.put(files.slice(0, 2));
-    const second = sink.put(files.slice(2));
-    sink.seal();
-    await expect(sink.put([{ path: 'late.txt', content: 'z' }])).rejects.toThrow(/sealed/);
-    await Promise.all([first, second]);
-    await sink.commit();
-    expect([...(await readTree(join(parent, 'sealed'))).entries()]).toEqual([...(await readTree(join(parent, 'plain'))).entries()]);
   });
 
   it('writes nothing when the output is up to date', async () => {

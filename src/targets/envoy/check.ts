@@ -5,15 +5,16 @@
  */
 import { type Finding, error, pointer, warning } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
-import { unsupported } from '../capabilities.js';
+import { unsupported } from '../features.js';
+import { capabilities } from './capabilities.js';
 
-/** The codes of the capability matrix's findings (src/targets/capabilities.ts). */
+/** The codes of the capability matrix's findings (src/targets/features.ts). */
 const ERROR = 'unsupported-feature';
 const PARTIAL = 'partially-supported-feature';
 
 export function checkEnvoy(mesh: Mesh): Finding[] {
   // The capability matrix (every row `yes` for Envoy), then combinations the matrix has no row for.
-  const findings: Finding[] = [...unsupported('envoy', mesh)];
+  const findings: Finding[] = [...unsupported({ name: 'envoy', capabilities }, mesh)];
   for (const svc of mesh.services) {
     if (svc.protocol !== 'tcp') continue;
     const hashOn = svc.loadBalancing.hashOn;

@@ -13,7 +13,9 @@ import { GENERATED_HEADER, wanted, type OutputFile, type Target } from '../targe
 import { toYaml } from '../../output/yaml.js';
 import { EGRESS_GATEWAY, INGRESS_GATEWAY, serviceByName, type Mesh } from '../../model/mesh.js';
 import type { CertMaterial } from '../../certs/material.js';
+import { capabilities } from './capabilities.js';
 import { checkEnvoy } from './check.js';
+import { envoyVerifier } from './verify.js';
 import { egressGatewayBootstrap, ingressBootstrap } from './gateways.js';
 import { sidecarBootstrap } from './sidecar.js';
 
@@ -25,6 +27,8 @@ export const envoyTarget: Target = {
     use: '`cd <out> && envoy -c envoy/<workload>.yaml` (check: `envoy --mode validate -c envoy/<workload>.yaml`)',
   },
   check: checkEnvoy,
+  capabilities,
+  verifier: envoyVerifier,
   *emit(mesh, certs, only): Iterable<OutputFile> {
     const names = [...mesh.services.map((s) => s.name).filter((n) => wanted(only, n)), INGRESS_GATEWAY, EGRESS_GATEWAY];
     for (const name of names) yield { path: `envoy/${name}.yaml`, content: envoyBootstrap(mesh, certs, name, true) };

@@ -49,25 +49,8 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
   };
 }
 
-/**
- * What a sidecar has apart from egress: the inbound and probe listeners, the application cluster,
- * and a listener and a cluster per upstream. A service gets two bootstraps that differ only in
- * egress (the Envoy target's, and the in-cluster one the k8s target puts in a ConfigMap, see
- * inClusterMesh), so the last few services' parts are kept and written once (see `reuse`).
- */
-interface OwnResources {
-  mesh: Mesh;
-  certs: CertMaterial;
-  svc: Service;
-  listeners: Obj[];
-  clusters: Obj[];
-}
-const RECENT = 16;
-const recent: OwnResources[] = [];
-
-function ownResources(mesh: Mesh, certs: CertMaterial, svc: Service): OwnResources {
-  const kept = recent.find((r) => r.svc === svc && r.certs === certs && sameApartFromEgress(r.mesh, mesh));
-  if (kept) return kept;
+/** What a sidecar has apart from egress: inbound and probe listeners, the application cluster, a listener and a cluster per upstream. */
+function ownResources(mesh: Mesh, certs: CertMaterial, svc: Service): { listeners: Obj[]; clusters: Obj[] } {
   const listeners: Obj[] = [inboundListener(mesh, certs, svc), probeListener(svc)];
   const clusters: Obj[] = [appCluster(svc)];
   for (const up of svc.upstreams) {
@@ -76,22 +59,7 @@ function ownResources(mesh: Mesh, certs: CertMaterial, svc: Service): OwnResourc
     listeners.push(outboundListener(svc, target, up.localPort));
     clusters.push(serviceCluster(mesh, certs, target));
   }
-  const own = { mesh, certs, svc, listeners: listeners.map(reuse), clusters: clusters.map(reuse) };
-  if (recent.length === RECENT) recent.shift();
-  recent.push(own);
-  return own;
-}
-
-/**
- * Whether two meshes differ at most in their egress settings (the only fields inClusterMesh
- * changes, and the only ones a sidecar's own resources do not read): every other field is the
- * same object or value.
- */
-function sameApartFromEgress(a: Mesh, b: Mesh): boolean {
-  if (a === b) return true;
-  const keys = Object.keys(a) as (keyof Mesh)[];
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((k) => k === 'egress' || k === 'egressGateway' || a[k] === b[k]);
+  return { listeners, clusters };
 }
 
 /** Identities allowed to call `svc`, as SPIFFE URIs. */

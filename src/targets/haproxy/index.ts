@@ -7,15 +7,16 @@
 import type { CertMaterial, IssuedCert } from '../../certs/material.js';
 import type { Finding } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
-import { unsupported } from '../capabilities.js';
+import { unsupported } from '../features.js';
+import { capabilities } from './capabilities.js';
 import { render } from '../render.js';
 import { wanted, type OutputFile, type Target } from '../target.js';
+import { haproxyVerifier } from './verify.js';
 import { bundlePath, crtList, crtListPath, egressGatewayView, ingressBundlePath, ingressView, sidecarView } from './view.js';
 
-const PARTIALS = ['prelude', 'admin', 'mesh-backend', 'egress'] as const;
 
 export function checkHaproxy(mesh: Mesh): Finding[] {
-  return unsupported('haproxy', mesh);
+  return unsupported({ name: 'haproxy', capabilities }, mesh);
 }
 
 /** Certificate then key in one PEM file, as `crt` wants it. Private: mode 0600. */
@@ -32,11 +33,11 @@ export function* emitHaproxy(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet
   };
   for (const s of mesh.services) {
     if (!wanted(only, s.name)) continue;
-    yield { path: `haproxy/${s.name}.cfg`, content: render('haproxy', 'sidecar', sidecarView(mesh, s), PARTIALS) };
+    yield { path: `haproxy/${s.name}.cfg`, content: render('haproxy', 'sidecar', sidecarView(mesh, s)) };
     yield workloadBundle(s.name);
   }
   // The gateways are always generated: without hosts (or an allow-list) they refuse everything.
-  yield { path: `haproxy/${mesh.ingress.name}.cfg`, content: render('haproxy', 'ingress', ingressView(mesh), PARTIALS) };
+  yield { path: `haproxy/${mesh.ingress.name}.cfg`, content: render('haproxy', 'ingress', ingressView(mesh)) };
   if (mesh.ingress.hosts.length > 0) {
     yield { path: crtListPath(mesh.ingress.name), content: crtList(mesh) };
     yield workloadBundle(mesh.ingress.name);
@@ -46,7 +47,7 @@ export function* emitHaproxy(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet
       yield bundle(ingressBundlePath(h.host), c);
     }
   }
-  yield { path: `haproxy/${mesh.egressGateway.name}.cfg`, content: render('haproxy', 'egress-gateway', egressGatewayView(mesh), PARTIALS) };
+  yield { path: `haproxy/${mesh.egressGateway.name}.cfg`, content: render('haproxy', 'egress-gateway', egressGatewayView(mesh)) };
 }
 
 export const haproxyTarget: Target = {
@@ -57,5 +58,7 @@ export const haproxyTarget: Target = {
     use: '`cd <out> && haproxy -db -f haproxy/<workload>.cfg`',
   },
   check: checkHaproxy,
+  capabilities,
+  verifier: haproxyVerifier,
   emit: emitHaproxy,
 };

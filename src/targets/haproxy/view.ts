@@ -7,7 +7,7 @@
  * the target writes bundles under `secrets/haproxy/` (mode 0600).
  */
 import { TRUST_BUNDLE_PATH, hostFileName } from '../../certs/material.js';
-import { serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
+import { cmp, serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
 import { GENERATED_HEADER } from '../target.js';
 import { duration, perEndpoint, verifyName } from '../render.js';
 
@@ -296,7 +296,7 @@ export function ingressView(mesh: Mesh): IngressView {
     httpBind: `${ing.bindAddress}:${ing.httpPort}`,
     adminBind: `127.0.0.1:${ing.adminPort}`,
     trustForwardedProto: ing.trustForwardedProto,
-    backends: [...backends.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    backends: [...backends.values()].sort((a, b) => cmp(a.name, b.name)),
     httpsRoutes,
     redirects: ing.hosts.filter((h) => h.redirectHttp).map((h) => ({ acl: hostAcl(h), location: `https://%[req.hdr(host),field(1,:)]${port}` })),
     httpRoutes,

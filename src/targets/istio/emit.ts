@@ -29,14 +29,13 @@
  * deployed with Istio's gateway injection).
  */
 import type { CertMaterial } from '../../certs/material.js';
-import { INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
+import { cmp, INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
 import { toYaml, toYamlDocuments } from '../../output/yaml.js';
 import { GENERATED_HEADER, wanted, type OutputFile } from '../target.js';
 import { ingressSecretFiles } from '../k8s/emit.js';
 import { hasWrittenEndpoints, istioPort, namespaceObject, serviceWorkload } from './workloads.js';
 import {
   APP_ENV_DOC_ISTIO,
-  cmpStr,
   commonLabels,
   fqdn,
   header,
@@ -119,7 +118,7 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
       }),
     );
   }
-  yield { path: `${ISTIO_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmpStr)), GENERATED_HEADER) };
+  yield { path: `${ISTIO_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmp)), GENERATED_HEADER) };
 
   // The Gateway's credentials: the same kubernetes.io/tls Secrets as the k8s target's.
   const secrets = ingressSecretFiles(mesh, certs, ISTIO_SECRETS_DIR);
@@ -131,7 +130,7 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
         'Overlay with the private keys: `kubectl apply -k out/secrets/istio` applies the istio/ tree and the',
         'ingress hosts\' kubernetes.io/tls Secrets (the Gateway\'s credentialName). Keep secrets/ out of version control.',
       ) +
-      toYaml(kustomization([`../../${ISTIO_DIR}`, ...secrets.map((f) => f.path.slice(ISTIO_SECRETS_DIR.length + 1)).sort(cmpStr)])),
+      toYaml(kustomization([`../../${ISTIO_DIR}`, ...secrets.map((f) => f.path.slice(ISTIO_SECRETS_DIR.length + 1)).sort(cmp)])),
   };
 }
 
@@ -153,7 +152,7 @@ function authorizationPolicy(mesh: Mesh, svc: Service): Obj {
 
 function sidecarResource(mesh: Mesh, svc: Service): Obj {
   const hosts = [
-    ...[...new Set(svc.upstreams.map((u) => u.service))].sort(cmpStr).map((u) => `./${fqdn(mesh, u)}`),
+    ...[...new Set(svc.upstreams.map((u) => u.service))].sort(cmp).map((u) => `./${fqdn(mesh, u)}`),
     ...svc.egress.map((d) => `./${d}`),
   ];
   return {
@@ -242,7 +241,7 @@ function retries(svc: Service): Obj {
   return {
     attempts: r.attempts,
     perTryTimeout: r.perTryTimeoutMs !== undefined ? seconds(r.perTryTimeoutMs) : undefined,
-    retryOn: [...r.retryOn].sort(cmpStr).join(','),
+    retryOn: [...r.retryOn].sort(cmp).join(','),
   };
 }
 

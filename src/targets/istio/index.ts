@@ -4,6 +4,7 @@
  * Gateway's credentials in an overlay (secrets/istio/). See emit.ts for the layout.
  */
 import type { Target } from '../target.js';
+import { capabilities } from './capabilities.js';
 import { checkIstio } from './check.js';
 import { emitIstio } from './emit.js';
 
@@ -15,5 +16,6 @@ export const istioTarget: Target = {
     use: '`kubectl apply -k <out>/secrets/istio` in a cluster with Istio',
   },
   check: checkIstio,
+  capabilities,
   emit: emitIstio,
 };

@@ -5,14 +5,15 @@
  */
 import { error, pointer, warning, type Finding } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
-import { unsupported } from '../capabilities.js';
+import { unsupported } from '../features.js';
+import { capabilities } from './capabilities.js';
 import { endpointNameClaims, endpointServiceName } from './emit.js';
 
 /** A target expressing a field only approximately (README diagnostics table). */
 const PARTIAL = 'partially-supported-feature';
 
 export function checkK8s(mesh: Mesh): Finding[] {
-  const out: Finding[] = [...unsupported('k8s', mesh), ...serviceNameFindings('k8s', mesh)];
+  const out: Finding[] = [...unsupported({ name: 'k8s', capabilities }, mesh), ...serviceNameFindings('k8s', mesh)];
   for (const svc of mesh.services) {
     const sc = svc.sidecar;
     const at = (...rest: (string | number)[]) => pointer('spec', 'services', svc.name, ...rest);

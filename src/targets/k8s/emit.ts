@@ -30,7 +30,6 @@ import {
   APP_ENV_DOC,
   CA_BUNDLE_CONFIGMAP,
   appEnv,
-  cmpStr,
   commonLabels,
   fqdn,
   header,
@@ -42,6 +41,7 @@ import {
 } from './names.js';
 import { egressGatewayPolicy, ingressGatewayPolicy, namespacePolicies, servicePolicy } from './network-policy.js';
 import { deployment, envoyConfigMap, envoyContainer, podFiles, podSpec, serviceAccount, type PodFiles } from './workload.js';
+import { cmp } from '../../model/mesh.js';
 
 type Obj = Record<string, unknown>;
 
@@ -94,13 +94,13 @@ export function* emitK8sManifests(mesh: Mesh, certs: CertMaterial, bootstrapOf: 
   }
   yield add(`${INGRESS_GATEWAY}.yaml`, ingressGatewayFile(mesh, certs, bootstrapOf(INGRESS_GATEWAY)));
   yield add(`${EGRESS_GATEWAY}.yaml`, egressGatewayFile(mesh, certs, bootstrapOf(EGRESS_GATEWAY)));
-  yield { path: `${K8S_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmpStr)), GENERATED_HEADER) };
+  yield { path: `${K8S_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmp)), GENERATED_HEADER) };
 }
 
 /** The secrets overlay (secrets/k8s/): it needs the certificates, not the manifests. */
 export function* emitK8sSecrets(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<string>): Iterable<OutputFile> {
   const secretNames: string[] = [];
-  for (const name of [...certs.workloads.keys()].sort(cmpStr)) secretNames.push(workloadSecretPath('', name));
+  for (const name of [...certs.workloads.keys()].sort(cmp)) secretNames.push(workloadSecretPath('', name));
   // A gateway's Secret is not one service's own: always emitted.
   yield* workloadSecretFiles(mesh, certs, K8S_SECRETS_DIR, (name) => serviceByName(mesh, name) === undefined || wanted(only, name));
   for (const f of ingressSecretFiles(mesh, certs)) {
@@ -114,7 +114,7 @@ export function* emitK8sSecrets(mesh: Mesh, certs: CertMaterial, only?: Readonly
         'Overlay with the private keys: `kubectl apply -k out/secrets/k8s` deploys the k8s/ tree and',
         'these kubernetes.io/tls Secrets (a workload\'s certificate and key, an ingress host\'s chain and key).',
         'Keep secrets/ out of version control.',
-      ) + toYaml(kustomization([`../../${K8S_DIR}`, ...secretNames.sort(cmpStr)])),
+      ) + toYaml(kustomization([`../../${K8S_DIR}`, ...secretNames.sort(cmp)])),
   };
 }
 
@@ -233,7 +233,7 @@ export function extraEndpointServices(mesh: Mesh, svc: Service): Map<string, num
     const name = endpointServiceName(mesh, e.host);
     if (name && claims.get(name)?.length === 1 && !extra.has(name)) extra.set(name, e.port);
   }
-  return new Map([...extra].sort(([a], [b]) => cmpStr(a, b)));
+  return new Map([...extra].sort(([a], [b]) => cmp(a, b)));
 }
 
 function ingressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): string {
@@ -347,7 +347,7 @@ function workloadSecretPath(dir: string, name: string): string {
 export function workloadSecretFiles(mesh: Mesh, certs: CertMaterial, dir = K8S_SECRETS_DIR, include: (identity: string) => boolean = () => true): OutputFile[] {
   return [...certs.workloads]
     .filter(([name]) => include(name))
-    .sort(([a], [b]) => cmpStr(a, b))
+    .sort(([a], [b]) => cmp(a, b))
     .map(([name, cert]) => ({
       path: workloadSecretPath(dir, name),
       content: toYaml(tlsSecret(mesh, workloadSecretName(name), cert), GENERATED_HEADER),
@@ -358,7 +358,7 @@ export function workloadSecretFiles(mesh: Mesh, certs: CertMaterial, dir = K8S_S
 /** A kubernetes.io/tls Secret per ingress host (`ingress/<host>-tls.yaml`, `*.` as `_wildcard.`), 0600. */
 export function ingressSecretFiles(mesh: Mesh, certs: CertMaterial, dir = K8S_SECRETS_DIR): OutputFile[] {
   return [...certs.ingressHosts]
-    .sort(([a], [b]) => cmpStr(a, b))
+    .sort(([a], [b]) => cmp(a, b))
     .map(([host, cert]) => ({
       path: `${dir}/ingress/${hostFileName(host)}-tls.yaml`,
       content: toYaml(tlsSecret(mesh, ingressSecretName(host), cert), GENERATED_HEADER),

@@ -9,10 +9,10 @@
 import type { CertMaterial } from '../../certs/material.js';
 import type { Mesh } from '../../model/mesh.js';
 import { envoyBootstrap } from '../envoy/index.js';
-import { byPath, type OutputFile, type Target } from '../target.js';
-import { istioTarget } from '../istio/index.js';
+import type { OutputFile, Target } from '../target.js';
+import { capabilities } from './capabilities.js';
 import { checkK8s } from './check.js';
-import { emitK8s, emitK8sManifests, emitK8sSecrets } from './emit.js';
+import { emitK8s } from './emit.js';
 
 /**
  * The mesh as it runs in the cluster: egress always goes through the egress gateway's Service,
@@ -41,20 +41,8 @@ export const k8sTarget: Target = {
     use: '`kubectl apply -k <out>/secrets/k8s` (everything), or `kubectl apply -k <out>/k8s` and create the Secrets another way',
   },
   check: checkK8s,
+  capabilities,
   emit(mesh, certs, only): Iterable<OutputFile> {
     return emitK8s(mesh, certs, bootstraps(mesh, certs), only);
   },
-  parts: [
-    { name: 'k8s', emit: (mesh, certs, only) => emitK8sManifests(mesh, certs, bootstraps(mesh, certs), only) },
-    { name: 'k8s-secrets', emit: emitK8sSecrets },
-  ],
 };
-
-/**
- * Both Kubernetes-facing trees (k8s/, istio/ and their secrets/ overlays) for one mesh, sorted by
- * path: what the golden test for the shop fixture (test/golden/k8s-istio/) compares. Pure and
- * deterministic: the same mesh and certificate material give the same bytes.
- */
-export function emitK8sAndIstio(mesh: Mesh, certs: CertMaterial): OutputFile[] {
-  return [...k8sTarget.emit(mesh, certs), ...istioTarget.emit(mesh, certs)].sort(byPath);
-}

@@ -2,8 +2,7 @@
  * Names, labels and small helpers shared by the Kubernetes and Istio targets, so both trees agree
  * on what a workload is called and how its pods are selected.
  */
-import { createHash } from 'node:crypto';
-import { serviceByName, type Mesh, type Service } from '../../model/mesh.js';
+import { cmp, serviceByName, type Mesh, type Service } from '../../model/mesh.js';
 import { GENERATED_HEADER } from '../target.js';
 import { sha256 } from '../../output/manifest.js';
 
@@ -76,22 +75,6 @@ export function envoyConfigMapName(name: string): string {
 
 export { sha256 };
 
-/**
- * sha256 of `lines.join('\n')`, without joining them (a bootstrap is 27 KB). An ASCII string is
- * hashed as Latin-1, the same bytes as its UTF-8, copied instead of encoded.
- */
-export function sha256Lines(lines: readonly string[]): string {
-  const h = createHash('sha256');
-  lines.forEach((line, i) => {
-    if (i > 0) h.update('\n');
-    h.update(line, Buffer.byteLength(line) === line.length ? 'latin1' : 'utf8');
-  });
-  return h.digest('hex');
-}
-
-export function cmpStr(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** The generated header, then more comment lines. */
 /** A kustomize Kustomization listing `resources` (the k8s and istio trees and their secrets overlays). */
@@ -137,7 +120,7 @@ export function appEnv(mesh: Mesh, svc: Service): { name: string; value: string 
     { name: 'no_proxy', value: noProxy },
     { name: 'MESHC_EGRESS_TLS', value: `${local}:${svc.sidecar.egressTlsPort}` },
   );
-  return env.sort((a, b) => cmpStr(a.name, b.name));
+  return env.sort((a, b) => cmp(a.name, b.name));
 }
 
 /** The application's environment in the k8s tree: one table feeds the file headers and the README. */
@@ -175,7 +158,7 @@ export function appEnvIstio(mesh: Mesh, svc: Service): { name: string; value: st
     env.push({ name: `${envName(up.service)}_ADDR`, value: address });
     if (target.protocol !== 'tcp') env.push({ name: `${envName(up.service)}_URL`, value: `http://${address}` });
   }
-  return env.sort((a, b) => cmpStr(a.name, b.name));
+  return env.sort((a, b) => cmp(a.name, b.name));
 }
 
 export const APP_ENV_DOC_ISTIO = [

@@ -4,7 +4,7 @@
  */
 import type { CertMaterial } from '../../certs/material.js';
 import { Emitted } from '../../output/yaml.js';
-import { INGRESS_GATEWAY, type Mesh } from '../../model/mesh.js';
+import { cmp, INGRESS_GATEWAY, type Mesh } from '../../model/mesh.js';
 import {
   CA_BUNDLE_CONFIGMAP,
   CONFIG_HASH_ANNOTATION,
@@ -12,7 +12,7 @@ import {
   MOUNT_ROOT,
   envoyConfigMapName,
   ingressSecretName,
-  sha256Lines,
+  sha256,
   workloadSecretName,
 } from './names.js';
 
@@ -55,13 +55,13 @@ export function podFiles(name: string, bootstrapPath: string, bootstrap: string,
     hashed.push(own.certPem);
   }
   // Only the ingress gateway terminates the public hosts' TLS.
-  const hosts = name === INGRESS_GATEWAY ? [...certs.ingressHosts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+  const hosts = name === INGRESS_GATEWAY ? [...certs.ingressHosts].sort(([a], [b]) => cmp(a, b)) : [];
   for (const [host, cert] of hosts) {
     if (!uses(cert.certPath) && !uses(cert.keyPath)) continue;
     sources.push({ secret: { name: ingressSecretName(host), items: tlsItems(cert.certPath, cert.keyPath) } });
     hashed.push(cert.certPem);
   }
-  return { name, bootstrapPath, bootstrap, projected: sources, configHash: sha256Lines(hashed) };
+  return { name, bootstrapPath, bootstrap, projected: sources, configHash: sha256(hashed.join('\n')) };
 }
 
 function tlsItems(certPath: string, keyPath: string): Obj[] {

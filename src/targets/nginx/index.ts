@@ -6,12 +6,13 @@
  */
 import { error, pointer, type Finding } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
-import { unsupported } from '../capabilities.js';
+import { unsupported } from '../features.js';
+import { capabilities } from './capabilities.js';
 import { render } from '../render.js';
 import { wanted, type OutputFile, type Target } from '../target.js';
 import { egressGatewayView, ingressView, sidecarView } from './view.js';
+import { nginxVerifier } from './verify.js';
 
-const PARTIALS = ['prelude', 'http-common', 'upstream', 'mesh-proxy', 'stream-proxy', 'egress-http', 'egress-stream'] as const;
 
 /** Names nginx can carry in a variable name (`$http_<name>`, `$cookie_<name>`). */
 function nameFindings(mesh: Mesh): Finding[] {
@@ -34,14 +35,14 @@ function nameFindings(mesh: Mesh): Finding[] {
 }
 
 export function checkNginx(mesh: Mesh): Finding[] {
-  return [...unsupported('nginx', mesh), ...nameFindings(mesh)];
+  return [...unsupported({ name: 'nginx', capabilities }, mesh), ...nameFindings(mesh)];
 }
 
 export function* emitNginx(mesh: Mesh, only?: ReadonlySet<string>): Iterable<OutputFile> {
-  for (const s of mesh.services) if (wanted(only, s.name)) yield { path: `nginx/${s.name}.conf`, content: render('nginx', 'sidecar', sidecarView(mesh, s), PARTIALS) };
+  for (const s of mesh.services) if (wanted(only, s.name)) yield { path: `nginx/${s.name}.conf`, content: render('nginx', 'sidecar', sidecarView(mesh, s)) };
   // The gateways are always generated: without hosts (or an allow-list) they refuse everything.
-  yield { path: `nginx/${mesh.ingress.name}.conf`, content: render('nginx', 'ingress', ingressView(mesh), PARTIALS) };
-  yield { path: `nginx/${mesh.egressGateway.name}.conf`, content: render('nginx', 'egress-gateway', egressGatewayView(mesh), PARTIALS) };
+  yield { path: `nginx/${mesh.ingress.name}.conf`, content: render('nginx', 'ingress', ingressView(mesh)) };
+  yield { path: `nginx/${mesh.egressGateway.name}.conf`, content: render('nginx', 'egress-gateway', egressGatewayView(mesh)) };
 }
 
 export const nginxTarget: Target = {
@@ -52,6 +53,8 @@ export const nginxTarget: Target = {
     use: '`cd <out> && nginx -p <runtime>/ -c "$PWD/nginx/<workload>.conf" -e stderr`, where `<runtime>/` is a writable folder outside this one holding `run/` and `tmp/`',
   },
   check: checkNginx,
+  capabilities,
+  verifier: nginxVerifier,
   // Certificates are referenced by path (certs/, secrets/); nginx reads PEM files as they are.
   emit: (mesh, _certs, only) => emitNginx(mesh, only),
 };

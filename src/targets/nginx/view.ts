@@ -13,7 +13,7 @@
 import { TRUST_BUNDLE_PATH, ingressCertPath, ingressKeyPath, workloadCertPath, workloadKeyPath } from '../../certs/material.js';
 import { GENERATED_HEADER } from '../target.js';
 import { serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
-import { nginxNeedsUpstreamBlock } from '../capabilities.js';
+import { nginxNeedsUpstreamBlock } from '../features.js';
 import { duration, perEndpoint, subjectRfc2253, verifyName } from '../render.js';
 
 /** Debian's libnginx-mod-stream; `stream` (egress by SNI) needs it. */

@@ -14,7 +14,6 @@ export const summaryTarget: Target = {
     use: 'read it to see what meshc understood; `meshc diff` compares it per service',
   },
   check: () => [],
-  usesCertificates: false,
   *emit(mesh): Iterable<OutputFile> {
     yield { path: 'summary/mesh.json', content: toJson({ $comment: GENERATED_HEADER, mesh }) };
   },

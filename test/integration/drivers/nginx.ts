@@ -8,8 +8,9 @@
  */
 import { proxyOrSkip, requireBinary, type Proc } from '../../harness/index.js';
 import { startWorkload } from '../../../src/local/workloads.js';
-import { verifyNginxFile } from '../../../src/verify/nginx.js';
-import { featureById, type MatrixTarget } from '../../../src/targets/capabilities.js';
+import { verifyNginxFile } from '../../../src/targets/nginx/verify.js';
+import { cellOf } from '../../../src/targets/features.js';
+import { TARGETS } from '../../../src/targets/registry.js';
 import { withScratch, type Feature, type ProxyDriver } from './driver.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, startHttpBackend, startTlsBackend, tlsProbe, type Backend } from '../../harness/index.js';
@@ -35,11 +36,11 @@ const FEATURE_ROWS: Record<Feature, string> = {
   'mtls.403': 'identity-subject',
 };
 
-export function supportsFrom(target: MatrixTarget): (feature: string) => boolean {
+export function supportsFrom(target: string): (feature: string) => boolean {
   return (feature) => {
     const row = FEATURE_ROWS[feature as Feature];
     if (!row) throw new Error(`${target} driver: unknown feature ${feature}`);
-    return featureById(row).cells[target].support === 'yes';
+    return cellOf(TARGETS.find((t) => t.name === target)!, row).support === 'yes';
   };
 }
 

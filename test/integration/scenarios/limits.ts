@@ -9,23 +9,27 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { build } from '../../../src/pipeline/build.js';
 import { validate } from '../../../src/pipeline/validate.js';
-import { featureById } from '../../../src/targets/capabilities.js';
+import { cellOf } from '../../../src/targets/features.js';
+import { TARGETS } from '../../../src/targets/registry.js';
 import { MAX_DURATION_MS } from '../../../src/model/durations.js';
 import { tempDir } from '../../harness/index.js';
 import type { ProxyDriver } from '../drivers/driver.js';
 
 const SCHEMA_COUNT_MAX = 4_294_967_295;
 
+/** A target's cell for a capability row. */
+const cell = (target: string, row: string) => cellOf(TARGETS.find((t) => t.name === target)!, row);
+
 /** The largest value `target` takes for a capability row: its cell's max, or the schema's. */
 function largest(target: ProxyDriver['name'], row: string, schemaMax: number): number {
-  return featureById(row).cells[target].max ?? schemaMax;
+  return cell(target, row).max ?? schemaMax;
 }
 
 /** A mesh with every numeric field at its bound for `target`. */
 function boundaryMesh(target: ProxyDriver['name'], edge: 'max' | 'min'): string {
   const hi = edge === 'max';
   const ms = `${hi ? largest(target, 'duration-range', MAX_DURATION_MS) : 1}ms`;
-  const queue = featureById('limit-max-pending-requests').cells[target].support === 'no' ? 0 : hi ? largest(target, 'limit-max-pending-requests', SCHEMA_COUNT_MAX) : 1;
+  const queue = cell(target, 'limit-max-pending-requests').support === 'no' ? 0 : hi ? largest(target, 'limit-max-pending-requests', SCHEMA_COUNT_MAX) : 1;
   const port = (p: number) => (hi ? 65_535 - p : 1 + p);
   return `apiVersion: meshc.dev/v1
 kind: Mesh
@@ -48,7 +52,7 @@ spec:
       port: ${port(9)}
       allowFrom: [web]
       endpoints: [{ address: "127.0.0.2:${port(10)}", weight: ${hi ? 128 : 1} }, { address: "127.0.0.3:${port(11)}", weight: 1 }]
-      loadBalancing: { policy: least_request, choiceCount: ${hi && featureById('lb-least-request-choice-count').cells[target].support !== 'no' ? 100 : 2} }
+      loadBalancing: { policy: least_request, choiceCount: ${hi && cell(target, 'lb-least-request-choice-count').support !== 'no' ? 100 : 2} }
       retries: { attempts: ${hi ? 10 : 0}${hi ? `, perTryTimeout: ${ms}` : ''} }
       timeouts: { connect: ${ms}, request: ${ms}, idle: ${ms} }
       outlierDetection: { consecutive5xx: ${hi ? 1000 : 1}, interval: ${ms}, baseEjectionTime: ${ms}, maxEjectionPercent: ${hi ? 100 : 0} }
@@ -100,7 +104,7 @@ export function limitsScenario(driver: ProxyDriver): void {
         ['duration-range', 'connect'],
       ] as const) {
         // Only limits below what meshc accepts for every target (those are schema errors instead).
-        const max = featureById(row).cells[driver.name].max;
+        const max = cell(driver.name, row).max;
         if (max !== undefined && max < (row === 'duration-range' ? MAX_DURATION_MS : SCHEMA_COUNT_MAX)) over.push([row, field, max + 1]);
       }
       if (over.length === 0) return; // this proxy takes everything the schema allows

@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyTarget } from '../../../src/targets/envoy/index.js';
-import { verifyEnvoy } from '../../../src/verify/envoy.js';
+import { verifyEnvoy } from '../../../src/targets/envoy/verify.js';
 import { createTestCa, findBinary, tempDir, validateEnvoy } from '../../harness/index.js';
 import { fakeCerts, sampleMesh } from './sample.js';
 import { emitSorted } from '../../../src/targets/target.js';

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proxyOrSkip } from '../../harness/index.js';
 import { haproxyTarget } from '../../../src/targets/haproxy/index.js';
-import { verifyHaproxy } from '../../../src/verify/haproxy.js';
+import { verifyHaproxy } from '../../../src/targets/haproxy/verify.js';
 import { compileMesh, SAMPLE_MESH, type Compiled } from '../nginx/compile.js';
 import { emitSorted } from '../../../src/targets/target.js';
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proxyOrSkip } from '../../harness/index.js';
 import { nginxTarget } from '../../../src/targets/nginx/index.js';
-import { verifyNginx } from '../../../src/verify/nginx.js';
+import { verifyNginx } from '../../../src/targets/nginx/verify.js';
 import { compileMesh, SAMPLE_MESH, type Compiled } from './compile.js';
 import { emitSorted } from '../../../src/targets/target.js';
 

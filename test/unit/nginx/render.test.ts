@@ -1,11 +1,11 @@
 /** The shared Handlebars helper (strict, no escaping) and the nginx verify helper. */
 import { describe, expect, it } from 'vitest';
-import { duration, perEndpoint, render, subjectRfc2253, templatePath, verifyName } from '../../../src/targets/render.js';
-import { staticUpstreamNames } from '../../../src/verify/nginx.js';
+import { duration, perEndpoint, render, subjectRfc2253, templateSources, verifyName } from '../../../src/targets/render.js';
+import { staticUpstreamNames } from '../../../src/targets/nginx/verify.js';
 
 describe('render', () => {
-  it('finds templates under <package>/templates/<target>/', () => {
-    expect(templatePath('nginx', 'sidecar')).toMatch(/\/templates\/nginx\/sidecar\.hbs$/);
+  it('finds a target\'s templates in its folder', () => {
+    expect([...templateSources('nginx').keys()]).toContain('sidecar');
   });
 
   it('is strict: a printed field missing from the view model throws instead of printing nothing', () => {

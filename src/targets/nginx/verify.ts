@@ -12,13 +12,11 @@
  *     in which those names are replaced by 127.0.0.1, and the output says which names were
  *     replaced. Everything else is checked as written.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import type { VerifyResult } from './envoy.js';
-import { loadExeca } from '../process.js';
-
-export type { VerifyResult } from './envoy.js';
+import { loadExeca } from '../../process.js';
+import { verifyEach, type Verifier, type VerifyResult } from '../verifier.js';
 
 /** Host names of `server` lines inside `upstream { }` blocks (not IPv4 literals), in order, unique. */
 export function staticUpstreamNames(config: string): string[] {
@@ -66,15 +64,8 @@ export async function verifyNginxFile(outDir: string, file: string, nginxPath: s
 }
 
 /** Validates every `nginx/*.conf` in `outDir`, sorted by path; an empty list when there are none. */
-export async function verifyNginx(outDir: string, nginxPath: string): Promise<VerifyResult[]> {
-  let names: string[];
-  try {
-    names = (await readdir(join(outDir, 'nginx'))).filter((n) => n.endsWith('.conf')).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const results: VerifyResult[] = [];
-  for (const name of names) results.push(await verifyNginxFile(outDir, `nginx/${name}`, nginxPath));
-  return results;
+export function verifyNginx(outDir: string, nginxPath: string): Promise<VerifyResult[]> {
+  return verifyEach(outDir, 'nginx', '.conf', (file) => verifyNginxFile(outDir, file, nginxPath));
 }
+
+export const nginxVerifier: Verifier = { binary: 'nginx', verify: verifyNginx };

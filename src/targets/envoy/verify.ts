@@ -1,0 +1,26 @@
+/**
+ * `meshc verify` for the Envoy target: every bootstrap under `<outDir>/envoy/` loaded by the real
+ * binary with `envoy --mode validate` (which reads the certificate and key files the bootstrap
+ * names, so it runs with its working directory at the output root, like the sidecars do). It
+ * binds no port and makes no DNS query.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadExeca } from '../../process.js';
+import { verifyEach, type Verifier, type VerifyResult } from '../verifier.js';
+
+/** Validates every `envoy/*.yaml` in `outDir`, sorted by path; an empty list when there are none. */
+export function verifyEnvoy(outDir: string, envoyPath: string): Promise<VerifyResult[]> {
+  return verifyEach(outDir, 'envoy', '.yaml', async (file) => {
+    const execa = await loadExeca();
+    const run = await execa(envoyPath, ['--mode', 'validate', '-c', file, '--log-level', 'error', '--use-dynamic-base-id'], { cwd: outDir, reject: false, all: true, timeout: 60_000 });
+    return { file, ok: run.exitCode === 0, output: (run.all ?? '').trim() };
+  });
+}
+
+export const envoyVerifier: Verifier = {
+  binary: 'envoy',
+  // The project-local virtual environment scripts/install-proxies.sh creates.
+  searchDirs: [join(fileURLToPath(new URL('../../../', import.meta.url)), '.venv', 'envoy', 'bin')],
+  verify: verifyEnvoy,
+};

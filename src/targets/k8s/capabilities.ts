@@ -1,0 +1,52 @@
+import { yes, type Capabilities } from '../features.js';
+
+/** The k8s target deploys Envoy sidecars: where Envoy can, so can it. */
+const ENVOY = yes('Envoy sidecars (same as the Envoy column)');
+
+/** What the Kubernetes target can express, feature by feature (src/targets/features.ts). */
+export const capabilities: Capabilities = {
+  label: 'Kubernetes',
+  cells: {
+    'lb-round-robin': ENVOY,
+    'lb-least-request': ENVOY,
+    'lb-least-request-choice-count': ENVOY,
+    'lb-random': ENVOY,
+    'lb-ring-hash-header': ENVOY,
+    'lb-ring-hash-cookie': ENVOY,
+    'lb-ring-hash-cookie-ttl': ENVOY,
+    'lb-ring-hash-source-ip': ENVOY,
+    'lb-maglev': ENVOY,
+    'endpoint-weights': ENVOY,
+    'dns-endpoints': ENVOY,
+    'dns-endpoints-static': ENVOY,
+    'retries': ENVOY,
+    'retries-retriable-4xx': ENVOY,
+    'retries-per-try-timeout': ENVOY,
+    'timeouts-connect': ENVOY,
+    'timeouts-request': ENVOY,
+    'timeouts-idle': ENVOY,
+    'duration-range': ENVOY,
+    'outlier-detection': ENVOY,
+    'outlier-5xx-without-retries': ENVOY,
+    'outlier-max-ejection-percent': ENVOY,
+    'limit-max-connections': ENVOY,
+    'limit-max-pending-requests': ENVOY,
+    'limit-max-requests': ENVOY,
+    'protocol-http2': ENVOY,
+    'protocol-grpc': ENVOY,
+    'protocol-tcp': ENVOY,
+    'egress-tls-sni': ENVOY,
+    'egress-wildcard': ENVOY,
+    'egress-http-host': ENVOY,
+    'egress-http-connect': ENVOY,
+    'egress-via-gateway': yes('always: the NetworkPolicies let only the egress gateway reach the internet, so the sidecars in the cluster always send egress through it'),
+    'egress-system-resolver': ENVOY,
+    'ingress-sni': ENVOY,
+    'ingress-wildcard-host': ENVOY,
+    'ingress-redirect': ENVOY,
+    'ingress-trust-forwarded-proto': ENVOY,
+    'identity-spiffe-uri': ENVOY,
+    'identity-subject': ENVOY,
+    'probe-port': ENVOY,
+  },
+};
