@@ -6,7 +6,7 @@
  * and writes the output, then `commit()`s the state and always `release()`s the lock.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Finding } from '../model/diagnostic.js';
@@ -128,11 +128,44 @@ function inGitWorkTree(dir: string): boolean {
 /** The state to start from: the mesh's own, or an older meshc's shared one made for this mesh. */
 function readOwnState(mesh: Mesh, opts: CertStageOptions): { read: ReadState; adoptFrom?: string } {
   const read = readState(opts.stateDir);
-  if (read.text !== undefined || !opts.legacyStateDir || !hasState(opts.legacyStateDir)) return { read };
-  const legacy = readState(opts.legacyStateDir);
-  // Another mesh's (two mesh files shared it): this mesh starts its own.
-  if (legacy.state.mesh ? legacy.state.mesh.name !== mesh.name || legacy.state.mesh.trustDomain !== mesh.trustDomain : !madeForMesh(legacy.state, mesh)) return { read };
-  return { read: legacy, adoptFrom: opts.legacyStateDir };
+  if (read.text !== undefined || !opts.legacyStateDir) return { read };
+  if (hasState(opts.legacyStateDir)) {
+    const legacy = readState(opts.legacyStateDir);
+    // Another mesh's (two mesh files shared it): this mesh starts its own.
+    const ours = legacy.state.mesh ? legacy.state.mesh.name === mesh.name && legacy.state.mesh.trustDomain === mesh.trustDomain : madeForMesh(legacy.state, mesh);
+    if (ours) return { read: legacy, adoptFrom: opts.legacyStateDir };
+  }
+  refuseSecondCa(mesh, opts.stateDir, opts.legacyStateDir);
+  return { read };
+}
+
+/**
+ * A new state for a mesh whose state already sits beside it under another mesh file's name is
+ * refused: a renamed mesh file would otherwise get a second CA without a word.
+ */
+function refuseSecondCa(mesh: Mesh, stateDir: string, statesDir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(statesDir);
+  } catch {
+    return;
+  }
+  for (const name of names.sort()) {
+    const other = join(statesDir, name);
+    if (other === resolve(stateDir)) continue;
+    let bound: { name?: unknown; trustDomain?: unknown } | undefined;
+    try {
+      bound = (JSON.parse(readFileSync(join(other, 'state.json'), 'utf8')) as { mesh?: typeof bound }).mesh;
+    } catch {
+      continue;
+    }
+    if (bound?.name !== mesh.name || bound.trustDomain !== mesh.trustDomain) continue;
+    throw new UserError(
+      `${other} already holds the certificate state of mesh "${mesh.name}" (trust domain ${mesh.trustDomain}), made for another mesh file; this one's is ${stateDir}`,
+      2,
+      `if the mesh file was renamed, move ${other} to ${stateDir}; to give this file a CA of its own anyway, pass --state ${stateDir}`,
+    );
+  }
 }
 
 /** What the build fingerprint takes of the state once committed (see stateFingerprintText). */

@@ -4,7 +4,7 @@
  * the built binary (npm test builds first), as a user would.
  */
 import { X509Certificate } from 'node:crypto';
-import { copyFile, lstat, mkdir, readdir, readFile, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -77,6 +77,22 @@ describe('one mesh, one CA', () => {
     }
     expect(await readFile(join(d, '.meshc/shop/state.json'), 'utf8')).toBe(before);
     await expect(stat(join(d, 'out-bank'))).rejects.toThrow();
+  });
+
+  it('a renamed mesh file does not get a second CA without a word: the build names the state to move (exit 2)', async () => {
+    const d = await scratch();
+    await copyFile(fixturePath('minimal'), join(d, 'mesh.yaml'));
+    expect((await meshc(['build'], { cwd: d })).exitCode).toBe(0);
+    await rename(join(d, 'mesh.yaml'), join(d, 'minimal.yaml'));
+    const r = await meshc(['build', '-f', 'minimal.yaml'], { cwd: d });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${join(d, '.meshc/mesh')} already holds the certificate state of mesh "minimal" (trust domain minimal.example), made for another mesh file`);
+    expect(r.stderr).toContain(`hint: if the mesh file was renamed, move ${join(d, '.meshc/mesh')} to ${join(d, '.meshc/minimal')}`);
+    expect(await readdir(join(d, '.meshc'))).toEqual(['mesh']);
+    await rename(join(d, '.meshc/mesh'), join(d, '.meshc/minimal'));
+    const moved = await meshc(['build', '-f', 'minimal.yaml'], { cwd: d });
+    expect(moved.exitCode, moved.stderr).toBe(0);
+    expect(moved.stdout).toContain('out is up to date');
   });
 
   it("an older meshc's shared .meshc/ keeps working: the mesh it was made for takes it over without a re-issue, another mesh gets its own CA", async () => {
