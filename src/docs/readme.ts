@@ -5,11 +5,13 @@ import { TARGETS } from '../targets/registry.js';
 import { renderK8sEnv } from '../targets/k8s/names.js';
 
 /** The generated sections of README.md, by marker name. */
-export async function renderReadmeSections(): Promise<Record<string, string>> {
-  return {
-    reference: renderReference(loadSchema()),
-    'k8s-env': renderK8sEnv(),
-  };
+export function renderReadmeSections(): Record<string, string> {
+  return { 'k8s-env': renderK8sEnv() };
+}
+
+/** The generated sections of docs/reference.md: the mesh.yaml reference, from the schema. */
+export function renderReferenceSections(): Record<string, string> {
+  return { reference: renderReference(loadSchema()) };
 }
 
 /** The generated sections of docs/capabilities.md. */

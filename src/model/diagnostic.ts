@@ -5,7 +5,7 @@
 export type Severity = 'error' | 'warning' | 'note';
 
 export interface Diagnostic {
-  /** Stable, kebab-case code (for example `unknown-service`); documented in the README. */
+  /** Stable, kebab-case code (for example `unknown-service`); documented in docs/reference.md. */
   code: string;
   severity: Severity;
   /** One sentence saying what is wrong. */

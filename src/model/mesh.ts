@@ -1,7 +1,7 @@
 /**
  * The normalized mesh: what every target consumes. Defaults are filled in, references resolved,
  * lists sorted (plain code-unit order), durations in milliseconds. Built by `normalize` from a
- * `WrittenMesh` that passed the schema; see README "mesh.yaml reference" for every default.
+ * `WrittenMesh` that passed the schema; see docs/reference.md for every default.
  */
 export type KeyAlgorithm = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
 export type Protocol = 'http' | 'http2' | 'grpc' | 'tcp';

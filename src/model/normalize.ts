@@ -15,7 +15,7 @@ import {
   type Upstream,
 } from './mesh.js';
 
-/** Defaults, in one place; the README reference and the schema descriptions say the same. */
+/** Defaults, in one place; docs/reference.md and the schema descriptions say the same. */
 export const DEFAULTS = {
   pki: { keyAlgorithm: 'ecdsa-p256', caValidityDays: 3650, leafValidityDays: 90, renewBeforeDays: 30 },
   sidecar: {

@@ -1,6 +1,6 @@
 /**
- * The mesh.yaml reference in the README, generated from the schema so the two never disagree
- * (`npm run gen:readme`; test/unit/readme.test.ts fails when the README drifts).
+ * The mesh.yaml reference in docs/reference.md, generated from the schema so the two never disagree
+ * (`npm run gen:readme`; test/unit/readme.test.ts fails when it drifts).
  */
 type S = Record<string, unknown>;
 
