@@ -385,11 +385,11 @@ export interface Egress {
    */
   httpPort?: number;
   /**
-   * Send every sidecar's egress through the egress gateway instead of straight to the destination: the sidecar still enforces the service's own list, the gateway the union of all lists. The Kubernetes target always does this, since its NetworkPolicies let only the gateway reach the internet. Default false (Envoy target only).
+   * Send every sidecar's egress through the egress gateway over mutual TLS; the gateway admits each caller's mesh identity to that caller's own list. Always on in the Kubernetes target. Default false (Envoy target only).
    */
   viaGateway?: boolean;
   /**
-   * The egress gateway, which enforces the union of every allow-list for deployments that force all outbound traffic through one place.
+   * The egress gateway: with `viaGateway`, mesh identities only, each to its own list; without, the union of every list for any client.
    */
   gateway?: {
     /**

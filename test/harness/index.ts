@@ -8,3 +8,4 @@ export * from './clients.js';
 export * from './tmp.js';
 export * from './cleanup.js';
 export * from './pki.js';
+export * from './gateway-client.js';

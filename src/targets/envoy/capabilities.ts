@@ -36,7 +36,7 @@ export const capabilities: Capabilities = {
     'egress-wildcard': yes('`server_names` wildcard + SNI dynamic forward proxy'),
     'egress-http-host': yes('virtual hosts by domain + dynamic forward proxy'),
     'egress-http-connect': yes('HCM `upgrade_configs: CONNECT` + dynamic forward proxy'),
-    'egress-via-gateway': yes('the sidecar keeps its own allow-list and sends what it allows to the gateway: TLS passed through, HTTP with its Host, CONNECT as the tunnelled TLS stream'),
+    'egress-via-gateway': yes('the sidecar keeps its own allow-list and sends what it allows to the gateway over mutual TLS with its mesh identity (TLS passed through inside it, HTTP with its Host, CONNECT as the tunnelled TLS stream); the gateway admits each identity to its own list only'),
     'egress-system-resolver': yes('c-ares reads `/etc/resolv.conf`'),
     'ingress-sni': yes('one filter chain per `server_names`, no default chain'),
     'ingress-wildcard-host': yes('`server_names: ["*.example.com"]` + virtual host domain'),

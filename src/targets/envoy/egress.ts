@@ -11,11 +11,8 @@
  * Plain HTTP: one virtual host per allowed name (by Host), forwarded through the HTTP dynamic
  * forward proxy; CONNECT to `name:tlsPort` is tunnelled the same way; everything else gets 403.
  *
- * Through the egress gateway (`egress.viaGateway`, always in Kubernetes, where NetworkPolicies let
- * only the gateway out): the sidecar still decides by its own list, but sends what it allows to
- * the gateway instead of the destination: TLS passed through unchanged (the gateway reads the same
- * SNI), HTTP with its Host header, CONNECT tunnels as the raw TLS stream they carry. The gateway
- * then enforces the union of every list and resolves the names.
+ * Through the egress gateway (`egress.viaGateway`, always in Kubernetes): see egress-identity.ts;
+ * without it, the egress gateway is this same allow-list for the union of every list.
  */
 import type { Mesh } from '../../model/mesh.js';
 import { reuse } from '../../output/yaml.js';
@@ -46,15 +43,6 @@ export interface EgressPlace {
   httpPort: number;
 }
 
-/** Where a sidecar sends allowed egress when it goes through the egress gateway. */
-export interface EgressVia {
-  host: string;
-  tlsPort: number;
-  httpPort: number;
-}
-export const GATEWAY_TLS_CLUSTER = 'egress|gateway-tls';
-export const GATEWAY_HTTP_CLUSTER = 'egress|gateway-http';
-
 export function isWildcard(name: string): boolean {
   return name.startsWith('*.');
 }
@@ -69,18 +57,19 @@ type EgressResources = { readonly listeners: readonly Obj[]; readonly clusters: 
 const shared = new WeakMap<Mesh['dns'], SharedObjects<EgressResources>>();
 
 /** Listeners and clusters letting `allow` through and nothing else. Empty list: nothing at all. */
-export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[], via?: EgressVia): EgressResources {
+export function egressResources(mesh: Mesh, place: EgressPlace, allow: readonly string[]): EgressResources {
   if (allow.length === 0) return { listeners: [], clusters: [] };
-  const key = JSON.stringify([mesh.egress.tlsPort, mesh.egress.httpPort, place, allow, via ?? null]);
+  const key = JSON.stringify([mesh.egress.tlsPort, mesh.egress.httpPort, place, allow]);
   let byKey = shared.get(mesh.dns);
   if (!byKey) shared.set(mesh.dns, (byKey = new SharedObjects(64)));
   return byKey.get(key, () => {
-    const made = via ? viaGateway(mesh, place, allow, via) : direct(mesh, place, allow);
+    const made = directEgress(mesh, place, allow);
     return { listeners: Object.freeze(made.listeners.map(reuse)), clusters: Object.freeze(made.clusters.map(reuse)) };
   });
 }
 
-function direct(mesh: Mesh, place: EgressPlace, allow: readonly string[]): { listeners: Obj[]; clusters: Obj[] } {
+/** The allow-list straight to the destinations: [TLS listener, HTTP listener] and their clusters, new objects. */
+export function directEgress(mesh: Mesh, place: EgressPlace, allow: readonly string[]): { listeners: Obj[]; clusters: Obj[] } {
   const { tlsPort, httpPort } = mesh.egress;
   const cache = dnsCacheConfig(mesh.dns);
 
@@ -199,8 +188,12 @@ const DENIED: Obj = {
   ],
 };
 
+export function deniedVirtualHost(): Obj {
+  return DENIED;
+}
+
 /** The plain-HTTP egress listener: by Host, and CONNECT. */
-function egressHttpListener(place: EgressPlace, virtualHosts: Obj[], httpFilters: Obj[]): Obj {
+export function egressHttpListener(place: EgressPlace, virtualHosts: Obj[], httpFilters: Obj[]): Obj {
   return {
     name: `${place.stem}-http`,
     address: socketAddress(place.address, place.httpPort),
@@ -223,37 +216,4 @@ function egressHttpListener(place: EgressPlace, virtualHosts: Obj[], httpFilters
 
 function exactClusterName(name: string): string {
   return `egress|${name}`;
-}
-
-/** The sidecar's egress when it goes through the egress gateway: same allow-list, one next hop. */
-function viaGateway(mesh: Mesh, place: EgressPlace, allow: readonly string[], via: EgressVia): { listeners: Obj[]; clusters: Obj[] } {
-  const { tlsPort } = mesh.egress;
-  const tlsListener = {
-    name: `${place.stem}-tls`,
-    address: socketAddress(place.address, place.tlsPort),
-    listener_filters: [tlsInspector()],
-    filter_chains: allow.map((name) => ({ filter_chain_match: { server_names: [name] }, filters: [tcpProxy(`${place.stem}_tls`, GATEWAY_TLS_CLUSTER)] })),
-  };
-  const virtualHosts: Obj[] = [];
-  for (const name of allow) {
-    virtualHosts.push({ name: `http|${name}`, domains: [name], routes: [{ match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER } }] });
-    virtualHosts.push({
-      name: `connect|${name}`,
-      domains: [`${name}:${tlsPort}`],
-      // connect_config: the sidecar answers the CONNECT and sends the tunnelled bytes (a TLS
-      // stream with its SNI) to the gateway's TLS listener.
-      routes: [{ match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
-    });
-  }
-  virtualHosts.push(DENIED);
-  const httpListener = egressHttpListener(place, virtualHosts, [router()]);
-  const ip = /^\d+\.\d+\.\d+\.\d+$/.test(via.host);
-  const cluster = (name: string, port: number): Obj => ({
-    name,
-    type: ip ? 'STATIC' : 'STRICT_DNS',
-    ...(ip ? {} : { dns_lookup_family: dnsLookupFamily(mesh.dns), typed_dns_resolver_config: dnsResolverConfig(mesh.dns) }),
-    connect_timeout: '5s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(via.host, port) } }] }] },
-  });
-  return { listeners: [tlsListener, httpListener], clusters: [cluster(GATEWAY_TLS_CLUSTER, via.tlsPort), cluster(GATEWAY_HTTP_CLUSTER, via.httpPort)] };
 }

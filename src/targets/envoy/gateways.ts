@@ -1,7 +1,7 @@
 /**
  * The two gateways: `envoy/ingress-gateway.yaml` (TLS termination by SNI, HTTP to HTTPS
  * redirect, routing by host and path prefix to services over mesh mTLS) and
- * `envoy/egress-gateway.yaml` (the union of every egress allow-list).
+ * `envoy/egress-gateway.yaml` (each caller's own egress list over mTLS with `viaGateway`, else the union).
  */
 import type { CertMaterial } from '../../certs/material.js';
 import { EGRESS_GATEWAY, INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, serviceByName } from '../../model/mesh.js';
@@ -20,6 +20,7 @@ import {
   typed,
 } from './common.js';
 import { egressResources, isWildcard } from './egress.js';
+import { gatewayEgressPerIdentity } from './egress-identity.js';
 
 /** Admin listeners of the gateways: loopback only. */
 const GATEWAY_ADMIN_ADDRESS = '127.0.0.1';
@@ -42,14 +43,19 @@ export function ingressBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
   };
 }
 
-export function egressGatewayBootstrap(mesh: Mesh): Obj {
+/**
+ * With `egress.viaGateway`, sidecars reach it over mTLS and each caller gets its own list (see
+ * egress-identity.ts); without, it is a plain forward proxy for the union of every list.
+ */
+export function egressGatewayBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
   const gw = mesh.egressGateway;
-  const egress = egressResources(mesh, { stem: 'egress', address: gw.bindAddress, tlsPort: gw.tlsPort, httpPort: gw.httpPort }, gw.allow);
+  const place = { stem: 'egress', address: gw.bindAddress, tlsPort: gw.tlsPort, httpPort: gw.httpPort };
+  const egress = mesh.egress.viaGateway ? gatewayEgressPerIdentity(mesh, certs, place) : { ...egressResources(mesh, place, gw.allow), secrets: [] };
   return {
     node: { id: EGRESS_GATEWAY, cluster: EGRESS_GATEWAY },
     admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
-    static_resources: { listeners: egress.listeners, clusters: egress.clusters },
+    static_resources: { listeners: egress.listeners, clusters: egress.clusters, secrets: egress.secrets.length > 0 ? egress.secrets : undefined },
   };
 }
 

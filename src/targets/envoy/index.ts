@@ -4,7 +4,7 @@
  *
  *   envoy/<service>.yaml          a sidecar per service
  *   envoy/ingress-gateway.yaml    TLS termination by SNI, redirects, routing to services
- *   envoy/egress-gateway.yaml     the mesh-wide egress allow-list
+ *   envoy/egress-gateway.yaml     egress: each caller's own list over mTLS (viaGateway), or the union of all lists
  *
  * Envoy runs with its working directory at the output root: certificate and key paths in the
  * bootstraps are relative to it (see src/certs/material.ts).
@@ -42,7 +42,7 @@ export const envoyTarget: Target = {
 export function envoyBootstrap(mesh: Mesh, certs: CertMaterial, name: string, runLine = false): string {
   const header = (title: string) => (runLine ? `${GENERATED_HEADER}\n# Envoy: ${title}.\n# Run: cd <out> && envoy -c envoy/${name}.yaml` : GENERATED_HEADER);
   if (name === INGRESS_GATEWAY) return toYaml(ingressBootstrap(mesh, certs), header('ingress gateway'));
-  if (name === EGRESS_GATEWAY) return toYaml(egressGatewayBootstrap(mesh), header('egress gateway'));
+  if (name === EGRESS_GATEWAY) return toYaml(egressGatewayBootstrap(mesh, certs), header('egress gateway'));
   const svc = serviceByName(mesh, name);
   if (!svc) throw new Error(`envoy: no workload named ${name}`);
   return toYaml(sidecarBootstrap(mesh, certs, svc), header(`sidecar of service "${name}"`));

@@ -27,6 +27,7 @@ import {
   usesHttp2,
 } from './common.js';
 import { egressResources } from './egress.js';
+import { sidecarEgressViaGateway } from './egress-identity.js';
 import { reuse } from '../../output/yaml.js';
 
 export const APP_CLUSTER = 'inbound|app';
@@ -35,8 +36,10 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
   const sc = svc.sidecar;
   const own = ownResources(mesh, certs, svc);
   const gw = mesh.egressGateway;
-  const via = mesh.egress.viaGateway ? { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort } : undefined;
-  const egress = egressResources(mesh, { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort }, svc.egress, via);
+  const place = { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort };
+  const egress = mesh.egress.viaGateway
+    ? sidecarEgressViaGateway(mesh, certs, place, svc.egress, { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort })
+    : egressResources(mesh, place, svc.egress);
   return {
     node: { id: svc.name, cluster: svc.name },
     admin: admin(sc.localAddress, sc.adminPort),

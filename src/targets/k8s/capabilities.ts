@@ -39,7 +39,7 @@ export const capabilities: Capabilities = {
     'egress-wildcard': ENVOY,
     'egress-http-host': ENVOY,
     'egress-http-connect': ENVOY,
-    'egress-via-gateway': yes('always: the NetworkPolicies let only the egress gateway reach the internet, so the sidecars in the cluster always send egress through it'),
+    'egress-via-gateway': yes('always: the NetworkPolicies let only the egress gateway reach the internet, so the sidecars always send egress through it, over mutual TLS, and the gateway admits each identity to its own list only'),
     'egress-system-resolver': ENVOY,
     'ingress-sni': ENVOY,
     'ingress-wildcard-host': ENVOY,

@@ -9,7 +9,7 @@
  *   k8s/<service>.yaml             ServiceAccount, ConfigMap <service>-envoy (the Envoy bootstrap),
  *                                  Deployment (app + Envoy sidecar), headless Service, NetworkPolicy
  *   k8s/ingress-gateway.yaml       the same for the ingress gateway; its Service is a LoadBalancer
- *   k8s/egress-gateway.yaml        the same for the egress gateway; ClusterIP Service
+ *   k8s/egress-gateway.yaml        the same for the egress gateway (mTLS, each caller to its own list); ClusterIP Service
  *
  * Private keys never enter k8s/ (a tree meant to be committed): they are in kubernetes.io/tls
  * Secrets under secrets/k8s/ (mode 0600, git-ignored with the rest of secrets/), with an overlay:
@@ -317,8 +317,8 @@ function egressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): 
   return (
     toYamlDocuments(objects, {
       text: header(
-        `The egress gateway: the union of every egress allow-list (${gw.allow.length} domains). The only pods`,
-        'NetworkPolicy lets out to the internet.',
+        `The egress gateway (${gw.allow.length} domains): sidecars reach it over mutual TLS, and it admits each`,
+        "service's identity to that service's own allow-list only. The only pods NetworkPolicy lets out to the internet.",
       ),
     })
   );

@@ -16,6 +16,7 @@ import {
   httpViaConnectProxy,
   startHttpBackend,
   startTlsBackend,
+  tlsThroughGateway,
   type Backend,
   type Proc,
   type TestCa,
@@ -128,7 +129,8 @@ export function egressScenario(driver: ProxyDriver, opts: { viaGateway?: boolean
       }
     });
 
-    it('egress gateway: the union of every list passes, the rest is refused', async () => {
+    // Without viaGateway the gateway is a plain forward proxy for the union of every list.
+    if (!via) it('egress gateway: the union of every list passes, the rest is refused', async () => {
       const g = mesh.egressGateway;
       for (const name of ['api.allowed.test', 'a.b.wild.test', 'other.test']) {
         expect(await viaTls(name, g.address, g.tlsPort)).toMatchObject({ ok: true, body: name });
@@ -139,6 +141,58 @@ export function egressScenario(driver: ProxyDriver, opts: { viaGateway?: boolean
         expect((await viaHttp(name, g.address, g.httpPort)).ok).toBe(false);
       }
     });
+
+    // With viaGateway the gateway authorises each caller by its mesh identity against its own list.
+    if (via) {
+      const site = (name: string, kind: 'tls' | 'http') => sites.find((s) => s.name === name && ('servernames' in s) === (kind === 'tls'))!;
+      const direct = async (name: string, as?: string) => {
+        const id = as ? await mesh.pem.workload(as) : undefined;
+        const g = mesh.egressGateway;
+        return tlsThroughGateway({ host: g.address, port: g.tlsPort, name, siteCa: ca.cert, cert: id?.cert, key: id?.key });
+      };
+      const directHttp = async (name: string, as?: string) => {
+        const id = as ? await mesh.pem.workload(as) : undefined;
+        const g = mesh.egressGateway;
+        return httpGet(`https://egress-gateway.it.svc.cluster.local:${g.httpPort}/plain`, {
+          lookupHost: g.address,
+          headers: { host: name },
+          cert: id?.cert,
+          key: id?.key,
+          ca: await mesh.pem.bundle(),
+          timeoutMs: 5_000,
+        }).then(
+          (r) => ({ ok: r.status === 200, status: r.status, body: r.body }),
+          (e: Error) => ({ ok: false, status: 0, body: e.message }),
+        );
+      };
+
+      it('egress gateway: a client without a mesh certificate is refused for every name, and no site is contacted', async () => {
+        for (const s of sites) s.reset();
+        for (const name of ['api.allowed.test', 'a.b.wild.test', 'other.test']) {
+          const r = await direct(name);
+          expect(r.ok, `${name} without a certificate: ${JSON.stringify(r)}`).toBe(false);
+          expect((await directHttp(name)).ok, `${name} over HTTP without a certificate`).toBe(false);
+        }
+        for (const s of sites) expect(s.connections, `${s.name} was contacted`).toEqual([]);
+      });
+
+      it('egress gateway: a caller with its own mesh certificate reaches its own names, never another service’s', async () => {
+        expect(await direct('api.allowed.test', 'frontend')).toMatchObject({ ok: true, status: 200, body: 'api.allowed.test' });
+        expect(await direct('a.b.wild.test', 'frontend')).toMatchObject({ ok: true, body: 'a.b.wild.test' });
+        expect(await directHttp('api.allowed.test', 'frontend')).toMatchObject({ status: 200, body: 'api.allowed.test' });
+        expect(await direct('other.test', 'other')).toMatchObject({ ok: true, body: 'other.test' });
+        site('other.test', 'tls').reset();
+        site('other.test', 'http').reset();
+        site('api.allowed.test', 'tls').reset();
+        expect((await direct('other.test', 'frontend')).ok, 'frontend asking for other.test').toBe(false);
+        expect((await directHttp('other.test', 'frontend')).status, 'frontend asking for other.test over HTTP').toBe(403);
+        expect((await direct('api.allowed.test', 'other')).ok, 'other asking for api.allowed.test').toBe(false);
+        expect((await direct('denied.test', 'frontend')).ok, 'denied.test').toBe(false);
+        expect(site('other.test', 'tls').connections).toEqual([]);
+        expect(site('other.test', 'http').connections).toEqual([]);
+        expect(site('api.allowed.test', 'tls').connections).toEqual([]);
+      });
+    }
 
     // Only in the gateway variant: registered there alone, rather than skipped everywhere else.
     if (via) it('through the gateway: with the egress gateway stopped, allowed egress from a sidecar fails', async () => {

@@ -1,0 +1,261 @@
+/**
+ * Egress through the egress gateway, authorised per identity (`egress.viaGateway`, always in
+ * Kubernetes). The sidecar-to-gateway hop is mutual TLS with the sidecar's mesh identity, and the
+ * gateway lets a caller reach a domain only when that caller's own list allows it, so an
+ * application cannot use the gateway to reach what another service may reach.
+ *
+ * Sidecar: it keeps its own allow-list. TLS from the application is read by SNI (tls_inspector)
+ * and sent, untouched, inside an mTLS connection to the gateway whose SNI is the same name (the
+ * set_filter_state filter copies the requested server name into the upstream SNI); a CONNECT
+ * tunnel is sent the same way (the CONNECT authority becomes the SNI); plain HTTP goes to the
+ * gateway's HTTP port over mTLS with its Host header.
+ *
+ * Gateway: one TLS filter chain per allowed name (server_names), each requiring a client
+ * certificate from the mesh trust bundle whose SPIFFE ID is one of the services allowed that name
+ * (refused at the handshake otherwise), then the network RBAC filter on the same principals and
+ * the requested server name, then the bytes (the application's own TLS) to the destination. The
+ * HTTP port requires a mesh certificate too, and answers 403 unless the caller is allowed the
+ * Host it asks for (HTTP RBAC per virtual host). Without a mesh certificate nothing passes.
+ *
+ * Like Istio's ISTIO_MUTUAL egress: https://istio.io/latest/docs/tasks/traffic-management/egress/egress-gateway/
+ */
+import type { CertMaterial } from '../../certs/material.js';
+import type { Identity, Mesh } from '../../model/mesh.js';
+import { reuse } from '../../output/yaml.js';
+import {
+  type Obj,
+  dnsLookupFamily,
+  dnsResolverConfig,
+  httpProtocolOptions,
+  identitySecret,
+  meshDownstreamTls,
+  meshUpstreamTls,
+  router,
+  SharedObjects,
+  socketAddress,
+  tcpProxy,
+  tlsInspector,
+  typed,
+} from './common.js';
+import { type EgressPlace, deniedVirtualHost, directEgress, egressHttpListener, isWildcard } from './egress.js';
+
+export const GATEWAY_TLS_CLUSTER = 'egress|gateway-tls';
+export const GATEWAY_HTTP_CLUSTER = 'egress|gateway-http';
+
+/** Where a sidecar reaches the egress gateway. */
+export interface EgressVia {
+  host: string;
+  tlsPort: number;
+  httpPort: number;
+}
+
+type EgressResources = { readonly listeners: readonly Obj[]; readonly clusters: readonly Obj[] };
+
+/** Sidecars with the same allow-list share these objects, made once and written once (see `reuse`). */
+const sidecarShared = new WeakMap<Mesh['dns'], SharedObjects<EgressResources>>();
+
+/** A sidecar's egress through the gateway: its own list, one mTLS next hop. Empty list: nothing. */
+export function sidecarEgressViaGateway(mesh: Mesh, certs: CertMaterial, place: EgressPlace, allow: readonly string[], via: EgressVia): EgressResources {
+  if (allow.length === 0) return { listeners: [], clusters: [] };
+  const gateway = mesh.egressGateway;
+  const key = JSON.stringify([mesh.egress.tlsPort, place, allow, via, certs.trustBundlePath, gateway.spiffeId]);
+  let byKey = sidecarShared.get(mesh.dns);
+  if (!byKey) sidecarShared.set(mesh.dns, (byKey = new SharedObjects(64)));
+  return byKey.get(key, () => {
+    const made = makeSidecarEgress(mesh, certs, place, allow, via, gateway);
+    return { listeners: Object.freeze(made.listeners.map(reuse)), clusters: Object.freeze(made.clusters.map(reuse)) };
+  });
+}
+
+function makeSidecarEgress(mesh: Mesh, certs: CertMaterial, place: EgressPlace, allow: readonly string[], via: EgressVia, gateway: Identity): { listeners: Obj[]; clusters: Obj[] } {
+  const { tlsPort } = mesh.egress;
+  const tlsListener = {
+    name: `${place.stem}-tls`,
+    address: socketAddress(place.address, place.tlsPort),
+    listener_filters: [tlsInspector()],
+    filter_chains: allow.map((name) => ({
+      filter_chain_match: { server_names: [name] },
+      filters: [sniToUpstream(), tcpProxy(`${place.stem}_tls`, GATEWAY_TLS_CLUSTER)],
+    })),
+  };
+  const virtualHosts: Obj[] = [];
+  for (const name of allow) {
+    virtualHosts.push({ name: `http|${name}`, domains: [name], routes: [{ match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER } }] });
+    virtualHosts.push({
+      name: `connect|${name}`,
+      domains: [`${name}:${tlsPort}`],
+      // connect_config: the sidecar answers the CONNECT and sends the tunnelled bytes (a TLS
+      // stream) to the gateway's TLS port, with the CONNECT host as the SNI (auto_sni below).
+      routes: [{ match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
+    });
+  }
+  virtualHosts.push(deniedVirtualHost());
+  const httpListener = egressHttpListener(place, virtualHosts, [router()]);
+  const ip = /^\d+\.\d+\.\d+\.\d+$/.test(via.host);
+  const cluster = (name: string, port: number, extra: Obj): Obj => ({
+    name,
+    type: ip ? 'STATIC' : 'STRICT_DNS',
+    dns_lookup_family: ip ? undefined : dnsLookupFamily(mesh.dns),
+    typed_dns_resolver_config: ip ? undefined : dnsResolverConfig(mesh.dns),
+    connect_timeout: '5s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(via.host, port) } }] }] },
+    ...extra,
+  });
+  return {
+    listeners: [tlsListener, httpListener],
+    clusters: [
+      cluster(GATEWAY_TLS_CLUSTER, via.tlsPort, {
+        // The SNI is the destination's name (set per connection); the gateway must prove it is the egress gateway.
+        transport_socket: meshUpstreamTls(certs, gateway, []),
+        typed_extension_protocol_options: CONNECT_AUTO_SNI,
+      }),
+      cluster(GATEWAY_HTTP_CLUSTER, via.httpPort, {
+        transport_socket: meshUpstreamTls(certs, gateway, ['http/1.1']),
+        typed_extension_protocol_options: httpProtocolOptions(false),
+      }),
+    ],
+  };
+}
+
+/** The requested server name (the application's SNI) becomes the SNI of the connection to the gateway. */
+function sniToUpstream(): Obj {
+  return typed('envoy.filters.network.set_filter_state', 'envoy.extensions.filters.network.set_filter_state.v3.Config', {
+    on_new_connection: [{ object_key: 'envoy.network.upstream_server_name', format_string: { text_format_source: { inline_string: '%REQUESTED_SERVER_NAME%' } } }],
+  });
+}
+
+/** For CONNECT tunnels terminated by the sidecar: the SNI towards the gateway is the CONNECT host. */
+const CONNECT_AUTO_SNI: Obj = reuse({
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+    '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+    upstream_http_protocol_options: { auto_sni: true },
+    explicit_http_config: { http_protocol_options: {} },
+  },
+});
+
+// ---------------------------------------------------------------------------------- gateway
+
+/** True when `pattern` (an allow-list entry) allows every name `name` (a name or a wildcard) stands for. */
+export function covers(pattern: string, name: string): boolean {
+  if (pattern === name) return true;
+  // `*.x` allows names ending in `.x` at any depth, never `x`; `*.a.x` ends in `.x` too.
+  return isWildcard(pattern) && name.endsWith(pattern.slice(1)) && name.length > pattern.length - 1;
+}
+
+/**
+ * The SPIFFE IDs allowed each name of the gateway's list: every service whose own effective list
+ * covers it. The most specific filter chain wins in Envoy, so a chain for `api.x.com` also admits
+ * the services allowed `*.x.com`.
+ */
+export function egressPrincipals(mesh: Mesh): Map<string, string[]> {
+  const byName = new Map<string, string[]>();
+  for (const name of mesh.egressGateway.allow) {
+    byName.set(
+      name,
+      mesh.services.filter((s) => s.egress.some((p) => covers(p, name))).map((s) => s.spiffeId),
+    );
+  }
+  return byName;
+}
+
+/** The egress gateway's listeners, clusters and identity when sidecars reach it over mTLS. */
+export function gatewayEgressPerIdentity(mesh: Mesh, certs: CertMaterial, place: EgressPlace): { listeners: Obj[]; clusters: Obj[]; secrets: Obj[] } {
+  const principals = egressPrincipals(mesh);
+  const allow = mesh.egressGateway.allow.filter((n) => (principals.get(n) ?? []).length > 0);
+  if (allow.length === 0) return { listeners: [], clusters: [], secrets: [] };
+  const made = directEgress(mesh, place, allow);
+  const [tls, http] = made.listeners as [Obj, Obj];
+  const tlsChains = (tls.filter_chains as Obj[]).map((chain) => {
+    const name = ((chain.filter_chain_match as Obj).server_names as string[])[0];
+    const ids = principals.get(name) ?? [];
+    return {
+      ...chain,
+      // Refused at the handshake: no certificate, another CA, or an identity not allowed this name.
+      transport_socket: meshDownstreamTls(certs, { allowedUris: ids }),
+      filters: [networkRbac(name, ids), ...(chain.filters as Obj[]).map(connectOnData)],
+    };
+  });
+  return {
+    listeners: [{ ...tls, filter_chains: tlsChains }, httpPerIdentity(certs, http, principals)],
+    clusters: made.clusters,
+    secrets: [identitySecret(certs, mesh.egressGateway.name)],
+  };
+}
+
+/**
+ * The destination is dialled only once the caller's first bytes have passed the handshake and
+ * RBAC: by default tcp_proxy connects as soon as a connection is accepted, so a refused caller
+ * would still open a connection to the destination.
+ */
+function connectOnData(filter: Obj): Obj {
+  if (filter.name !== 'envoy.filters.network.tcp_proxy') return filter;
+  return { ...filter, typed_config: { ...(filter.typed_config as Obj), upstream_connect_mode: 'ON_DOWNSTREAM_DATA', max_early_data_bytes: EARLY_DATA_BYTES } };
+}
+/** What the gateway holds of a caller's first bytes (its TLS ClientHello) before the destination answers. */
+const EARLY_DATA_BYTES = 65536;
+
+function serverNameMatcher(name: string): Obj {
+  return isWildcard(name) ? { suffix: name.slice(1), ignore_case: true } : { exact: name, ignore_case: true };
+}
+
+function principalsOf(ids: string[]): Obj[] {
+  return ids.map((id) => ({ authenticated: { principal_name: { exact: id } } }));
+}
+
+/** Caller identity and requested name again, after the handshake (defence in depth). */
+function networkRbac(name: string, ids: string[]): Obj {
+  return typed('envoy.filters.network.rbac', 'envoy.extensions.filters.network.rbac.v3.RBAC', {
+    stat_prefix: 'egress_rbac',
+    rules: { action: 'ALLOW', policies: { [`egress|${name}`]: { permissions: [{ requested_server_name: serverNameMatcher(name) }], principals: principalsOf(ids) } } },
+  });
+}
+
+/**
+ * The HTTP listener with mTLS in front and HTTP RBAC: denied by default (403), each virtual host
+ * (an allowed name, by Host or CONNECT authority) admitting the identities allowed that name.
+ */
+function httpPerIdentity(certs: CertMaterial, listener: Obj, principals: Map<string, string[]>): Obj {
+  const chain = (listener.filter_chains as Obj[])[0];
+  const hcm = (chain.filters as Obj[])[0];
+  const config = hcm.typed_config as Obj;
+  const routeConfig = config.route_config as Obj;
+  const virtualHosts = (routeConfig.virtual_hosts as Obj[]).map((vh) => {
+    const name = allowedNameOf(vh.name as string);
+    if (name === undefined) return vh;
+    return {
+      ...vh,
+      typed_per_filter_config: {
+        'envoy.filters.http.rbac': {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
+          rbac: { rules: { action: 'ALLOW', policies: { [`egress|${name}`]: { permissions: [{ any: true }], principals: principalsOf(principals.get(name) ?? []) } } } },
+        },
+      },
+    };
+  });
+  const rbac = typed('envoy.filters.http.rbac', 'envoy.extensions.filters.http.rbac.v3.RBAC', { rules: { action: 'ALLOW', policies: {} } });
+  return {
+    ...listener,
+    filter_chains: [
+      {
+        ...chain,
+        transport_socket: meshDownstreamTls(certs, { alpn: ['http/1.1'] }),
+        filters: [
+          {
+            ...hcm,
+            typed_config: {
+              ...config,
+              route_config: { ...routeConfig, virtual_hosts: virtualHosts },
+              http_filters: [rbac, ...(config.http_filters as Obj[])],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** `http|api.x.com` and `connect|api.x.com` → `api.x.com`; the denied host → undefined. */
+function allowedNameOf(virtualHost: string): string | undefined {
+  const bar = virtualHost.indexOf('|');
+  return bar < 0 ? undefined : virtualHost.slice(bar + 1);
+}
