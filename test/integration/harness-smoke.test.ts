@@ -168,9 +168,10 @@ describe('processes', () => {
   it('fails with the output when ready() never succeeds, and kills the process', async () => {
     const err = await startProcess(process.execPath, ['-e', 'console.log("pid", process.pid); setInterval(() => {}, 1000)'], {
       ready: () => Promise.reject(new Error('never')),
-      readyTimeoutMs: 500,
+      // Long enough for node to start and print its pid on a loaded machine.
+      readyTimeoutMs: 5_000,
     }).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/not ready after 500 ms: never/);
+    expect((err as Error).message).toMatch(/not ready after 5000 ms: never/);
     const pid = Number(/pid (\d+)/.exec((err as Error).message)?.[1]);
     expect(pid).toBeGreaterThan(0);
     expect(isAlive(pid)).toBe(false);
