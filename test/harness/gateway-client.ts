@@ -16,6 +16,8 @@ export interface GatewayTlsRequest {
   /** Client certificate and key for the outer connection; none: no certificate. */
   cert?: string;
   key?: string;
+  /** Source address (a client in a given pod). */
+  localAddress?: string;
   timeoutMs?: number;
 }
 
@@ -35,7 +37,7 @@ export function tlsThroughGateway(r: GatewayTlsRequest): Promise<GatewayResult> 
     };
     const timer = setTimeout(() => finish({ ok: false, error: `timed out after ${timeoutMs} ms` }), timeoutMs);
     // The gateway's own certificate is not what this client is testing: it is not checked.
-    const outer = tls.connect({ host: r.host, port: r.port, servername: r.name, cert: r.cert, key: r.key, rejectUnauthorized: false });
+    const outer = tls.connect({ host: r.host, port: r.port, servername: r.name, cert: r.cert, key: r.key, localAddress: r.localAddress, rejectUnauthorized: false });
     sockets.push(outer);
     outer.on('error', (e) => finish({ ok: false, error: `outer: ${e.message}` }));
     outer.on('close', () => finish({ ok: false, error: 'outer: closed' }));

@@ -9,3 +9,4 @@ export * from './tmp.js';
 export * from './cleanup.js';
 export * from './pki.js';
 export * from './gateway-client.js';
+export * from './kubelet.js';
