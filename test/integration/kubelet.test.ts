@@ -251,6 +251,11 @@ describe.skipIf(!envoy.path)('k8s tree run by a kubelet-style runner with the re
     expect(siteOf('api.stripe.com', false).connections).toEqual([]);
     // The control: payments' identity, the one allowed, does get through the same way.
     expect(await ask(await pem('payments'))).toMatchObject({ ok: true, status: 200, body: 'api.stripe.com' });
+    // A name every service may reach admits the services' identities, not the gateways'.
+    const askMaps = async (identity: string) =>
+      tlsThroughGateway({ host: gw.ip, port: gw.port, name: 'maps.googleapis.com', siteCa: ca.cert, localAddress: from, ...(await pem(identity)) });
+    expect(await askMaps('cart')).toMatchObject({ ok: true, body: 'maps.googleapis.com' });
+    expect((await askMaps('ingress-gateway')).ok).toBe(false);
   });
 
   it('notices wiring that does not match: a mount path the arguments do not use, a probe on a port nothing listens on', async () => {

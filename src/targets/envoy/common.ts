@@ -132,14 +132,14 @@ export function identitySecret(certs: CertMaterial, self: string): Obj {
 const IDENTITY_SECRET_REF = [{ name: IDENTITY_SECRET }];
 
 /** Server side of mesh mTLS: a client certificate from the mesh trust bundle is required. */
-export function meshDownstreamTls(certs: CertMaterial, opts: { alpn?: string[]; allowedUris?: string[] } = {}): Obj {
+export function meshDownstreamTls(certs: CertMaterial, opts: { alpn?: string[]; allowedUris?: string[]; sanMatchers?: Obj[] } = {}): Obj {
   return typed('envoy.transport_sockets.tls', 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', {
     require_client_certificate: true,
     common_tls_context: {
       tls_certificate_sds_secret_configs: IDENTITY_SECRET_REF,
       validation_context: {
         trusted_ca: { filename: certs.trustBundlePath },
-        match_typed_subject_alt_names: opts.allowedUris?.map(uriMatcher),
+        match_typed_subject_alt_names: opts.sanMatchers ?? opts.allowedUris?.map(uriMatcher),
       },
       alpn_protocols: opts.alpn,
     },

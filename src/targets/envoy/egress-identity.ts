@@ -148,21 +148,32 @@ export function covers(pattern: string, name: string): boolean {
  * the services allowed `*.x.com`.
  */
 export function egressPrincipals(mesh: Mesh): Map<string, string[]> {
+  const every = mesh.services.map((s) => s.spiffeId);
+  // Services by own pattern: a name is matched against each distinct pattern once, not per service.
+  const byPattern = new Map<string, number[]>();
+  mesh.services.forEach((s, i) => {
+    for (const p of s.ownEgress) byPattern.set(p, [...(byPattern.get(p) ?? []), i]);
+  });
   const byName = new Map<string, string[]>();
   for (const name of mesh.egressGateway.allow) {
-    byName.set(
-      name,
-      mesh.services.filter((s) => s.egress.some((p) => covers(p, name))).map((s) => s.spiffeId),
-    );
+    if (mesh.egress.allow.some((p) => covers(p, name))) {
+      byName.set(name, every); // the mesh-wide list is in every service's own
+      continue;
+    }
+    const admitted = new Set<number>();
+    for (const [p, services] of byPattern) if (covers(p, name)) for (const i of services) admitted.add(i);
+    byName.set(name, [...admitted].sort((a, b) => a - b).map((i) => every[i]));
   }
   return byName;
 }
 
 /** The egress gateway's listeners, clusters and identity when sidecars reach it over mTLS. */
-export function gatewayEgressPerIdentity(mesh: Mesh, certs: CertMaterial, place: EgressPlace): { listeners: Obj[]; clusters: Obj[]; secrets: Obj[] } {
-  const principals = egressPrincipals(mesh);
-  const allow = mesh.egressGateway.allow.filter((n) => (principals.get(n) ?? []).length > 0);
+export function gatewayEgressPerIdentity(mesh: Mesh, certs: CertMaterial, place: EgressPlace): { listeners: Obj[]; clusters: Obj[]; secrets: Obj[]; runtime?: Obj } {
+  const byName = egressPrincipals(mesh);
+  const allow = mesh.egressGateway.allow.filter((n) => (byName.get(n) ?? []).length > 0);
   if (allow.length === 0) return { listeners: [], clusters: [], secrets: [] };
+  const matchers = new IdentityMatchers(mesh);
+  const principals = new Map([...byName].map(([name, ids]) => [name, matchers.of(ids)]));
   const made = directEgress(mesh, place, allow);
   const [tls, http] = made.listeners as [Obj, Obj];
   const tlsChains = (tls.filter_chains as Obj[]).map((chain) => {
@@ -171,7 +182,7 @@ export function gatewayEgressPerIdentity(mesh: Mesh, certs: CertMaterial, place:
     return {
       ...chain,
       // Refused at the handshake: no certificate, another CA, or an identity not allowed this name.
-      transport_socket: meshDownstreamTls(certs, { allowedUris: ids }),
+      transport_socket: meshDownstreamTls(certs, { sanMatchers: ids.map((matcher) => ({ san_type: 'URI', matcher })) }),
       filters: [networkRbac(name, ids), ...(chain.filters as Obj[]).map(connectOnData)],
     };
   });
@@ -179,8 +190,52 @@ export function gatewayEgressPerIdentity(mesh: Mesh, certs: CertMaterial, place:
     listeners: [{ ...tls, filter_chains: tlsChains }, httpPerIdentity(certs, http, principals)],
     clusters: made.clusters,
     secrets: [identitySecret(certs, mesh.egressGateway.name)],
+    runtime: matchers.runtime(),
   };
 }
+
+/**
+ * The identities a name admits, as string matchers on the SPIFFE ID: exact IDs for a few, else
+ * one anchored regex listing the service names. A name every service may reach lists them all,
+ * and the gateway has it on three matchers (handshake, network RBAC, HTTP Host): one
+ * regex keeps a 1,000-service gateway inside a ConfigMap's 1 MiB. Names are DNS labels, so the
+ * alternation needs no escaping, and it is exact: a removed service's certificate matches none.
+ */
+class IdentityMatchers {
+  private readonly prefix: string;
+  private readonly made = new Map<string, Obj>();
+  private longest = 0;
+  constructor(private readonly mesh: Mesh) {
+    this.prefix = `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/`;
+  }
+
+  of(ids: string[]): Obj[] {
+    if (ids.length <= EXACT_IDS) return ids.map((exact) => ({ exact }));
+    const key = ids.join(' ');
+    let m = this.made.get(key);
+    if (!m) {
+      const names = ids.map((id) => {
+        if (!id.startsWith(this.prefix)) throw new Error(`envoy: ${id} is not an identity of mesh ${this.mesh.name}`);
+        return id.slice(this.prefix.length);
+      });
+      const regex = `^${this.prefix.replace(/[.^$|?*+()[\]{}\\]/g, '\\$&')}(?:${names.join('|')})$`;
+      this.longest = Math.max(this.longest, regex.length);
+      this.made.set(key, (m = reuse({ safe_regex: { regex } })));
+    }
+    return [m];
+  }
+
+  /**
+   * Envoy refuses a regex whose compiled program exceeds `re2.max_program_size.error_level`
+   * (default 100); an alternation of literals compiles to no more instructions than it has characters.
+   */
+  runtime(): Obj | undefined {
+    if (this.longest === 0) return undefined;
+    return { layers: [{ name: 'meshc-egress-identities', static_layer: { 're2.max_program_size.error_level': Math.max(100, this.longest + 100) } }] };
+  }
+}
+/** Principal sets up to this size are written as exact SPIFFE IDs. */
+const EXACT_IDS = 2;
 
 /**
  * The destination is dialled only once the caller's first bytes have passed the handshake and
@@ -198,12 +253,12 @@ function serverNameMatcher(name: string): Obj {
   return isWildcard(name) ? { suffix: name.slice(1), ignore_case: true } : { exact: name, ignore_case: true };
 }
 
-function principalsOf(ids: string[]): Obj[] {
-  return ids.map((id) => ({ authenticated: { principal_name: { exact: id } } }));
+function principalsOf(matchers: Obj[]): Obj[] {
+  return matchers.map((principal_name) => ({ authenticated: { principal_name } }));
 }
 
 /** Caller identity and requested name again, after the handshake (defence in depth). */
-function networkRbac(name: string, ids: string[]): Obj {
+function networkRbac(name: string, ids: Obj[]): Obj {
   return typed('envoy.filters.network.rbac', 'envoy.extensions.filters.network.rbac.v3.RBAC', {
     stat_prefix: 'egress_rbac',
     rules: { action: 'ALLOW', policies: { [`egress|${name}`]: { permissions: [{ requested_server_name: serverNameMatcher(name) }], principals: principalsOf(ids) } } },
@@ -212,14 +267,15 @@ function networkRbac(name: string, ids: string[]): Obj {
 
 /**
  * The HTTP listener with mTLS in front and HTTP RBAC: denied by default (403), each virtual host
- * (an allowed name, by Host or CONNECT authority) admitting the identities allowed that name.
+ * (an allowed name, by Host) admitting the identities allowed that name.
  */
-function httpPerIdentity(certs: CertMaterial, listener: Obj, principals: Map<string, string[]>): Obj {
+function httpPerIdentity(certs: CertMaterial, listener: Obj, principals: Map<string, Obj[]>): Obj {
   const chain = (listener.filter_chains as Obj[])[0];
   const hcm = (chain.filters as Obj[])[0];
   const config = hcm.typed_config as Obj;
   const routeConfig = config.route_config as Obj;
-  const virtualHosts = (routeConfig.virtual_hosts as Obj[]).map((vh) => {
+  // Sidecars answer CONNECT themselves and send the tunnel to the TLS port: no CONNECT here.
+  const virtualHosts = (routeConfig.virtual_hosts as Obj[]).filter((vh) => !(vh.name as string).startsWith('connect|')).map((vh) => {
     const name = allowedNameOf(vh.name as string);
     if (name === undefined) return vh;
     return {
@@ -254,7 +310,7 @@ function httpPerIdentity(certs: CertMaterial, listener: Obj, principals: Map<str
   };
 }
 
-/** `http|api.x.com` and `connect|api.x.com` → `api.x.com`; the denied host → undefined. */
+/** `http|api.x.com` → `api.x.com`; the denied host → undefined. */
 function allowedNameOf(virtualHost: string): string | undefined {
   const bar = virtualHost.indexOf('|');
   return bar < 0 ? undefined : virtualHost.slice(bar + 1);

@@ -56,6 +56,7 @@ export function egressGatewayBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
     admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
     static_resources: { listeners: egress.listeners, clusters: egress.clusters, secrets: egress.secrets.length > 0 ? egress.secrets : undefined },
+    layered_runtime: 'runtime' in egress ? egress.runtime : undefined,
   };
 }
 

@@ -86,6 +86,24 @@ describe('egress per identity: the gateway', () => {
     expect(Object.values(perRoute).flatMap((p: Any) => p.principals)).toEqual([{ authenticated: { principal_name: { exact: spiffe('web') } } }]);
   });
 
+  it('writes a name many services may reach as one anchored regex of their names, and raises Envoy’s regex size limit to fit', () => {
+    const { mesh, boot } = emit(true);
+    const gw = boot('egress-gateway');
+    const chain = chainFor(listener(gw, 'egress-tls'), '*.googleapis.com');
+    const [san] = chain.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names;
+    const names = mesh.services.map((s) => s.name).join('|');
+    expect(san).toEqual({ san_type: 'URI', matcher: { safe_regex: { regex: `^spiffe://shop\\.example/ns/shop/sa/(?:${names})$` } } });
+    const re = new RegExp(san.matcher.safe_regex.regex);
+    expect(re.test(spiffe('web'))).toBe(true);
+    expect(re.test(spiffe('egress-gateway'))).toBe(false);
+    expect(re.test(spiffe('web') + 'x')).toBe(false);
+    expect(re.test('spiffe://shopXexample/ns/shop/sa/web')).toBe(false);
+    const rbac: Any = Object.values(chain.filters[0].typed_config.rules.policies)[0];
+    expect(rbac.principals).toEqual([{ authenticated: { principal_name: san.matcher } }]);
+    const limit = gw.layered_runtime.layers[0].static_layer['re2.max_program_size.error_level'];
+    expect(limit).toBeGreaterThan(san.matcher.safe_regex.regex.length);
+  });
+
   it('without viaGateway stays the plain forward proxy for the union of every list', () => {
     const { boot } = emit(false);
     const gw = boot('egress-gateway');
