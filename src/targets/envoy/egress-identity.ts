@@ -37,7 +37,7 @@ import {
   tlsInspector,
   typed,
 } from './common.js';
-import { type EgressPlace, deniedVirtualHost, directEgress, egressHttpListener, isWildcard } from './egress.js';
+import { type EgressPlace, deniedVirtualHost, directEgress, egressHttpListener, hostVirtualHosts, isWildcard } from './egress.js';
 
 export const GATEWAY_TLS_CLUSTER = 'egress|gateway-tls';
 export const GATEWAY_HTTP_CLUSTER = 'egress|gateway-http';
@@ -58,7 +58,7 @@ const sidecarShared = new WeakMap<Mesh['dns'], SharedObjects<EgressResources>>()
 export function sidecarEgressViaGateway(mesh: Mesh, certs: CertMaterial, place: EgressPlace, allow: readonly string[], via: EgressVia): EgressResources {
   if (allow.length === 0) return { listeners: [], clusters: [] };
   const gateway = mesh.egressGateway;
-  const key = JSON.stringify([mesh.egress.tlsPort, place, allow, via, certs.trustBundlePath, gateway.spiffeId]);
+  const key = JSON.stringify([mesh.egress.tlsPort, mesh.egress.httpPort, place, allow, via, certs.trustBundlePath, gateway.spiffeId]);
   let byKey = sidecarShared.get(mesh.dns);
   if (!byKey) sidecarShared.set(mesh.dns, (byKey = new SharedObjects(64)));
   return byKey.get(key, () => {
@@ -68,7 +68,6 @@ export function sidecarEgressViaGateway(mesh: Mesh, certs: CertMaterial, place: 
 }
 
 function makeSidecarEgress(mesh: Mesh, certs: CertMaterial, place: EgressPlace, allow: readonly string[], via: EgressVia, gateway: Identity): { listeners: Obj[]; clusters: Obj[] } {
-  const { tlsPort } = mesh.egress;
   const tlsListener = {
     name: `${place.stem}-tls`,
     address: socketAddress(place.address, place.tlsPort),
@@ -79,16 +78,11 @@ function makeSidecarEgress(mesh: Mesh, certs: CertMaterial, place: EgressPlace, 
     })),
   };
   const virtualHosts: Obj[] = [];
-  for (const name of allow) {
-    virtualHosts.push({ name: `http|${name}`, domains: [name], routes: [{ match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER } }] });
-    virtualHosts.push({
-      name: `connect|${name}`,
-      domains: [`${name}:${tlsPort}`],
-      // connect_config: the sidecar answers the CONNECT and sends the tunnelled bytes (a TLS
-      // stream) to the gateway's TLS port, with the CONNECT host as the SNI (auto_sni below).
-      routes: [{ match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
-    });
-  }
+  const plain = { match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER } };
+  // connect_config: the sidecar answers the CONNECT and sends the tunnelled bytes (a TLS
+  // stream) to the gateway's TLS port, with the CONNECT host as the SNI (auto_sni below).
+  const connect = { match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } };
+  for (const name of allow) virtualHosts.push(...hostVirtualHosts(mesh, name, { plain, plainWithPort: plain, connect }));
   virtualHosts.push(deniedVirtualHost());
   const httpListener = egressHttpListener(place, virtualHosts, [router()]);
   const ip = /^\d+\.\d+\.\d+\.\d+$/.test(via.host);

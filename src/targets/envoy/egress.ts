@@ -105,25 +105,17 @@ export function directEgress(mesh: Mesh, place: EgressPlace, allow: readonly str
         },
       }
     : undefined;
+  const plain: Obj = { match: { prefix: '/' }, route: { cluster: DFP_CLUSTER }, typed_per_filter_config: dfpPerRoute, request_headers_to_remove: rewritePort ? [AUTHORITY_HEADER] : undefined };
   const virtualHosts: Obj[] = [];
   for (const name of allow) {
-    virtualHosts.push({
-      name: `http|${name}`,
-      domains: [name],
-      routes: [
-        {
-          match: { prefix: '/' },
-          route: { cluster: DFP_CLUSTER },
-          typed_per_filter_config: dfpPerRoute,
-          request_headers_to_remove: rewritePort ? [AUTHORITY_HEADER] : undefined,
-        },
-      ],
-    });
-    virtualHosts.push({
-      name: `connect|${name}`,
-      domains: [`${name}:${tlsPort}`],
-      routes: [{ match: { connect_matcher: {} }, route: { cluster: DFP_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
-    });
+    virtualHosts.push(
+      ...hostVirtualHosts(mesh, name, {
+        plain,
+        // A Host that names the port needs no rewrite: the forward proxy takes the port from it.
+        plainWithPort: rewritePort ? { match: { prefix: '/' }, route: { cluster: DFP_CLUSTER }, request_headers_to_remove: [AUTHORITY_HEADER] } : plain,
+        connect: { match: { connect_matcher: {} }, route: { cluster: DFP_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } },
+      }),
+    );
   }
   virtualHosts.push(DENIED);
 
@@ -212,6 +204,24 @@ export function egressHttpListener(place: EgressPlace, virtualHosts: Obj[], http
       },
     ],
   };
+}
+
+/**
+ * The virtual hosts of one allowed name: plain HTTP with `Host: name` or `Host: name:httpPort`
+ * (what clients send when the port is not 80), and CONNECT to `name:tlsPort`. Envoy matches
+ * domains exactly, port included, so a Host naming any other port falls to DENIED (403), as in
+ * the nginx and HAProxy targets.
+ */
+export function hostVirtualHosts(mesh: Mesh, name: string, routes: { plain: Obj; plainWithPort: Obj; connect: Obj }): Obj[] {
+  const { httpPort, tlsPort } = mesh.egress;
+  const withPort = `${name}:${httpPort}`;
+  // Domains are unique across virtual hosts: one port serving both takes both routes.
+  if (httpPort === tlsPort) return [{ name: `http|${name}`, domains: [name], routes: [routes.plain] }, { name: `connect|${name}`, domains: [withPort], routes: [routes.connect, routes.plainWithPort] }];
+  const http =
+    routes.plainWithPort === routes.plain
+      ? [{ name: `http|${name}`, domains: [name, withPort], routes: [routes.plain] }]
+      : [{ name: `http|${name}`, domains: [name], routes: [routes.plain] }, { name: `http-port|${name}`, domains: [withPort], routes: [routes.plainWithPort] }];
+  return [...http, { name: `connect|${name}`, domains: [`${name}:${tlsPort}`], routes: [routes.connect] }];
 }
 
 function exactClusterName(name: string): string {

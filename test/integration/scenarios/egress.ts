@@ -14,6 +14,7 @@ import {
   createTestCa,
   httpGet,
   httpViaConnectProxy,
+  rawHttp,
   startHttpBackend,
   startTlsBackend,
   tlsThroughGateway,
@@ -115,6 +116,33 @@ export function egressScenario(driver: ProxyDriver, opts: { viaGateway?: boolean
       for (const s of sites) {
         if (['wild.test', 'denied.test', 'other.test'].includes(s.name)) expect(s.requests.filter((r) => r.path === '/plain')).toEqual([]);
       }
+    });
+
+    it('HTTP with the port in Host: the external httpPort passes, another port gets 403', async () => {
+      const f = front();
+      const port = mesh.egress.httpPort;
+      for (const name of ['api.allowed.test', 'a.b.wild.test']) {
+        expect(await viaHttp(`${name}:${port}`, f.addresses[0], f.egressHttpPort)).toMatchObject({ status: 200, body: name });
+      }
+      const site = sites.find((s) => s.name === 'api.allowed.test' && s.port === port)!;
+      const before = site.requests.length;
+      const wrong = await viaHttp(`api.allowed.test:${port + 1}`, f.addresses[0], f.egressHttpPort);
+      expect(wrong.status, wrong.body).toBe(403);
+      expect(site.requests.length).toBe(before);
+    });
+
+    it('HTTP absolute-form request target: the site receives origin-form', async () => {
+      const f = front();
+      const port = mesh.egress.httpPort;
+      const site = sites.find((s) => s.name === 'api.allowed.test' && s.port === port)!;
+      site.reset();
+      const reply = await rawHttp(
+        f.addresses[0],
+        f.egressHttpPort,
+        `GET http://api.allowed.test:${port}/absolute?q=1 HTTP/1.1\r\nHost: api.allowed.test:${port}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+      expect(site.requests.map((r) => r.path)).toEqual(['/absolute?q=1']);
     });
 
     it.skipIf(!driver.supports('egress.connect'))('HTTP CONNECT: allowed names tunnel to the site, others are refused', async () => {

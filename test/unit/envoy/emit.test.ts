@@ -240,11 +240,19 @@ describe('envoy target: egress', () => {
     const http = hcm(listener(fe, 'egress-http').filter_chains[0]);
     expect(http.upgrade_configs).toEqual([{ upgrade_type: 'CONNECT' }]);
     const vhosts = http.route_config.virtual_hosts;
-    expect(vhosts.map((v: Any) => v.domains)).toEqual([['*.googleapis.com'], ['*.googleapis.com:443'], ['api.segment.io'], ['api.segment.io:443'], ['*']]);
-    const connect = vhosts[3].routes[0];
+    expect(vhosts.map((v: Any) => v.domains)).toEqual([
+      ['*.googleapis.com'],
+      ['*.googleapis.com:8080'],
+      ['*.googleapis.com:443'],
+      ['api.segment.io'],
+      ['api.segment.io:8080'],
+      ['api.segment.io:443'],
+      ['*'],
+    ]);
+    const connect = vhosts[5].routes[0];
     expect(connect.match).toEqual({ connect_matcher: {} });
     expect(connect.route.upgrade_configs[0].upgrade_type).toBe('CONNECT');
-    const denied = vhosts[4];
+    const denied = vhosts[6];
     expect(denied.routes.every((r: Any) => r.direct_response.status === 403)).toBe(true);
   });
 
@@ -253,8 +261,12 @@ describe('envoy target: egress', () => {
     const http = hcm(listener(fe, 'egress-http').filter_chains[0]);
     const mutation = httpFilter(http, 'envoy.filters.http.header_mutation');
     expect(mutation.mutations.request_mutations[0].append.header.value).toBe('%REQ(:AUTHORITY)%:8080');
-    const route = http.route_config.virtual_hosts[2].routes[0];
+    const route = http.route_config.virtual_hosts[3].routes[0];
     expect(route.typed_per_filter_config['envoy.filters.http.dynamic_forward_proxy'].host_rewrite_header).toBe('x-meshc-egress-authority');
+    // `Host: name:8080` already names the port: no rewrite, and the added header is dropped.
+    const withPort = http.route_config.virtual_hosts[4].routes[0];
+    expect(withPort.typed_per_filter_config).toBeUndefined();
+    expect(withPort.request_headers_to_remove).toEqual(['x-meshc-egress-authority']);
     const port80 = emit((w) => void (w.spec.egress!.httpPort = 80)).boot('frontend');
     expect(httpFilter(hcm(listener(port80, 'egress-http').filter_chains[0]), 'envoy.filters.http.header_mutation')).toBeUndefined();
   });
