@@ -179,6 +179,8 @@ export interface Mesh {
   };
   ingress: IngressGateway;
   egressGateway: EgressGateway;
+  /** `spec.nginx` as written: where nginx loads its stream module from (`builtin`: compiled in). */
+  nginx?: { streamModule?: string };
 }
 
 export const INGRESS_GATEWAY = 'ingress-gateway';

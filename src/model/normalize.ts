@@ -239,6 +239,7 @@ export function normalize(w: WrittenMesh): Mesh {
       adminPort: eg.adminPort ?? DEFAULTS.egressGateway.adminPort,
       allow: sortUnique([...meshAllow, ...services.flatMap((s) => s.ownEgress)]),
     },
+    ...(spec.nginx?.streamModule !== undefined ? { nginx: { streamModule: spec.nginx.streamModule } } : {}),
   };
 }
 

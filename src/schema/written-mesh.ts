@@ -87,6 +87,15 @@ export interface WrittenMesh {
     };
     egress?: Egress;
     ingress?: Ingress;
+    /**
+     * nginx target settings.
+     */
+    nginx?: {
+      /**
+       * Path of nginx's stream module (egress, tcp), or `builtin`. Default `/usr/lib/nginx/modules/ngx_stream_module.so` (Debian); `meshc verify` says which.
+       */
+      streamModule?: string;
+    };
   };
 }
 /**

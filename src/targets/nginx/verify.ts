@@ -11,12 +11,30 @@
  *     `cart.shop.svc.cluster.local` resolve only where the mesh runs, so the check runs on a copy
  *     in which those names are replaced by 127.0.0.1, and the output says which names were
  *     replaced. Everything else is checked as written.
+ * Where the config loads the stream module from a place this nginx does not have it (another
+ * distribution's layout, or a build with it compiled in), the result says what to set
+ * `spec.nginx.streamModule` to, before nginx's own message.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { loadExeca } from '../../process.js';
 import { verifyEach, type Verifier, type VerifyResult } from '../verifier.js';
+import { parseNginxBuild, streamModuleProblem, type NginxBuild } from './stream-module.js';
+
+/** `nginx -V` of each binary, asked once. */
+const builds = new Map<string, Promise<NginxBuild>>();
+function nginxBuild(nginxPath: string): Promise<NginxBuild> {
+  let b = builds.get(nginxPath);
+  if (!b) {
+    b = loadExeca().then(async (execa) => {
+      const run = await execa(nginxPath, ['-V'], { reject: false, all: true, timeout: 60_000, stdin: 'ignore' });
+      return parseNginxBuild(run.all ?? '');
+    });
+    builds.set(nginxPath, b);
+  }
+  return b;
+}
 
 /** Host names of `server` lines inside `upstream { }` blocks (not IPv4 literals), in order, unique. */
 export function staticUpstreamNames(config: string): string[] {
@@ -57,7 +75,8 @@ export async function verifyNginxFile(outDir: string, file: string, nginxPath: s
       timeout: 60_000,
       stdin: 'ignore',
     });
-    return { file, ok: run.exitCode === 0, output: (note + (run.all ?? '')).trim() };
+    const problem = streamModuleProblem(file, text, await nginxBuild(nginxPath));
+    return { file, ok: run.exitCode === 0 && !problem, output: ((problem ? problem + '\n' : '') + note + (run.all ?? '')).trim() };
   } finally {
     await rm(prefix, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@
  * directives against `-p`. So certificates are written `../certs/...` (next to nginx/), and runtime
  * files go under `run/` and `tmp/` of the prefix, which the operator creates (nginx creates only
  * the last component of a temp path). Nothing in a config is an absolute machine path except the
- * stream module, which is a fixed system path.
+ * stream module: `spec.nginx.streamModule`, Debian's path by default, none when it is `builtin`.
  */
 import { TRUST_BUNDLE_PATH, ingressCertPath, ingressKeyPath, workloadCertPath, workloadKeyPath } from '../../certs/material.js';
 import { GENERATED_HEADER } from '../target.js';
@@ -16,7 +16,7 @@ import { serviceByName, type IngressHost, type Mesh, type Service } from '../../
 import { nginxNeedsUpstreamBlock } from '../features.js';
 import { duration, perEndpoint, subjectRfc2253, verifyName } from '../render.js';
 
-/** Debian's libnginx-mod-stream; `stream` (egress by SNI) needs it. */
+/** Debian's libnginx-mod-stream, the default of `spec.nginx.streamModule`; `stream` (egress by SNI, tcp) needs it. */
 export const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
 /** Output paths are relative to the output root; configs live one level down, in nginx/. */
@@ -29,6 +29,7 @@ interface Prelude {
   title: string;
   workload: string;
   stream: boolean;
+  /** The `load_module` path of the stream module, or '' when it is built in. */
   streamModule: string;
 }
 
@@ -137,8 +138,9 @@ export interface EgressGatewayView extends Prelude {
   egress: EgressView;
 }
 
-function prelude(workload: string, title: string, stream: boolean): Prelude {
-  return { header: GENERATED_HEADER, title, workload, stream, streamModule: NGINX_STREAM_MODULE };
+function prelude(mesh: Mesh, workload: string, title: string, stream: boolean): Prelude {
+  const module = mesh.nginx?.streamModule ?? NGINX_STREAM_MODULE;
+  return { header: GENERATED_HEADER, title, workload, stream, streamModule: module === 'builtin' ? '' : module };
 }
 
 function tlsOf(name: string): TlsFiles {
@@ -314,7 +316,7 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
   const tcp = s.protocol === 'tcp';
   return {
     callers: s.callers.map((c) => subjectRfc2253(c, mesh.namespace, mesh.trustDomain)),
-    ...prelude(s.name, `sidecar of service "${s.name}"`, egress || tcp || streamOutbound.length > 0),
+    ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || tcp || streamOutbound.length > 0),
     tls: tlsOf(s.name),
     tcp,
     inboundListen: `${sc.bindAddress}:${sc.inboundPort}`,
@@ -357,7 +359,7 @@ export function ingressView(mesh: Mesh): IngressView {
     catchAll: !h.routes.some((r) => r.pathPrefix === '/'),
   });
   return {
-    ...prelude(ing.name, 'ingress gateway', false),
+    ...prelude(mesh, ing.name, 'ingress gateway', false),
     httpsListen: `${ing.bindAddress}:${ing.httpsPort}`,
     httpListen: `${ing.bindAddress}:${ing.httpPort}`,
     adminListen: `127.0.0.1:${ing.adminPort}`,
@@ -373,7 +375,7 @@ export function ingressView(mesh: Mesh): IngressView {
 export function egressGatewayView(mesh: Mesh): EgressGatewayView {
   const gw = mesh.egressGateway;
   return {
-    ...prelude(gw.name, 'egress gateway', true),
+    ...prelude(mesh, gw.name, 'egress gateway', true),
     adminListen: `127.0.0.1:${gw.adminPort}`,
     egress: egressView(mesh, gw.allow, gw.bindAddress, gw.httpPort, gw.tlsPort),
   };
