@@ -30,8 +30,8 @@ export const capabilities: Capabilities = {
     'limit-max-pending-requests': no('open-source nginx has no upstream queue (`queue` is NGINX Plus)', 'set maxPendingRequests: 0 (no queue: excess requests fail at once)'),
     // "connection limit must be less 65536" (ngx_http_limit_conn_module)
     'limit-max-requests': yes('`limit_conn` on the outbound listener (excess answered 503)', 65_535),
-    'protocol-http2': partial('the inbound listener accepts HTTP/2, but nginx speaks HTTP/1.1 to the application and to other sidecars (it proxies HTTP/2 only as gRPC)', 'use protocol: grpc for gRPC services'),
-    'protocol-grpc': yes('`http2` listeners and `grpc_pass` (grpcs:// between sidecars)'),
+    'protocol-http2': yes('`http2` listeners and `grpc_pass`, which proxies any HTTP/2 request (grpcs:// between sidecars); the local port takes HTTP/2 with prior knowledge only'),
+    'protocol-grpc': yes('`http2` listeners and `grpc_pass` (grpcs:// between sidecars); the local port takes HTTP/2 with prior knowledge only'),
     'protocol-tcp': yes('`stream` servers: `map $ssl_client_s_dn` to the application, or to nothing (connection closed)'),
     'egress-tls-sni': yes('`stream` + `ssl_preread` + `map $ssl_preread_server_name` (`hostnames`)'),
     'egress-wildcard': yes('`*.example.com` in a `hostnames` map'),

@@ -236,17 +236,25 @@ function nextUpstream(s: Service): { nextUpstream: string; tries: number } {
   return { nextUpstream: list.join(' '), tries: retrying ? r.attempts + 1 : 1 };
 }
 
+/**
+ * http2 and grpc services are proxied by the grpc module: its upstream side speaks HTTP/2 and
+ * carries any HTTP/2 request, gRPC or not, where `proxy_pass` speaks only HTTP/1.x.
+ */
+function speaksHttp2(s: Service): boolean {
+  return s.protocol === 'grpc' || s.protocol === 'http2';
+}
+
 function meshProxy(mesh: Mesh, caller: string, s: Service, block: string, requestMs: number | undefined, forwardedProto: boolean): MeshProxy {
-  const grpc = s.protocol === 'grpc';
+  const h2 = speaksHttp2(s);
   const perTry = s.retries.attempts > 0 ? s.retries.perTryTimeoutMs : undefined;
   const read = perTry ?? requestMs;
   const dynamic = resolvedAtRunTime(mesh, s);
   const target = dynamic ? '$meshc_target' : block;
   // No leading spread (see normalize.ts): a view read by the template for every upstream.
   return {
-    m: grpc ? 'grpc' : 'proxy',
+    m: h2 ? 'grpc' : 'proxy',
     ...tlsOf(caller),
-    pass: s.protocol === 'tcp' ? `proxy_pass ${target}` : grpc ? `grpc_pass grpcs://${target}` : `proxy_pass https://${target}`,
+    pass: s.protocol === 'tcp' ? `proxy_pass ${target}` : h2 ? `grpc_pass grpcs://${target}` : `proxy_pass https://${target}`,
     dynamicTarget: dynamic ? `${s.endpoints[0].host}:${s.endpoints[0].port}` : '',
     resolver: dynamic ? resolverArgs(mesh) : '',
     sslName: verifyName(mesh.namespace, s.name),
@@ -254,7 +262,7 @@ function meshProxy(mesh: Mesh, caller: string, s: Service, block: string, reques
     readTimeout: read !== undefined ? duration(read) : '',
     idleTimeout: s.timeouts.idleMs !== undefined ? duration(s.timeouts.idleMs) : '',
     ...nextUpstream(s),
-    http1: !grpc,
+    http1: !h2,
     forwardedProto,
   };
 }
@@ -292,7 +300,7 @@ const blockName = (prefix: string, svc: string) => `${prefix}${svc.replace(/-/g,
 
 export function sidecarView(mesh: Mesh, s: Service): SidecarView {
   const sc = s.sidecar;
-  const grpc = s.protocol === 'grpc';
+  const h2 = speaksHttp2(s);
   const egress = s.egress.length > 0;
   const outbound: Outbound[] = s.upstreams.flatMap((u) => {
     const target = serviceByName(mesh, u.service);
@@ -303,7 +311,7 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
         service: u.service,
         upstream: resolvedAtRunTime(mesh, target) ? false : upstreamBlock(target, block),
         listen: `${sc.localAddress}:${u.localPort}`,
-        h2c: target.protocol === 'grpc',
+        h2c: speaksHttp2(target),
         limitConn: target.protocol === 'tcp' ? 0 : (target.connectionLimits?.maxRequests ?? 0),
         limitZone: `${block}_requests`,
         keepaliveTimeout: target.protocol !== 'tcp' && target.timeouts.idleMs !== undefined ? duration(target.timeouts.idleMs) : '',
@@ -320,12 +328,12 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
     tls: tlsOf(s.name),
     tcp,
     inboundListen: `${sc.bindAddress}:${sc.inboundPort}`,
-    inboundHttp2: s.protocol === 'http2' || grpc,
+    inboundHttp2: h2,
     appAddress: `${sc.appAddress}:${s.port}`,
-    appPass: grpc ? 'grpc_pass grpc://meshc_app' : 'proxy_pass http://meshc_app',
-    appHttp1: !grpc,
+    appPass: h2 ? 'grpc_pass grpc://meshc_app' : 'proxy_pass http://meshc_app',
+    appHttp1: !h2,
     appSource: appSource(sc),
-    appBind: grpc ? 'grpc_bind' : 'proxy_bind',
+    appBind: h2 ? 'grpc_bind' : 'proxy_bind',
     appIdleTimeout: s.timeouts.idleMs !== undefined ? duration(s.timeouts.idleMs) : '',
     probeListen: `${sc.bindAddress}:${sc.probePort}`,
     healthPath: s.healthPath,
