@@ -1,6 +1,7 @@
 /** Every proxy-agnostic scenario, run with the real Envoy. */
 import { envoyDriver } from './drivers/envoy.js';
 import { egressScenario } from './scenarios/egress.js';
+import { http2Scenario } from './scenarios/http2.js';
 import { ingressScenario } from './scenarios/ingress.js';
 import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
@@ -12,6 +13,7 @@ mtlsScenario(envoyDriver);
 egressScenario(envoyDriver);
 egressScenario(envoyDriver, { viaGateway: true });
 ingressScenario(envoyDriver);
+http2Scenario(envoyDriver);
 loadBalancingScenario(envoyDriver);
 validateScenario(envoyDriver);
 limitsScenario(envoyDriver);

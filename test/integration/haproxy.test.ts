@@ -2,6 +2,7 @@
 import { haproxyDriver } from './drivers/haproxy.js';
 import { retryScenario, subjectIdentityScenario } from './drivers/nginx.js';
 import { egressScenario } from './scenarios/egress.js';
+import { http2Scenario } from './scenarios/http2.js';
 import { ingressScenario } from './scenarios/ingress.js';
 import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
@@ -12,6 +13,7 @@ import { limitsScenario } from './scenarios/limits.js';
 mtlsScenario(haproxyDriver);
 egressScenario(haproxyDriver);
 ingressScenario(haproxyDriver);
+http2Scenario(haproxyDriver);
 loadBalancingScenario(haproxyDriver);
 validateScenario(haproxyDriver);
 limitsScenario(haproxyDriver);

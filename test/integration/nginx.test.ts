@@ -4,6 +4,7 @@ import { httpGet, sleep, startHttpBackend, type Backend, type Proc } from '../ha
 import { buildTestMesh, type TestMesh } from './mesh-builder.js';
 import { nginxDriver, retryScenario, subjectIdentityScenario } from './drivers/nginx.js';
 import { egressScenario } from './scenarios/egress.js';
+import { http2Scenario } from './scenarios/http2.js';
 import { ingressScenario } from './scenarios/ingress.js';
 import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
@@ -14,6 +15,7 @@ import { limitsScenario } from './scenarios/limits.js';
 mtlsScenario(nginxDriver);
 egressScenario(nginxDriver);
 ingressScenario(nginxDriver);
+http2Scenario(nginxDriver);
 loadBalancingScenario(nginxDriver);
 validateScenario(nginxDriver);
 limitsScenario(nginxDriver);
