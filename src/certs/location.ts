@@ -5,14 +5,30 @@
  * `.meshc/` itself; a build finds it there and moves it into the mesh's own directory (see
  * prepareCerts), when it belongs to that mesh.
  */
+import { statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { STDIN_NAME } from '../source/stdin.js';
 
 /** Names in `.meshc/` that an older meshc's state used: a mesh file with such a name gets a suffix. */
 const TAKEN = new Set(['state.json', 'lock', 'builds.json', 'leaf-facts.json', 'private', 'keys.encrypted.json']);
 
+/**
+ * A mesh read from a pipe or a device (`-f <(…)`, `-f /dev/stdin`) has no folder of its own: its
+ * state is the one `-f -` uses, beside the working directory.
+ */
+function meshPath(file: string): string {
+  try {
+    const s = statSync(file);
+    if (!s.isFile() && !s.isDirectory()) return resolve(STDIN_NAME);
+  } catch {
+    // not there (yet): where it is named
+  }
+  return resolve(file);
+}
+
 /** The default state directory of a mesh file. */
 export function defaultStateDir(file: string): string {
-  const abs = resolve(file);
+  const abs = meshPath(file);
   const name = basename(abs).replace(/\.ya?ml$/i, '') || basename(abs);
   return join(dirname(abs), '.meshc', TAKEN.has(name) ? `${name}.mesh` : name);
 }
@@ -27,5 +43,5 @@ export interface StateLocation {
 /** The state directory for a mesh file and an optional `--state`. */
 export function stateLocation(file: string, explicit?: string): StateLocation {
   if (explicit !== undefined) return { dir: resolve(explicit) };
-  return { dir: defaultStateDir(file), legacy: join(dirname(resolve(file)), '.meshc') };
+  return { dir: defaultStateDir(file), legacy: join(dirname(meshPath(file)), '.meshc') };
 }

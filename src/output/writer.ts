@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { lstatSync, writeFile as writeFileCallback } from 'node:fs';
+import { existsSync, lstatSync, renameSync, rmSync, writeFile as writeFileCallback } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { InternalError, UserError } from '../errors.js';
 import type { OutputFile } from '../targets/target.js';
@@ -113,6 +114,8 @@ export type WriteResult = OutputPlan & { manifestSha256: string; fileCount: numb
  * staging directory is made at all: the tree is left exactly as it was.
  */
 export interface OutputSink {
+  /** The build's work directory beside the output (see workPrefix), made on the first write. */
+  readonly workDir: string;
   put(files: readonly OutputFile[]): Promise<void>;
   /** `beforeSwap` runs after staging and before the swap (the build commits certificate state there). */
   commit(hooks?: { beforeSwap?: () => Promise<void> }): Promise<WriteResult>;
@@ -216,6 +219,7 @@ export async function openOutput(outDir: string): Promise<OutputSink> {
   };
 
   return {
+    workDir: work,
     async put(files) {
       for (const f of files) checkPath(f.path, seen);
       // Every write of the batch settles before an error is reported: abort then finds no write in flight.
@@ -307,6 +311,7 @@ const BATCHES_IN_FLIGHT = 3;
  */
 export async function writeBatches(outDir: string, batches: Iterable<readonly OutputFile[]>, hooks: { beforeSwap?: () => Promise<void>; progress?: (files: number) => void } = {}): Promise<WriteResult> {
   const sink = await openOutput(outDir);
+  const stopWatching = cleanUpOnSignal(outDir, sink.workDir);
   const writing: Promise<void>[] = [];
   let files = 0;
   try {
@@ -324,7 +329,32 @@ export async function writeBatches(outDir: string, batches: Iterable<readonly Ou
     await Promise.allSettled(writing); // no write in flight while the staging tree is removed
     await sink.abort();
     throw e;
+  } finally {
+    stopWatching();
   }
+}
+
+/**
+ * While a build writes, SIGINT, SIGTERM and SIGHUP end it as the next build would finish it
+ * (cleanLeftovers): the previous tree put back if the swap was cut between its two renames, and
+ * the work directory, which may hold keys, removed. Then the process exits as the signal asks.
+ */
+function cleanUpOnSignal(outDir: string, work: string): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (signal: NodeJS.Signals) => {
+    try {
+      const old = join(work, 'old');
+      if (!existsSync(outDir) && existsSync(old)) renameSync(old, outDir);
+      for (const tree of ['staging', 'old']) rmSync(join(work, tree, 'secrets'), { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true });
+    } finally {
+      process.exit(128 + (osConstants.signals[signal] ?? 0));
+    }
+  };
+  for (const s of signals) process.once(s, onSignal);
+  return () => {
+    for (const s of signals) process.off(s, onSignal);
+  };
 }
 
 async function readManifestWithTime(outDir: string): Promise<{ m: Manifest; mtimeMs: number; sha256: string } | undefined> {

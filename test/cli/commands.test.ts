@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturePath, tmp } from '../support/build.js';
@@ -41,6 +41,14 @@ describe('shared options', () => {
     const init = await meshc(['init', '-f', '-']);
     expect(init.stdout.split('\n')[0]).toMatch(/^# yaml-language-server: \$schema=/);
   });
+
+  it('-f <(…) (a pipe the shell names) builds, with its state where -f - keeps it', async () => {
+    const cwd = await mkdtemp(join(dir, 'pipe-'));
+    const r = await execa('bash', ['-c', `node ${JSON.stringify(bin)} build -f <(cat ${JSON.stringify(fixturePath('minimal'))}) -o out`], { cwd, reject: false, timeout: 120_000, env: { NO_COLOR: '1' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await readdir(join(cwd, 'out'))).toContain('envoy');
+    expect(await readdir(join(cwd, '.meshc', '<stdin>'))).toContain('state.json');
+  }, 150_000);
 
   it('meshc version prints what --version prints', async () => {
     const [a, b] = [await meshc(['version']), await meshc(['--version'])];

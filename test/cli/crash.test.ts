@@ -21,8 +21,8 @@ const bin = new URL('../../bin/meshc.js', import.meta.url).pathname;
 
 const POINTS = ['writing', 'staged', 'keys-written', 'state-written', 'state-committed', 'between-renames', 'swapped', 'old-removed'];
 
-/** Starts a build that stops itself at `point`, and kills it there (SIGKILL). */
-async function killAt(cwd: string, point: string): Promise<void> {
+/** Starts a build that stops itself at `point`, and kills it there (SIGKILL, or `signal` then SIGCONT). */
+async function killAt(cwd: string, point: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<NodeJS.Signals | number | null> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1', MESHC_TEST_STOP_AT: point };
   delete env.MESHC_STATE_PASSPHRASE;
   const child = spawn(process.execPath, [bin, 'build'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -35,10 +35,16 @@ async function killAt(cwd: string, point: string): Promise<void> {
     });
     child.once('exit', () => resolve(false));
   });
-  if (stopped) child.kill('SIGKILL');
+  if (stopped && signal !== 'SIGKILL') {
+    // The child names the point just before it stops itself: a SIGCONT sent in between is lost.
+    while (!/^\d+ \(.*\) T/.test(await readFile(`/proc/${child.pid}/stat`, 'utf8'))) await new Promise((r) => setTimeout(r, 20));
+    child.kill(signal);
+    child.kill('SIGCONT');
+  } else if (stopped) child.kill('SIGKILL');
   const end = await exited;
   expect(stopped, `the build never reached ${point}: ${stderr}`).toBe(true);
-  expect(end).toBe('SIGKILL');
+  if (signal === 'SIGKILL') expect(end).toBe('SIGKILL');
+  return end;
 }
 
 /** Every certificate of state.json has its key in the key store (the two files are written apart). */
@@ -100,6 +106,32 @@ describe('a build killed with SIGKILL', () => {
     expect((await readdir(d)).sort()).toEqual(['.git', '.meshc', 'mesh.yaml', 'out']);
     expect((await stageable(d)).plainKeys).toEqual([]);
     expect((await meshc(['build', '--check'], { cwd: d })).exitCode).toBe(0);
+    await stateComplete(join(d, '.meshc/mesh'));
+  });
+});
+
+describe('a build interrupted with SIGINT or SIGTERM', () => {
+  // Past the state commit the swap may finish before the signal is handled: then the new output stands.
+  it.each([
+    ['SIGTERM', 'writing', 'previous'],
+    ['SIGINT', 'staged', 'previous'],
+    ['SIGTERM', 'between-renames', 'previous or new'],
+  ] as const)('by %s at "%s" leaves the %s output and no work directory, without waiting for the next build', async (signal, point, expected) => {
+    await writeFile(join(d, 'mesh.yaml'), base);
+    const setup = await meshc(['build'], { cwd: d });
+    expect(setup.exitCode, setup.stderr).toBe(0);
+    const previous = await readTree(join(d, 'out'));
+
+    await writeFile(join(d, 'mesh.yaml'), changed(base));
+    const end = await killAt(d, point, signal);
+    expect(end).toBe(signal === 'SIGINT' ? 130 : 143);
+
+    expect((await readdir(d)).sort()).toEqual(['.git', '.meshc', 'mesh.yaml', 'out']);
+    const seen = await readTree(join(d, 'out'));
+    const isPrevious = JSON.stringify([...seen]) === JSON.stringify([...previous]);
+    if (expected === 'previous') expect(isPrevious).toBe(true);
+    else expect(isPrevious || (complete(seen) && seen.has('envoy/extra.yaml'))).toBe(true);
+    expect((await stageable(d)).plainKeys).toEqual([]);
     await stateComplete(join(d, '.meshc/mesh'));
   });
 });
