@@ -334,27 +334,37 @@ export async function writeBatches(outDir: string, batches: Iterable<readonly Ou
   }
 }
 
+/** The work directories of the builds writing now, with their output directories. */
+const buildsWriting = new Map<string, string>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
- * While a build writes, SIGINT, SIGTERM and SIGHUP end it as the next build would finish it
+ * While a build writes, SIGINT, SIGTERM and SIGHUP finish it as the next build would
  * (cleanLeftovers): the previous tree put back if the swap was cut between its two renames, and
- * the work directory, which may hold keys, removed. Then the process exits as the signal asks.
+ * the work directory, which may hold keys, removed. Then the process exits as the signal asks,
+ * unless the program has its own handler for it.
  */
 function cleanUpOnSignal(outDir: string, work: string): () => void {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  const onSignal = (signal: NodeJS.Signals) => {
+  if (buildsWriting.size === 0) for (const s of SIGNALS) process.on(s, onSignal);
+  buildsWriting.set(work, outDir);
+  return () => {
+    buildsWriting.delete(work);
+    if (buildsWriting.size === 0) for (const s of SIGNALS) process.off(s, onSignal);
+  };
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  for (const [work, outDir] of buildsWriting) {
     try {
       const old = join(work, 'old');
       if (!existsSync(outDir) && existsSync(old)) renameSync(old, outDir);
       for (const tree of ['staging', 'old']) rmSync(join(work, tree, 'secrets'), { recursive: true, force: true });
       rmSync(work, { recursive: true, force: true });
-    } finally {
-      process.exit(128 + (osConstants.signals[signal] ?? 0));
+    } catch {
+      // the next build finishes it (cleanLeftovers)
     }
-  };
-  for (const s of signals) process.once(s, onSignal);
-  return () => {
-    for (const s of signals) process.off(s, onSignal);
-  };
+  }
+  if (process.listenerCount(signal) === 1) process.exit(128 + (osConstants.signals[signal] ?? 0));
 }
 
 async function readManifestWithTime(outDir: string): Promise<{ m: Manifest; mtimeMs: number; sha256: string } | undefined> {
