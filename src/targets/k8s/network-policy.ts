@@ -1,19 +1,23 @@
 /**
  * NetworkPolicies: the namespace denies everything, then each workload's policy opens exactly its
- * mesh edges. Policies are additive, so a pod may send or receive only what some policy selecting
- * it allows, on both ends of a connection:
+ * mesh edges, in both directions. An edge is a call the policy allows and some sidecar makes: the
+ * caller lists the callee in `upstreams` and the callee names the caller in `allowFrom` (or the
+ * ingress gateway routes to it). Policies are additive, so a pod may send or receive only what some
+ * policy selecting it allows, on both ends of a connection:
  *
  *   meshc.default-deny     every pod: no ingress, no egress
  *   meshc.allow-dns        every pod: egress to kube-dns (kube-system) and to `dns.resolvers`, port 53 or as written
- *   <service>              ingress from each caller (`callers`, with ingress-gateway) on inboundPort;
- *                          ingress from anywhere on probePort (kubelet probes; plaintext, health path only);
- *                          egress to each service that lists it as a caller, on that service's inboundPort;
+ *   <service>              ingress from each caller with an edge to it (ingress-gateway included) on inboundPort;
+ *                          egress to each upstream with an edge from it, on that upstream's inboundPort;
  *                          egress to the egress gateway when the service has an egress allow-list
  *   ingress-gateway        ingress from anywhere on its HTTP and HTTPS ports; egress to the routed services
  *   egress-gateway         ingress from services with an egress allow-list; egress to the internet
  *                          (0.0.0.0/0 minus private, shared and link-local ranges) on the egress ports only
+ *
+ * Kubelet probes need no rule: traffic from the node a pod runs on is always allowed
+ * (https://kubernetes.io/docs/concepts/services-networking/network-policies/).
  */
-import { EGRESS_GATEWAY, INGRESS_GATEWAY, type Mesh, type Service } from '../../model/mesh.js';
+import { EGRESS_GATEWAY, INGRESS_GATEWAY, serviceByName, type Mesh, type Service } from '../../model/mesh.js';
 import { commonLabels, selectorLabels } from './names.js';
 
 type Obj = Record<string, unknown>;
@@ -62,29 +66,44 @@ export function namespacePolicies(mesh: Mesh): Obj[] {
   ];
 }
 
-const calleeIndex = new WeakMap<Mesh, Map<string, Service[]>>();
+interface EdgeIndex {
+  /** caller → the services it calls and that admit it, sorted by name. */
+  callees: Map<string, Service[]>;
+  /** callee → the identities that call it and that it admits, sorted. */
+  callers: Map<string, string[]>;
+}
 
-/** Services that list `caller` among their callers (sorted by name): where its pods may connect. */
-function calleesOf(mesh: Mesh, caller: string): Service[] {
-  let index = calleeIndex.get(mesh);
+const edgeIndex = new WeakMap<Mesh, EdgeIndex>();
+
+/**
+ * The mesh edges: caller → callee where the callee admits the caller (`callers`) and the caller
+ * calls it (an upstream, or a route of the ingress gateway). A service that admits a caller which
+ * never calls it opens nothing, and an upstream that does not admit its caller opens nothing.
+ */
+export function meshEdges(mesh: Mesh): EdgeIndex {
+  let index = edgeIndex.get(mesh);
   if (!index) {
-    index = new Map();
-    for (const s of mesh.services) for (const c of s.callers) index.set(c, [...(index.get(c) ?? []), s]);
-    calleeIndex.set(mesh, index);
+    index = { callees: new Map(), callers: new Map() };
+    for (const callee of mesh.services) {
+      for (const caller of callee.callers) {
+        const calls = caller === INGRESS_GATEWAY || serviceByName(mesh, caller)?.upstreams.some((u) => u.service === callee.name) === true;
+        if (!calls) continue;
+        index.callees.set(caller, [...(index.callees.get(caller) ?? []), callee]);
+        index.callers.set(callee.name, [...(index.callers.get(callee.name) ?? []), caller]);
+      }
+    }
+    edgeIndex.set(mesh, index);
   }
-  return index.get(caller) ?? [];
+  return index;
 }
 
 function egressToCallees(mesh: Mesh, caller: string): Obj[] {
-  return calleesOf(mesh, caller).map((s) => ({ to: [pods(s.name)], ports: [tcp(s.sidecar.inboundPort)] }));
+  return (meshEdges(mesh).callees.get(caller) ?? []).map((s) => ({ to: [pods(s.name)], ports: [tcp(s.sidecar.inboundPort)] }));
 }
 
 export function servicePolicy(mesh: Mesh, svc: Service): Obj {
-  const ingress: Obj[] = [];
-  if (svc.callers.length > 0) ingress.push({ from: svc.callers.map(pods), ports: [tcp(svc.sidecar.inboundPort)] });
-  // Kubelet probes come from the node, whose address is not known here: the probe port is open
-  // to every source, and answers only the health path in plaintext.
-  ingress.push({ ports: [tcp(svc.sidecar.probePort)] });
+  const callers = meshEdges(mesh).callers.get(svc.name) ?? [];
+  const ingress: Obj[] = callers.length > 0 ? [{ from: callers.map(pods), ports: [tcp(svc.sidecar.inboundPort)] }] : [];
   const egress = egressToCallees(mesh, svc.name);
   if (svc.egress.length > 0) egress.push({ to: [pods(EGRESS_GATEWAY)], ports: egressGatewayPorts(mesh) });
   return policy(mesh, svc.name, pods(svc.name).podSelector, { policyTypes: ['Ingress', 'Egress'], ingress, egress });

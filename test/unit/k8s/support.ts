@@ -66,6 +66,25 @@ export function handMeshes(): Record<string, Mesh> {
       } as WrittenMesh['spec'],
       'maglev',
     ),
+    // Permissions wider than the calls: web admits nobody but calls accounts, reports admits web
+    // which never calls it, notifier admits accounts which never calls it, audit is called by
+    // accounts without admitting it.
+    bank: meshOf(
+      {
+        trustDomain: 'b.example',
+        namespace: 'bank',
+        services: {
+          web: { port: 8080, upstreams: ['accounts'] },
+          accounts: { port: 8080, allowFrom: ['web'], upstreams: ['ledger', 'audit'], egress: ['api.bank.example'] },
+          ledger: { port: 5432, protocol: 'tcp', allowFrom: ['accounts'] },
+          reports: { port: 8080, allowFrom: ['web'], upstreams: ['ledger'] },
+          notifier: { port: 8080, allowFrom: ['accounts'], egress: ['*.mail.example'] },
+          audit: { port: 8080 },
+        },
+        ingress: { hosts: { 'bank.example.com': { routes: [{ pathPrefix: '/', service: 'web' }] } } },
+      } as WrittenMesh['spec'],
+      'bank',
+    ),
     // Names that could collide: `*.x` next to `wildcard.x`, a single-label host, a long name,
     // services named like the namespace policies, an endpoint name two services list.
     collide: meshOf(
@@ -193,4 +212,114 @@ export function kinds(list: Doc[], kind: string): Any[] {
 /** Does a label selector (matchLabels only, as generated) match these labels? */
 export function matches(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   return Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+/** A pod of a generated tree: a Deployment's name and its pod template's labels. */
+export interface PolicyPod {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export function policyPods(list: Doc[]): PolicyPod[] {
+  return kinds(list, 'Deployment').map((d) => ({ name: d.metadata.name, labels: d.spec.template.metadata.labels }));
+}
+
+const KUBE_DNS_PEER = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } };
+const NOT_INTERNET = ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'];
+
+/**
+ * The entities a NetworkPolicy peer admits: pod names (selectors resolved against the pods'
+ * labels, same namespace), `kube-dns`, `ip:<a.b.c.d>`, `internet` (0.0.0.0/0 without the private,
+ * shared and link-local ranges) or `*` (no peer list: anywhere). Any other peer shape throws, so
+ * a new kind of peer cannot widen a policy unnoticed.
+ */
+function peerEntities(peers: Any[] | undefined, pods: PolicyPod[]): string[] {
+  if (peers === undefined) return ['*'];
+  return peers.flatMap((p): string[] => {
+    if (JSON.stringify(p) === JSON.stringify(KUBE_DNS_PEER)) return ['kube-dns'];
+    if (p.ipBlock) {
+      if (p.ipBlock.cidr === '0.0.0.0/0' && JSON.stringify([...p.ipBlock.except].sort()) === JSON.stringify(NOT_INTERNET)) return ['internet'];
+      const m = /^(\d+\.\d+\.\d+\.\d+)\/32$/.exec(p.ipBlock.cidr);
+      if (m && !p.ipBlock.except) return [`ip:${m[1]}`];
+    }
+    if (p.podSelector && !p.namespaceSelector && !p.ipBlock && Object.keys(p.podSelector).every((k) => k === 'matchLabels')) {
+      return pods.filter((pod) => matches(p.podSelector.matchLabels, pod.labels)).map((pod) => pod.name);
+    }
+    throw new Error(`unexpected NetworkPolicy peer ${JSON.stringify(p)}`);
+  });
+}
+
+function rulePorts(ports: Any[] | undefined): string[] {
+  if (!ports || ports.length === 0) return ['any'];
+  return ports.map((p) => {
+    if (p.endPort !== undefined || typeof p.port !== 'number') throw new Error(`unexpected NetworkPolicy port ${JSON.stringify(p)}`);
+    return `${p.protocol ?? 'TCP'}/${p.port}`;
+  });
+}
+
+/**
+ * The edges NetworkPolicies open, each direction on its own: `egress` holds `pod->entity:PROTO/port`
+ * for every egress rule of every policy selecting the pod, `ingress` holds `entity->pod:PROTO/port`.
+ * A pod no policy isolates in a direction opens `pod->*:any` (or `*->pod:any`) there.
+ */
+export function policyEdges(policies: Any[], pods: PolicyPod[]): { egress: Set<string>; ingress: Set<string> } {
+  const egress = new Set<string>();
+  const ingress = new Set<string>();
+  for (const pod of pods) {
+    for (const [type, out, rules] of [
+      ['Egress', egress, (p: Any) => p.spec.egress],
+      ['Ingress', ingress, (p: Any) => p.spec.ingress],
+    ] as const) {
+      const selecting = policies.filter((p) => {
+        const sel = p.spec.podSelector;
+        if (Object.keys(sel).some((k) => k !== 'matchLabels')) throw new Error(`unexpected podSelector ${JSON.stringify(sel)}`);
+        return (p.spec.policyTypes ?? ['Ingress']).includes(type) && matches(sel.matchLabels, pod.labels);
+      });
+      if (selecting.length === 0) out.add(type === 'Egress' ? `${pod.name}->*:any` : `*->${pod.name}:any`);
+      for (const p of selecting) {
+        for (const r of rules(p) ?? []) {
+          for (const e of peerEntities(type === 'Egress' ? r.to : r.from, pods)) {
+            for (const port of rulePorts(r.ports)) out.add(type === 'Egress' ? `${pod.name}->${e}:${port}` : `${e}->${pod.name}:${port}`);
+          }
+        }
+      }
+    }
+  }
+  return { egress, ingress };
+}
+
+/**
+ * The edges the mesh policy allows, from the model alone (not from the targets' code): a caller
+ * reaches a callee that lists it in allowFrom and that it lists in upstreams, the ingress gateway
+ * the routed services, services with egress the egress gateway, the egress gateway the internet,
+ * every pod DNS; the ingress gateway is reachable from anywhere.
+ */
+export function expectedPolicyEdges(mesh: Mesh, opts: { egressGateway?: boolean } = {}): { egress: Set<string>; ingress: Set<string> } {
+  const egress = new Set<string>();
+  const ingress = new Set<string>();
+  const edge = (from: string, to: string, port: number) => {
+    egress.add(`${from}->${to}:TCP/${port}`);
+    ingress.add(`${from}->${to}:TCP/${port}`);
+  };
+  const byName = new Map(mesh.services.map((s) => [s.name, s]));
+  for (const s of mesh.services) {
+    for (const u of s.upstreams) {
+      const callee = byName.get(u.service);
+      if (callee?.allowFrom.includes(s.name)) edge(s.name, callee.name, callee.sidecar.inboundPort);
+    }
+  }
+  for (const h of mesh.ingress.hosts) for (const r of h.routes) edge('ingress-gateway', r.service, byName.get(r.service)!.sidecar.inboundPort);
+  for (const p of [mesh.ingress.httpPort, mesh.ingress.httpsPort]) ingress.add(`*->ingress-gateway:TCP/${p}`);
+  if (opts.egressGateway !== false) {
+    for (const s of mesh.services) if (s.egress.length > 0) for (const p of [mesh.egressGateway.httpPort, mesh.egressGateway.tlsPort]) edge(s.name, 'egress-gateway', p);
+    if (mesh.egressGateway.allow.length > 0) for (const p of [mesh.egress.httpPort, mesh.egress.tlsPort]) egress.add(`egress-gateway->internet:TCP/${p}`);
+  }
+  const names = [...mesh.services.map((s) => s.name), 'ingress-gateway', ...(opts.egressGateway !== false ? ['egress-gateway'] : [])];
+  for (const n of names) {
+    for (const proto of ['UDP', 'TCP']) {
+      egress.add(`${n}->kube-dns:${proto}/53`);
+      for (const r of mesh.dns.resolvers) if (/^\d+\.\d+\.\d+\.\d+$/.test(r.host)) egress.add(`${n}->ip:${r.host}:${proto}/${r.port}`);
+    }
+  }
+  return { egress, ingress };
 }
