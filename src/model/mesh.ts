@@ -3,6 +3,8 @@
  * lists sorted (plain code-unit order), durations in milliseconds. Built by `normalize` from a
  * `WrittenMesh` that passed the schema; see docs/reference.md for every default.
  */
+import type { GatewayKubernetes, ServiceKubernetes } from './kubernetes.js';
+
 export type KeyAlgorithm = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
 export type Protocol = 'http' | 'http2' | 'grpc' | 'tcp';
 export type LbPolicy = 'round_robin' | 'least_request' | 'random' | 'ring_hash' | 'maglev';
@@ -122,6 +124,8 @@ export interface Service extends Identity {
   connectionLimits?: ConnectionLimits;
   healthPath: string;
   sidecar: SidecarPorts;
+  /** Its pods in the k8s/ and istio/ trees. */
+  kubernetes: ServiceKubernetes;
 }
 
 export type IngressTls = { kind: 'generated' } | { kind: 'files'; certFile: string; keyFile: string };
@@ -148,6 +152,7 @@ export interface IngressGateway extends Identity {
   trustForwardedProto: boolean;
   /** Sorted by host. */
   hosts: IngressHost[];
+  kubernetes: GatewayKubernetes;
 }
 
 export interface EgressGateway extends Identity {
@@ -159,6 +164,7 @@ export interface EgressGateway extends Identity {
   adminPort: number;
   /** Union of the mesh-wide list and every service's own list, sorted. */
   allow: string[];
+  kubernetes: GatewayKubernetes;
 }
 
 export interface Mesh {

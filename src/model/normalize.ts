@@ -14,6 +14,7 @@ import {
   type SidecarPorts,
   type Upstream,
 } from './mesh.js';
+import { gatewayKubernetes, serviceKubernetes } from './kubernetes.js';
 
 /** Defaults, in one place; docs/reference.md and the schema descriptions say the same. */
 export const DEFAULTS = {
@@ -192,6 +193,7 @@ export function normalize(w: WrittenMesh): Mesh {
         ...(s.connectionLimits ? { connectionLimits: dropUndefined({ ...s.connectionLimits }) } : {}),
         healthPath: s.health?.path ?? DEFAULTS.healthPath,
         sidecar,
+        kubernetes: serviceKubernetes(spec, s),
       } satisfies Service;
     });
 
@@ -229,6 +231,7 @@ export function normalize(w: WrittenMesh): Mesh {
       adminPort: ing.adminPort ?? DEFAULTS.ingress.adminPort,
       trustForwardedProto: ing.trustForwardedProto ?? false,
       hosts,
+      kubernetes: gatewayKubernetes(spec, 'ingressGateway'),
     },
     egressGateway: {
       ...identity(EGRESS_GATEWAY, td, ns),
@@ -238,6 +241,7 @@ export function normalize(w: WrittenMesh): Mesh {
       tlsPort: eg.tlsPort ?? DEFAULTS.egressGateway.tlsPort,
       adminPort: eg.adminPort ?? DEFAULTS.egressGateway.adminPort,
       allow: sortUnique([...meshAllow, ...services.flatMap((s) => s.ownEgress)]),
+      kubernetes: gatewayKubernetes(spec, 'egressGateway'),
     },
     ...(spec.nginx?.streamModule !== undefined ? { nginx: { streamModule: spec.nginx.streamModule } } : {}),
   };

@@ -4,11 +4,16 @@
  */
 type S = Record<string, unknown>;
 
+/** A definition used in several places is described once; later uses point at the first. */
 export function renderReference(schema: S): string {
   const defs = (schema.$defs ?? {}) as Record<string, S>;
   const deref = (s: S): S => (typeof s.$ref === 'string' ? deref(defs[(s.$ref as string).replace('#/$defs/', '')]) : s);
   const sections: string[] = [];
   const seen = new Set<string>();
+  /** Definitions with fields of their own, by name → the title they are described under. */
+  const described = new Map<string, string>();
+  const defName = (p: S): string | undefined => (typeof p.$ref === 'string' ? (p.$ref as string).replace('#/$defs/', '') : undefined);
+  const childTitle = (title: string, name: string) => `${title === '(top level)' ? '' : title + '.'}${name}`;
 
   const typeOf = (raw: S): string => {
     const s = deref(raw);
@@ -32,14 +37,23 @@ export function renderReference(schema: S): string {
     seen.add(title);
     const props = (s.properties ?? {}) as Record<string, S>;
     const required = new Set((s.required ?? []) as string[]);
+    for (const [name, p] of Object.entries(props)) {
+      const def = defName(p);
+      if (def !== undefined && deref(p).properties && !described.has(def)) described.set(def, childTitle(title, name));
+    }
     const rows = Object.entries(props).map(([name, p]) => {
-      const desc = String(p.description ?? deref(p).description ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+      let desc = String(p.description ?? deref(p).description ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+      const def = defName(p);
+      const first = def !== undefined && deref(p).properties ? described.get(def) : undefined;
+      if (first !== undefined && first !== childTitle(title, name)) desc += ` Fields as in \`${first}\`.`;
       return `| \`${name}\`${required.has(name) ? ' (required)' : ''} | ${typeOf(p)} | ${desc} |`;
     });
     sections.push(`#### \`${title}\`\n\n${String(s.description ?? '')}\n\n| field | type | meaning |\n|---|---|---|\n${rows.join('\n')}\n`);
     for (const [name, p] of Object.entries(props)) {
       const d = deref(p);
-      const child = `${title === '(top level)' ? '' : title + '.'}${name}`;
+      const child = childTitle(title, name);
+      const def = defName(p);
+      if (d.properties && def !== undefined && described.get(def) !== child) continue;
       if (d.properties) visit(child, d);
       else if (d.type === 'object' && d.additionalProperties && typeof d.additionalProperties === 'object') {
         const key = name === 'services' ? '<service>' : name === 'hosts' ? '<host>' : '<key>';

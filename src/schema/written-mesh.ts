@@ -42,6 +42,14 @@ export type DnsLabel = string;
  * An external domain: an exact name (`api.stripe.com`) or a leading wildcard (`*.googleapis.com`, which matches subdomains at any depth but not the apex).
  */
 export type DomainPattern = string;
+/**
+ * CPU as Kubernetes writes it: cores (`2`, `0.5`) or millicores (`500m`).
+ */
+export type CpuQuantity = string | number;
+/**
+ * Memory as Kubernetes writes it: bytes, or with a suffix (`128Mi`, `1Gi`, `500M`).
+ */
+export type MemoryQuantity = string | number;
 
 /**
  * A meshc mesh: services, who may call whom, the external domains each may reach, the hosts served to the internet and how each service is load-balanced. One file compiles into certificates, proxy configurations, Kubernetes manifests and Istio resources.
@@ -96,6 +104,7 @@ export interface WrittenMesh {
        */
       streamModule?: string;
     };
+    kubernetes?: MeshKubernetes;
   };
 }
 /**
@@ -214,6 +223,7 @@ export interface Service {
   connectionLimits?: ConnectionLimits;
   health?: Health;
   sidecar?: Sidecar1;
+  kubernetes?: ServiceKubernetes;
 }
 /**
  * How callers spread requests over this service's endpoints.
@@ -378,6 +388,72 @@ export interface Sidecar1 {
   egressTlsPort?: number;
 }
 /**
+ * Settings of this service's pods in the k8s/ and istio/ trees; described in docs/kubernetes.md.
+ */
+export interface ServiceKubernetes {
+  resources?: Resources;
+  /**
+   * The application container's security context. Default: the Pod Security Standards restricted profile (non-root, no privilege escalation, every capability dropped, RuntimeDefault seccomp).
+   */
+  securityContext?: {
+    /**
+     * `false` lets an application that cannot run as non-root run as its image's user, with the runtime's default capabilities: its namespace must then allow the baseline level (a warning says so). Default true.
+     */
+    runAsNonRoot?: boolean;
+    /**
+     * User ID (not 0). Default: the image's user, which must then be numeric and not 0.
+     */
+    runAsUser?: number;
+    /**
+     * Primary group ID (not 0). Default: the image's.
+     */
+    runAsGroup?: number;
+    /**
+     * Mount the container's root filesystem read-only. Default false.
+     */
+    readOnlyRootFilesystem?: boolean;
+  };
+  proxy?: ProxyContainer;
+}
+/**
+ * The application container's requests and limits. Default requests `cpu: 100m, memory: 128Mi` (lowered to a smaller limit), no limits.
+ */
+export interface Resources {
+  requests?: ResourceList;
+  limits?: ResourceList1;
+}
+/**
+ * What the scheduler reserves (and a ResourceQuota counts).
+ */
+export interface ResourceList {
+  cpu?: CpuQuantity;
+  memory?: MemoryQuantity;
+}
+/**
+ * The most the container may use (CPU is throttled, memory over the limit is killed).
+ */
+export interface ResourceList1 {
+  cpu?: CpuQuantity;
+  memory?: MemoryQuantity;
+}
+/**
+ * Its Envoy sidecar; unset fields follow `spec.kubernetes.proxy`.
+ */
+export interface ProxyContainer {
+  resources?: Resources1;
+  /**
+   * Envoy worker threads (`--concurrency`). Default: the CPU limit rounded up (2 with the default limit); 2 without a CPU limit.
+   */
+  concurrency?: number;
+}
+/**
+ * Requests and limits. Default requests `cpu: 100m, memory: 128Mi`, limits `cpu: 2, memory: 1Gi` (as Istio's proxies).
+ */
+export interface Resources1 {
+  requests?: ResourceList;
+  limits?: ResourceList1;
+}
+/**
  * Mesh-wide egress: domains every service may reach. Everything not allowed is dropped.
  */
 export interface Egress {
@@ -502,4 +578,46 @@ export interface Route {
    * Request timeout of this route. Default: the service's `timeouts.request`.
    */
   timeout?: string;
+}
+/**
+ * Settings of the Kubernetes manifests (k8s/ and istio/ trees) for the whole mesh; described in docs/kubernetes.md.
+ */
+export interface MeshKubernetes {
+  /**
+   * Envoy image of every sidecar and gateway (k8s/ tree), by tag or digest (`envoyproxy/envoy@sha256:...`). Default `envoyproxy/envoy:v1.40.0`.
+   */
+  proxyImage?: string;
+  proxy?: ProxyContainer1;
+  ingressGateway?: GatewayDeployment;
+  egressGateway?: GatewayDeployment;
+}
+/**
+ * Defaults for every Envoy container (sidecars and gateways); a service's or gateway's own `proxy` overrides them field by field.
+ */
+export interface ProxyContainer1 {
+  resources?: Resources1;
+  /**
+   * Envoy worker threads (`--concurrency`). Default: the CPU limit rounded up (2 with the default limit); 2 without a CPU limit.
+   */
+  concurrency?: number;
+}
+/**
+ * A gateway's Deployment (Kubernetes target).
+ */
+export interface GatewayDeployment {
+  /**
+   * Number of gateway pods, spread over nodes and zones, with a PodDisruptionBudget allowing one down at a time. Default 2.
+   */
+  replicas?: number;
+  proxy?: ProxyContainer2;
+}
+/**
+ * Its Envoy container; unset fields follow `spec.kubernetes.proxy`.
+ */
+export interface ProxyContainer2 {
+  resources?: Resources1;
+  /**
+   * Envoy worker threads (`--concurrency`). Default: the CPU limit rounded up (2 with the default limit); 2 without a CPU limit.
+   */
+  concurrency?: number;
 }

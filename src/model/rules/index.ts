@@ -2,6 +2,7 @@ import type { Finding } from '../diagnostic.js';
 import type { Rule, RuleContext } from './context.js';
 import { egressDomainsValid, egressNotRedundant, ingressHostsValid } from './domains.js';
 import { choiceCountNeedsLeastRequest, durationsInRange, hashPolicyHasKey, retryFitsTimeout, uniqueRoutes } from './policies.js';
+import { requestsWithinLimits } from './kubernetes.js';
 import { gatewayPortsUnique, sidecarPortsUnique, uniqueEndpoints } from './ports.js';
 import { allowFromExists, noDuplicateUpstreams, noSelfCall, reservedNames, routesExist, upstreamAllowsCaller, upstreamsExist } from './references.js';
 
@@ -25,6 +26,7 @@ export const RULES: readonly Rule[] = [
   sidecarPortsUnique,
   gatewayPortsUnique,
   uniqueEndpoints,
+  requestsWithinLimits,
 ];
 
 export function runRules(ctx: RuleContext): Finding[] {

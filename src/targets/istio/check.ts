@@ -8,8 +8,8 @@ import type { Finding } from '../../model/diagnostic.js';
 import type { Mesh } from '../../model/mesh.js';
 import { unsupported } from '../features.js';
 import { capabilities } from './capabilities.js';
-import { serviceNameFindings } from '../k8s/check.js';
+import { baselineFindings, serviceNameFindings } from '../k8s/check.js';
 
 export function checkIstio(mesh: Mesh): Finding[] {
-  return [...unsupported({ name: 'istio', capabilities }, mesh), ...serviceNameFindings('istio', mesh)];
+  return [...unsupported({ name: 'istio', capabilities }, mesh), ...serviceNameFindings('istio', mesh), ...baselineFindings('istio', mesh)];
 }

@@ -34,6 +34,7 @@ import { toYaml, toYamlDocuments } from '../../output/yaml.js';
 import { GENERATED_HEADER, wanted, type OutputFile } from '../target.js';
 import { ingressSecretFiles } from '../k8s/emit.js';
 import { hasWrittenEndpoints, istioPort, namespaceObject, serviceWorkload } from './workloads.js';
+import { containerResources, podDisruptionBudget, SECCOMP_RUNTIME_DEFAULT, topologySpread } from '../k8s/workload.js';
 import {
   APP_ENV_DOC_ISTIO,
   commonLabels,
@@ -340,42 +341,84 @@ function ingressObjects(mesh: Mesh): Obj[] {
 }
 
 /**
- * The gateway workload the Gateway selects, deployed with Istio's gateway injection in the mesh
- * namespace: it runs as the ServiceAccount `ingress-gateway` (the principal the services'
- * AuthorizationPolicies allow) and reads its credentials from Secrets in this namespace.
- * https://istio.io/latest/docs/setup/additional-setup/gateway/
+ * The gateway workload the Gateway selects, as Istio's gateway Helm chart deploys it
+ * (manifests/charts/gateway): injected with the `gateway` template in the mesh namespace, running
+ * as the ServiceAccount `ingress-gateway` (the principal the services' AuthorizationPolicies allow),
+ * with a Role to read the Secrets its Gateway names (`credentialName`), the unprivileged-port sysctl
+ * for ports below 1024, a restricted security context, resources, replicas spread over nodes and
+ * zones, and a PodDisruptionBudget. https://istio.io/latest/docs/setup/additional-setup/gateway/
  */
 function gatewayWorkload(mesh: Mesh): Obj[] {
   const gw = mesh.ingress;
-  const labels = { ...commonLabels(mesh), ...GATEWAY_POD_LABELS };
+  const k = gw.kubernetes;
+  const labels = { ...commonLabels(mesh), ...GATEWAY_POD_LABELS, 'app.kubernetes.io/component': 'gateway' };
   const podLabels = { ...labels, 'sidecar.istio.io/inject': 'true' };
-  const annotations: Record<string, string> = { 'inject.istio.io/templates': 'gateway' };
+  const proxyConfig: Obj = { concurrency: k.proxy.concurrency };
   // The Location of a redirect does not look at X-Forwarded-Proto (capability matrix: partial);
   // trusting one proxy in front at least keeps the client's scheme and address in the headers.
-  if (gw.trustForwardedProto) annotations['proxy.istio.io/config'] = JSON.stringify({ gatewayTopology: { numTrustedProxies: 1 } });
+  if (gw.trustForwardedProto) proxyConfig.gatewayTopology = { numTrustedProxies: 1 };
+  const annotations: Record<string, string> = { 'inject.istio.io/templates': 'gateway', 'proxy.istio.io/config': JSON.stringify(proxyConfig) };
+  const meta = { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels };
+  const lowPorts = gw.httpPort < 1024 || gw.httpsPort < 1024;
   return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels } },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta,
+      // What the chart grants: istiod checks that the gateway's account may read the namespace's
+      // Secrets before it serves their certificates to it.
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'watch', 'list'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: INGRESS_GATEWAY },
+      subjects: [{ kind: 'ServiceAccount', name: INGRESS_GATEWAY, namespace: mesh.namespace }],
+    },
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels },
+      metadata: meta,
       spec: {
-        replicas: 1,
+        replicas: k.replicas,
         selector: { matchLabels: GATEWAY_POD_LABELS },
         template: {
           metadata: { labels: podLabels, annotations },
           spec: {
             serviceAccountName: INGRESS_GATEWAY,
-            // `auto`: Istio's injector replaces the image and the whole container.
-            containers: [{ name: 'istio-proxy', image: 'auto' }],
+            topologySpreadConstraints: topologySpread(GATEWAY_POD_LABELS),
+            securityContext: {
+              seccompProfile: SECCOMP_RUNTIME_DEFAULT,
+              sysctls: lowPorts ? [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] : undefined,
+            },
+            containers: [
+              {
+                name: 'istio-proxy',
+                // `auto`: Istio's injector fills in the image and the rest of the container.
+                image: 'auto',
+                resources: containerResources(k.proxy.resources),
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'] },
+                  privileged: false,
+                  readOnlyRootFilesystem: true,
+                  runAsGroup: ISTIO_PROXY_UID,
+                  runAsNonRoot: true,
+                  runAsUser: ISTIO_PROXY_UID,
+                },
+              },
+            ],
           },
         },
       },
     },
+    podDisruptionBudget(mesh, INGRESS_GATEWAY, labels, GATEWAY_POD_LABELS),
     {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels },
+      metadata: meta,
       spec: {
         type: 'LoadBalancer',
         selector: GATEWAY_POD_LABELS,
@@ -388,6 +431,9 @@ function gatewayWorkload(mesh: Mesh): Obj[] {
     },
   ];
 }
+
+/** The user Istio's proxy image runs as (istio-proxy). */
+const ISTIO_PROXY_UID = 1337;
 
 export function hostVirtualServiceName(host: string): string {
   return hostScopedName('ingress', host);

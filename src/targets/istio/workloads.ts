@@ -8,6 +8,8 @@
 import type { Mesh, Service } from '../../model/mesh.js';
 import { extraEndpointServices } from '../k8s/emit.js';
 import { appEnvIstio, commonLabels, fqdn, selectorLabels, workloadLabels } from '../k8s/names.js';
+import { appSecurityContext, containerResources, SECCOMP_RUNTIME_DEFAULT } from '../k8s/workload.js';
+import type { ProxyContainer } from '../../model/kubernetes.js';
 
 type Obj = Record<string, unknown>;
 
@@ -48,11 +50,12 @@ export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
       selector: { matchLabels: selectorLabels(svc.name) },
       template: {
         // Not `{ ...labels, more }`: V8 gives each such object a map of its own (see normalize.ts).
-        metadata: { labels: Object.assign({}, labels, { 'sidecar.istio.io/inject': 'true' }) },
+        metadata: { labels: Object.assign({}, labels, { 'sidecar.istio.io/inject': 'true' }), annotations: istioProxyAnnotations(svc.kubernetes.proxy) },
         spec: {
           serviceAccountName: svc.name,
           // The injected proxy gets its identity token from its own projected volume.
           automountServiceAccountToken: false,
+          securityContext: { seccompProfile: SECCOMP_RUNTIME_DEFAULT },
           containers: [
             {
               name: svc.name,
@@ -62,6 +65,8 @@ export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
               // Istio rewrites these to its agent, so they work under STRICT mTLS.
               readinessProbe: { periodSeconds: 5, failureThreshold: 3, ...probe },
               livenessProbe: { initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3, ...probe },
+              resources: containerResources(svc.kubernetes.resources),
+              securityContext: appSecurityContext(svc.kubernetes.securityContext),
             },
           ],
         },
@@ -83,4 +88,19 @@ export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
     services.push(...names.map(service));
   }
   return [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: svc.name, namespace: mesh.namespace, labels }, automountServiceAccountToken: false }, deployment, ...services];
+}
+
+/**
+ * The injected sidecar's resources and worker count, as Istio's injector reads them from the pod's
+ * annotations (https://istio.io/latest/docs/reference/config/annotations/).
+ */
+export function istioProxyAnnotations(proxy: ProxyContainer): Record<string, string> {
+  const r = proxy.resources;
+  const out: Record<string, string> = {};
+  if (r.requests.cpu !== undefined) out['sidecar.istio.io/proxyCPU'] = r.requests.cpu;
+  if (r.limits.cpu !== undefined) out['sidecar.istio.io/proxyCPULimit'] = r.limits.cpu;
+  if (r.requests.memory !== undefined) out['sidecar.istio.io/proxyMemory'] = r.requests.memory;
+  if (r.limits.memory !== undefined) out['sidecar.istio.io/proxyMemoryLimit'] = r.limits.memory;
+  out['proxy.istio.io/config'] = JSON.stringify({ concurrency: proxy.concurrency });
+  return out;
 }

@@ -8,12 +8,13 @@ import type { Mesh } from '../../model/mesh.js';
 import { unsupported } from '../features.js';
 import { capabilities } from './capabilities.js';
 import { endpointNameClaims, endpointServiceName } from './emit.js';
+import { baselineServices } from './pod-security.js';
 
 /** A target expressing a field only approximately (README diagnostics table). */
 const PARTIAL = 'partially-supported-feature';
 
 export function checkK8s(mesh: Mesh): Finding[] {
-  const out: Finding[] = [...unsupported({ name: 'k8s', capabilities }, mesh), ...serviceNameFindings('k8s', mesh)];
+  const out: Finding[] = [...unsupported({ name: 'k8s', capabilities }, mesh), ...serviceNameFindings('k8s', mesh), ...baselineFindings('k8s', mesh)];
   for (const svc of mesh.services) {
     const sc = svc.sidecar;
     const at = (...rest: (string | number)[]) => pointer('spec', 'services', svc.name, ...rest);
@@ -105,4 +106,20 @@ export function serviceNameFindings(target: 'k8s' | 'istio', mesh: Mesh): Findin
       ),
       atKey: true,
     }));
+}
+
+/**
+ * An application allowed to run as root (`runAsNonRoot: false`) fails the Pod Security
+ * "restricted" level: its namespace must admit baseline. The k8s/ Namespace then enforces
+ * baseline; the istio/ tree leaves the namespace's level to the cluster.
+ */
+export function baselineFindings(target: 'k8s' | 'istio', mesh: Mesh): Finding[] {
+  return baselineServices(mesh).map((s) =>
+    warning(
+      'pod-security-baseline',
+      pointer('spec', 'services', s.name, 'kubernetes', 'securityContext', 'runAsNonRoot'),
+      `${target}: ${s.name} may run its application as root, which the Pod Security "restricted" level refuses: namespace ${mesh.namespace} must allow baseline${target === 'k8s' ? ' (the generated Namespace enforces baseline)' : ''}`,
+      'run the application as a non-root user (set runAsUser) and remove runAsNonRoot: false',
+    ),
+  );
 }

@@ -40,7 +40,19 @@ import {
   workloadSecretName,
 } from './names.js';
 import { egressGatewayPolicy, ingressGatewayPolicy, namespacePolicies, servicePolicy } from './network-policy.js';
-import { deployment, envoyConfigMap, envoyContainer, podFiles, podSpec, serviceAccount, type PodFiles } from './workload.js';
+import {
+  appSecurityContext,
+  containerResources,
+  deployment,
+  envoyConfigMap,
+  envoyContainer,
+  podDisruptionBudget,
+  podFiles,
+  podSpec,
+  serviceAccount,
+  type PodFiles,
+} from './workload.js';
+import { namespaceLabels } from './pod-security.js';
 import { cmp } from '../../model/mesh.js';
 
 type Obj = Record<string, unknown>;
@@ -72,7 +84,7 @@ export function* emitK8sManifests(mesh: Mesh, certs: CertMaterial, bootstrapOf: 
 
   yield add(
     'namespace.yaml',
-    toYaml({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace, labels: commonLabels(mesh) } }, GENERATED_HEADER),
+    toYaml({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace, labels: namespaceLabels(mesh) } }, GENERATED_HEADER),
   );
   yield add(
     'ca-bundle.yaml',
@@ -140,8 +152,11 @@ function serviceFile(mesh: Mesh, certs: CertMaterial, svc: Service, bootstrap: s
     // Spreads last: V8 gives each `{ ...x, more }` object a map of its own (see normalize.ts).
     readinessProbe: { periodSeconds: 5, failureThreshold: 3, ...probe },
     livenessProbe: { initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3, ...probe },
+    resources: containerResources(svc.kubernetes.resources),
+    securityContext: appSecurityContext(svc.kubernetes.securityContext),
   };
   const sidecar = envoyContainer(files, {
+    proxy: svc.kubernetes.proxy,
     ports: [
       { name: 'mesh-inbound', containerPort: sc.inboundPort },
       { name: 'mesh-probe', containerPort: sc.probePort },
@@ -243,12 +258,13 @@ function ingressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string):
   const ports = [{ name: 'http', containerPort: gw.httpPort }];
   if (gw.httpsPort !== gw.httpPort) ports.push({ name: 'https', containerPort: gw.httpsPort });
   const container = envoyContainer(files, {
+    proxy: gw.kubernetes.proxy,
     ports,
     sidecar: false,
     // The HTTP listener always exists; the admin port is on loopback, out of the kubelet's reach.
     readinessProbe: { tcpSocket: { port: gw.httpPort }, periodSeconds: 5 },
   });
-  const spec = podSpec(INGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.httpsPort < 1024 });
+  const spec = podSpec(INGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.httpsPort < 1024, spread: selectorLabels(INGRESS_GATEWAY) });
   const service = {
     apiVersion: 'v1',
     kind: 'Service',
@@ -268,7 +284,8 @@ function ingressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string):
   const objects = [
     serviceAccount(mesh, INGRESS_GATEWAY, labels),
     envoyConfigMap(mesh, files, labels),
-    deployment(mesh, INGRESS_GATEWAY, labels, selectorLabels(INGRESS_GATEWAY), 1, files, spec),
+    deployment(mesh, INGRESS_GATEWAY, labels, selectorLabels(INGRESS_GATEWAY), gw.kubernetes.replicas, files, spec),
+    podDisruptionBudget(mesh, INGRESS_GATEWAY, labels, selectorLabels(INGRESS_GATEWAY)),
     service,
     ingressGatewayPolicy(mesh),
   ];
@@ -290,13 +307,14 @@ function egressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): 
   const ports = [{ name: 'http', containerPort: gw.httpPort }];
   if (gw.tlsPort !== gw.httpPort) ports.push({ name: 'tls', containerPort: gw.tlsPort });
   const container = envoyContainer(files, {
+    proxy: gw.kubernetes.proxy,
     ports,
     sidecar: false,
     // No probe: its only ports are the egress listeners, which NetworkPolicy opens to the services
     // with an allow-list alone (opening them to the kubelet would open them to every pod), and the
     // admin port is on loopback. Without an allow-list it has no listener at all.
   });
-  const spec = podSpec(EGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.tlsPort < 1024 });
+  const spec = podSpec(EGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.tlsPort < 1024, spread: selectorLabels(EGRESS_GATEWAY) });
   const service = {
     apiVersion: 'v1',
     kind: 'Service',
@@ -310,7 +328,8 @@ function egressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): 
   const objects = [
     serviceAccount(mesh, EGRESS_GATEWAY, labels),
     envoyConfigMap(mesh, files, labels),
-    deployment(mesh, EGRESS_GATEWAY, labels, selectorLabels(EGRESS_GATEWAY), 1, files, spec),
+    deployment(mesh, EGRESS_GATEWAY, labels, selectorLabels(EGRESS_GATEWAY), gw.kubernetes.replicas, files, spec),
+    podDisruptionBudget(mesh, EGRESS_GATEWAY, labels, selectorLabels(EGRESS_GATEWAY)),
     service,
     egressGatewayPolicy(mesh),
   ];

