@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-const diagnosticLines = (s: string) => s.split('\n').filter((l) => /^\S+:\d+:\d+ {2}(error|warning) {2}/.test(l));
+const diagnosticLines = (s: string) => s.split('\n').filter((l) => /^\S+:\d+:\d+ {2}(error|warning|note) {2}/.test(l));
 
 describe('quiet, stable builds', () => {
   it('warnings go to stderr, the result to stdout, and a cached rebuild reports the same warnings (text and JSON)', async () => {

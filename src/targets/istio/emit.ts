@@ -11,8 +11,10 @@
  *                                upstreams and domains only, REGISTRY_ONLY), DestinationRule
  *                                (ISTIO_MUTUAL, load balancing, outlier detection, connection
  *                                pool), VirtualService (retries and request timeout, for http,
- *                                http2 and grpc), and for written endpoints a ServiceEntry with
- *                                their addresses and weights
+ *                                http2 and grpc; for endpoints that are Services of the namespace,
+ *                                split over them by weight), and for other written endpoints a
+ *                                ServiceEntry with their addresses and weights
+ *   istio/network-policies.yaml  NetworkPolicies: the mesh's edges on the applications' ports (see network-policy.ts)
  *   istio/egress.yaml            a ServiceEntry per external domain (wildcards: resolution NONE)
  *   istio/ingress-gateway.yaml   Gateway (a server per host, TLS from Secret credentials; HTTP
  *                                redirected to HTTPS), a VirtualService per host, and the gateway
@@ -33,7 +35,8 @@ import { cmp, INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, servic
 import { toYaml, toYamlDocuments } from '../../output/yaml.js';
 import { GENERATED_HEADER, wanted, type OutputFile } from '../target.js';
 import { ingressSecretFiles } from '../k8s/emit.js';
-import { hasWrittenEndpoints, istioPort, namespaceObject, serviceWorkload } from './workloads.js';
+import { hasWrittenEndpoints, istioPort, namespaceObject, percentages, serviceWorkload, weightedEndpointServices } from './workloads.js';
+import { istioNetworkPolicies } from './network-policy.js';
 import { containerResources, podDisruptionBudget, SECCOMP_RUNTIME_DEFAULT, topologySpread } from '../k8s/workload.js';
 import {
   APP_ENV_DOC_ISTIO,
@@ -100,6 +103,15 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
       }),
     );
   }
+  yield add(
+    'network-policies.yaml',
+    toYamlDocuments(istioNetworkPolicies(mesh), {
+      text: header(
+        'NetworkPolicies: a backstop under Istio\'s own authorization. Each pod may receive from its callers and send to its',
+        'upstreams only, on the applications\' ports; every pod reaches DNS and istiod; only services with egress reach the internet.',
+      ),
+    }),
+  );
   const entries = egressEntries(mesh);
   if (entries.length > 0) {
     yield add(
@@ -137,6 +149,8 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
 
 function serviceObjects(mesh: Mesh, svc: Service): Obj[] {
   const out: Obj[] = [...serviceWorkload(mesh, svc), authorizationPolicy(mesh, svc), sidecarResource(mesh, svc), destinationRule(mesh, svc)];
+  // The hosts the weighted routes go to take the service's own traffic policy.
+  for (const e of weightedEndpointServices(mesh, svc) ?? []) out.push(destinationRule(mesh, svc, e.name));
   const vs = serviceVirtualService(mesh, svc);
   if (vs) out.push(vs);
   const se = endpointsEntry(mesh, svc);
@@ -152,8 +166,14 @@ function authorizationPolicy(mesh: Mesh, svc: Service): Obj {
 }
 
 function sidecarResource(mesh: Mesh, svc: Service): Obj {
+  // An upstream with weighted endpoints is reached through the Services its routes name.
+  const upstreamHosts = (u: string): string[] => {
+    const target = serviceByName(mesh, u);
+    const weighted = target ? weightedEndpointServices(mesh, target) : undefined;
+    return [u, ...(weighted ?? []).map((e) => e.name)];
+  };
   const hosts = [
-    ...[...new Set(svc.upstreams.map((u) => u.service))].sort(cmp).map((u) => `./${fqdn(mesh, u)}`),
+    ...[...new Set(svc.upstreams.flatMap((u) => upstreamHosts(u.service)))].sort(cmp).map((u) => `./${fqdn(mesh, u)}`),
     ...svc.egress.map((d) => `./${d}`),
   ];
   return {
@@ -196,7 +216,7 @@ function loadBalancer(svc: Service): Obj {
   }
 }
 
-function destinationRule(mesh: Mesh, svc: Service): Obj {
+function destinationRule(mesh: Mesh, svc: Service, hostName = svc.name): Obj {
   const http = svc.protocol !== 'tcp';
   const limits = svc.connectionLimits ?? {};
   const tcp: Obj = {
@@ -215,9 +235,9 @@ function destinationRule(mesh: Mesh, svc: Service): Obj {
   return {
     apiVersion: NET,
     kind: 'DestinationRule',
-    metadata: meta(mesh, svc.name),
+    metadata: meta(mesh, hostName),
     spec: {
-      host: fqdn(mesh, svc.name),
+      host: fqdn(mesh, hostName),
       trafficPolicy: {
         tls: { mode: 'ISTIO_MUTUAL' },
         loadBalancer: loadBalancer(svc),
@@ -248,8 +268,14 @@ function retries(svc: Service): Obj {
 
 /** Retries and the request timeout of calls from other services (http, http2, grpc). */
 function serviceVirtualService(mesh: Mesh, svc: Service): Obj | undefined {
-  if (svc.protocol === 'tcp') return undefined;
   const host = fqdn(mesh, svc.name);
+  const weighted = weightedEndpointServices(mesh, svc);
+  const route = weighted
+    ? percentages(weighted.map((e) => e.weight)).map((weight, i) => ({ destination: { host: fqdn(mesh, weighted[i].name), port: { number: svc.port } }, weight }))
+    : [{ destination: { host, port: { number: svc.port } } }];
+  if (svc.protocol === 'tcp') {
+    return weighted ? { apiVersion: NET, kind: 'VirtualService', metadata: meta(mesh, svc.name), spec: { hosts: [host], tcp: [{ route }] } } : undefined;
+  }
   return {
     apiVersion: NET,
     kind: 'VirtualService',
@@ -258,7 +284,7 @@ function serviceVirtualService(mesh: Mesh, svc: Service): Obj | undefined {
       hosts: [host],
       http: [
         {
-          route: [{ destination: { host, port: { number: svc.port } } }],
+          route,
           timeout: svc.timeouts.requestMs !== undefined ? seconds(svc.timeouts.requestMs) : undefined,
           retries: retries(svc),
         },
@@ -268,12 +294,13 @@ function serviceVirtualService(mesh: Mesh, svc: Service): Obj | undefined {
 }
 
 /**
- * Written endpoints (anything but the default DNS name): a MESH_INTERNAL ServiceEntry for the
- * service's host with those addresses and weights, running as the service's account. Istio's
+ * Written endpoints that are not all Services of the namespace (addresses, names elsewhere): a
+ * MESH_INTERNAL ServiceEntry for the service's host with those addresses and weights, running as
+ * the service's account. Its host resolves only with Istio's DNS proxying (`check` warns). Istio's
  * sidecar listens on the application's port, so that is the endpoint port.
  */
 function endpointsEntry(mesh: Mesh, svc: Service): Obj | undefined {
-  if (!hasWrittenEndpoints(mesh, svc)) return undefined;
+  if (!hasWrittenEndpoints(mesh, svc) || weightedEndpointServices(mesh, svc) !== undefined) return undefined;
   const host = fqdn(mesh, svc.name);
   const p = istioPort(svc);
   const portName = p.name;

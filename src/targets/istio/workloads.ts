@@ -6,7 +6,7 @@
  * application calls its upstreams by their cluster names and listens on every interface.
  */
 import type { Mesh, Service } from '../../model/mesh.js';
-import { extraEndpointServices } from '../k8s/emit.js';
+import { endpointServiceName, extraEndpointServices } from '../k8s/emit.js';
 import { appEnvIstio, commonLabels, fqdn, selectorLabels, workloadLabels } from '../k8s/names.js';
 import { appSecurityContext, containerResources, SECCOMP_RUNTIME_DEFAULT } from '../k8s/workload.js';
 import type { ProxyContainer } from '../../model/kubernetes.js';
@@ -35,6 +35,37 @@ export function namespaceObject(mesh: Mesh): Obj {
 export function hasWrittenEndpoints(mesh: Mesh, svc: Service): boolean {
   const [e, ...rest] = svc.endpoints;
   return rest.length > 0 || e.host !== fqdn(mesh, svc.name) || e.port !== svc.sidecar.inboundPort || e.weight !== 1;
+}
+
+/**
+ * The Services a service's written endpoints name, with their weights, when every endpoint is a
+ * name in the namespace that gets a Service of its own (selecting the service's pods): then the
+ * service keeps a Service of its own name too, and its VirtualService splits calls over these by
+ * weight. Undefined otherwise (addresses or names elsewhere need a ServiceEntry).
+ */
+export function weightedEndpointServices(mesh: Mesh, svc: Service): { name: string; weight: number }[] | undefined {
+  if (!hasWrittenEndpoints(mesh, svc)) return undefined;
+  const extra = extraEndpointServices(mesh, svc);
+  const names = svc.endpoints.map((e) => endpointServiceName(mesh, e.host));
+  if (names.some((n) => n === undefined || !extra.has(n))) return undefined;
+  const weights = new Map<string, number>();
+  svc.endpoints.forEach((e, i) => weights.set(names[i]!, (weights.get(names[i]!) ?? 0) + e.weight));
+  return [...weights].map(([name, weight]) => ({ name, weight }));
+}
+
+/** Integer percentages summing to 100 (largest remainder), as Istio's route weights must. */
+export function percentages(weights: number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const exact = weights.map((w) => (w * 100) / total);
+  const out = exact.map(Math.floor);
+  let left = 100 - out.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of order) {
+    if (left === 0) break;
+    out[i]++;
+    left--;
+  }
+  return out;
 }
 
 export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
@@ -80,13 +111,11 @@ export function serviceWorkload(mesh: Mesh, svc: Service): Obj[] {
     spec: { selector: selectorLabels(svc.name), ports: [{ name: port.name, port: svc.port, targetPort: svc.port, protocol: 'TCP' }] },
   });
   const services: Obj[] = [];
-  if (!hasWrittenEndpoints(mesh, svc)) services.push(service(svc.name));
-  else {
-    // The host is the ServiceEntry's (with the written weights); the names it lists that are in
-    // this namespace get a Service selecting the same pods, so they resolve.
-    const names = [...extraEndpointServices(mesh, svc).keys()];
-    services.push(...names.map(service));
-  }
+  // A Service of the service's own name, so callers resolve it through cluster DNS (no Istio DNS
+  // proxying), unless a ServiceEntry defines the host (endpoints outside the namespace's Services).
+  if (!hasWrittenEndpoints(mesh, svc) || weightedEndpointServices(mesh, svc) !== undefined) services.push(service(svc.name));
+  // The names the endpoints list that are in this namespace get a Service selecting the same pods.
+  if (hasWrittenEndpoints(mesh, svc)) services.push(...[...extraEndpointServices(mesh, svc).keys()].map(service));
   return [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: svc.name, namespace: mesh.namespace, labels }, automountServiceAccountToken: false }, deployment, ...services];
 }
 

@@ -32,7 +32,7 @@ export const ALLOW_DNS = 'meshc.allow-dns';
 
 export const NON_INTERNET_CIDRS = ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'];
 
-function policy(mesh: Mesh, name: string, podSelector: Obj, spec: Obj): Obj {
+export function policy(mesh: Mesh, name: string, podSelector: Obj, spec: Obj): Obj {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -41,8 +41,8 @@ function policy(mesh: Mesh, name: string, podSelector: Obj, spec: Obj): Obj {
   };
 }
 
-const tcp = (port: number) => ({ protocol: 'TCP', port });
-const pods = (name: string) => ({ podSelector: { matchLabels: selectorLabels(name) } });
+export const tcp = (port: number) => ({ protocol: 'TCP', port });
+export const pods = (name: string) => ({ podSelector: { matchLabels: selectorLabels(name) } });
 
 export function namespacePolicies(mesh: Mesh): Obj[] {
   const dnsPorts = [

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { INGRESS_GATEWAY, type Mesh, type Service } from '../../../src/model/mesh.js';
 import { istioTarget } from '../../../src/targets/istio/index.js';
+import { percentages } from '../../../src/targets/istio/workloads.js';
 import { emitSorted, GENERATED_HEADER, type OutputFile } from '../../../src/targets/target.js';
 import { type Any, docs, fakeCerts, handMeshes, kinds, loadFixture, matches, meshOf, validFixtureNames, validateObject, duplicateObjects } from '../k8s/support.js';
 
@@ -33,6 +34,45 @@ describe.each(all)('istio target: %s', (_name, mesh) => {
   it('validates every object against the published schemas', () => {
     expect(istio.length).toBeGreaterThan(0);
     for (const d of [...istio, ...secretDocs]) validateObject(d);
+  }, 120_000);
+
+  it('deploys the ingress gateway (when there are hosts) as Istio\'s gateway chart does: account, Role and RoleBinding for its credentials, sysctl, security context, resources, replicas, PDB', () => {
+    const gw = byName(kinds(istio, 'Deployment'), INGRESS_GATEWAY);
+    if (mesh.ingress.hosts.length === 0) {
+      expect(gw).toBeUndefined();
+      expect(kinds(istio, 'Role')).toEqual([]);
+      return;
+    }
+    const pod = gw.spec.template;
+    expect(pod.metadata.annotations['inject.istio.io/templates']).toBe('gateway');
+    expect(pod.spec.serviceAccountName).toBe(INGRESS_GATEWAY);
+    expect(byName(kinds(istio, 'ServiceAccount'), INGRESS_GATEWAY)).toBeDefined();
+    const role = byName(kinds(istio, 'Role'), INGRESS_GATEWAY);
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'watch', 'list'] }]);
+    const binding = byName(kinds(istio, 'RoleBinding'), INGRESS_GATEWAY);
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: INGRESS_GATEWAY });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: INGRESS_GATEWAY, namespace: mesh.namespace }]);
+    // Every credential the Gateway names lives in the namespace the Role covers.
+    const secrets = new Set(kinds(secretDocs, 'Secret').map((x) => x.metadata.name));
+    for (const server of byName(kinds(istio, 'Gateway'), INGRESS_GATEWAY).spec.servers) if (server.tls?.credentialName) expect(secrets.has(server.tls.credentialName)).toBe(true);
+    const low = mesh.ingress.httpPort < 1024 || mesh.ingress.httpsPort < 1024;
+    expect(pod.spec.securityContext.sysctls).toEqual(low ? [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] : undefined);
+    const c = pod.spec.containers[0];
+    expect(c).toMatchObject({ name: 'istio-proxy', image: 'auto', securityContext: { runAsUser: 1337, runAsGroup: 1337, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } });
+    expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2', memory: '1Gi' } });
+    expect(gw.spec.replicas).toBe(2);
+    expect(kinds(istio, 'PodDisruptionBudget').map((p) => [p.metadata.name, p.spec.selector.matchLabels])).toEqual([[INGRESS_GATEWAY, gw.spec.selector.matchLabels]]);
+    expect(matches(gw.spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
+  });
+
+  it('gives every upstream a Service of its name (callers resolve it through cluster DNS), or warns that only Istio DNS proxying resolves it', () => {
+    const services = new Set(kinds(istio, 'Service').map((s) => s.metadata.name));
+    const warned = new Set(istioTarget.check(mesh).filter((f) => f.code === 'partially-supported-feature' && f.message.includes('DNS proxying')).map((f) => f.pointer.split('/')[3]));
+    for (const svc of mesh.services) {
+      const hasEntry = kinds(istio, 'ServiceEntry').some((e) => e.spec.location === 'MESH_INTERNAL' && e.spec.hosts.includes(fqdn(mesh, svc.name)));
+      expect(services.has(svc.name) || (hasEntry && warned.has(svc.name)), svc.name).toBe(true);
+      expect(services.has(svc.name) && hasEntry, `${svc.name}: a Service and a ServiceEntry for one host`).toBe(false);
+    }
   });
 
   it('writes only under istio/ and secrets/istio/ with the generated header; keys only in 0600 Secrets', () => {
@@ -106,7 +146,12 @@ describe.each(all)('istio target: %s', (_name, mesh) => {
       const sc = byName(kinds(istio, 'Sidecar'), svc.name);
       expect(sc.spec.outboundTrafficPolicy).toEqual({ mode: 'REGISTRY_ONLY' });
       expect(sc.spec.workloadSelector.labels).toEqual({ 'app.kubernetes.io/name': svc.name });
-      const want = [...svc.upstreams.map((u) => `./${fqdn(mesh, u.service)}`), ...svc.egress.map((d) => `./${d}`)];
+      // An upstream's host, and the hosts its routes split calls over (weighted endpoints).
+      const routed = (u: string): string[] => {
+        const vs = kinds(istio, 'VirtualService').find((v) => v.metadata.name === u);
+        return [...(vs?.spec.http ?? []), ...(vs?.spec.tcp ?? [])].flatMap((r: Any) => r.route.map((d: Any) => d.destination.host));
+      };
+      const want = [...new Set([...svc.upstreams.flatMap((u) => [fqdn(mesh, u.service), ...routed(u.service)])])].map((h) => `./${h}`).concat(svc.egress.map((d) => `./${d}`));
       expect([...sc.spec.egress[0].hosts].sort()).toEqual(want.length > 0 ? want.sort() : ['~/*']);
     }
   });
@@ -231,7 +276,17 @@ describe('istio target: check', () => {
     const mesh = meshOf({ trustDomain: 'x.example', namespace: 'x', services: { a: { port: 80, egress: ['*.example.com'] } } });
     const findings = istioTarget.check(mesh);
     expect(findings.some((f) => f.pointer === '/spec/services/a/egress/0' && f.severity === 'warning')).toBe(true);
-    expect(findings.every((f) => f.severity === 'warning')).toBe(true);
+    expect(findings.every((f) => f.severity === 'warning' || f.code === 'target-ignores-setting')).toBe(true);
+  });
+
+  it('says that trustDomain and pki are not used in istio/ (a note, at trustDomain)', () => {
+    const mesh = meshOf({ trustDomain: 'x.example', namespace: 'x', services: { a: { port: 80 } } });
+    const notes = istioTarget.check(mesh).filter((f) => f.code === 'target-ignores-setting');
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatchObject({ severity: 'note', pointer: '/spec/trustDomain' });
+    expect(notes[0].message).toContain('x.example');
+    expect(notes[0].message).toContain('pki');
+    expect(notes[0].hint).toContain('meshConfig.trustDomain: x.example');
   });
 
   it('expresses maglev with a generated cookie (ttl) and the tcp idle timeout', () => {
@@ -241,5 +296,27 @@ describe('istio target: check', () => {
     expect(dr.spec.trafficPolicy.loadBalancer.consistentHash).toEqual({ maglev: { tableSize: 65537 }, httpCookie: { name: 'sid', path: '/app', ttl: '90s' } });
     expect(dr.spec.trafficPolicy.connectionPool).toEqual({ tcp: { connectTimeout: '0.25s' }, http: { http1MaxPendingRequests: 10, http2MaxRequests: 20, idleTimeout: '120s' } });
     expect(byName(kinds(list, 'DestinationRule'), 'db').spec.trafficPolicy.connectionPool.tcp.idleTimeout).toBe('3600s');
+  });
+
+  it('shop: search (weighted endpoints search-a 3, search-b 1) gets a Service of its name and a 75/25 split over the endpoint Services', async () => {
+    const mesh = await loadFixture('shop');
+    const istio = docs(emit(mesh), 'istio/');
+    expect(kinds(istio, 'Service').map((s) => s.metadata.name)).toEqual(expect.arrayContaining(['search', 'search-a', 'search-b']));
+    expect(kinds(istio, 'ServiceEntry').filter((e) => e.spec.hosts.includes(fqdn(mesh, 'search')))).toEqual([]);
+    const vs = byName(kinds(istio, 'VirtualService'), 'search');
+    expect(vs.spec.http[0].route).toEqual([
+      { destination: { host: fqdn(mesh, 'search-a'), port: { number: 8080 } }, weight: 75 },
+      { destination: { host: fqdn(mesh, 'search-b'), port: { number: 8080 } }, weight: 25 },
+    ]);
+    for (const h of ['search-a', 'search-b']) expect(byName(kinds(istio, 'DestinationRule'), h).spec.trafficPolicy.tls).toEqual({ mode: 'ISTIO_MUTUAL' });
+    const frontend = byName(kinds(istio, 'Deployment'), 'frontend').spec.template.spec.containers[0];
+    expect(frontend.env.find((e: Any) => e.name === 'SEARCH_ADDR').value).toBe(`${fqdn(mesh, 'search')}:8080`);
+    expect(istioTarget.check(mesh).filter((f) => f.message.includes('DNS proxying'))).toEqual([]);
+  });
+
+  it('splits weights into integer percentages summing to 100', () => {
+    expect(percentages([3, 1])).toEqual([75, 25]);
+    expect(percentages([1, 1, 1])).toEqual([34, 33, 33]);
+    expect(percentages([1])).toEqual([100]);
   });
 });

@@ -53,5 +53,5 @@ describe.each(validFixtureNames())('build %s with --targets k8s,istio', (name) =
     const tree2 = await readTree(again.out);
     expect([...tree2.keys()]).toEqual([...tree.keys()]);
     for (const [p, c] of tree) expect(tree2.get(p), p).toBe(c);
-  }, 120_000); // RSA fixtures issue keys: minutes on a loaded two-core machine
+  }, 180_000); // RSA fixtures issue keys: minutes on a loaded two-core machine
 });

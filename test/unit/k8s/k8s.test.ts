@@ -73,7 +73,7 @@ describe.each(all)('k8s target: %s', (_name, mesh) => {
   it('validates every object against the published Kubernetes schemas', () => {
     expect(everything.length).toBeGreaterThan(0);
     for (const d of everything) validateObject(d);
-  });
+  }, 120_000);
 
   it('writes only under k8s/ and secrets/k8s/, each file with the generated header; keys only in 0600 files under secrets/', () => {
     for (const f of files) {

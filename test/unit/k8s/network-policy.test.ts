@@ -7,8 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Mesh } from '../../../src/model/mesh.js';
 import { k8sTarget } from '../../../src/targets/k8s/index.js';
+import { istioTarget } from '../../../src/targets/istio/index.js';
 import { emitSorted } from '../../../src/targets/target.js';
-import { docs, expectedPolicyEdges, fakeCerts, handMeshes, kinds, loadFixture, policyEdges, policyPods, validFixtureNames } from './support.js';
+import { docs, expectedIstioPolicyEdges, expectedPolicyEdges, fakeCerts, handMeshes, kinds, loadFixture, policyEdges, policyPods, validFixtureNames } from './support.js';
 
 const all: [string, Mesh][] = [];
 for (const n of validFixtureNames()) all.push([n, await loadFixture(n)]);
@@ -34,6 +35,20 @@ describe.each(all)('k8s NetworkPolicies: %s', (_name, mesh) => {
     const both = [...actual.egress].filter((e) => actual.ingress.has(e) && !/->(kube-dns|internet|ip:)/.test(e));
     const want = [...expected.egress].filter((e) => !/->(kube-dns|internet|ip:)/.test(e));
     expect(both.sort()).toEqual(want.sort());
+  });
+});
+
+describe.each(all)('istio NetworkPolicies (backstop): %s', (_name, mesh) => {
+  const istio = docs(emitSorted(istioTarget, mesh, fakeCerts(mesh)), 'istio/');
+  const actual = policyEdges(kinds(istio, 'NetworkPolicy'), policyPods(istio));
+  const expected = expectedIstioPolicyEdges(mesh);
+
+  it('egress of every pod: exactly its upstreams that admit it on their ports, the internet when it has egress, DNS, istiod', () => {
+    expect(sorted(actual.egress)).toEqual(sorted(expected.egress));
+  });
+
+  it('ingress of every pod: exactly the callers that call it; the ingress gateway from anywhere', () => {
+    expect(sorted(actual.ingress)).toEqual(sorted(expected.ingress));
   });
 });
 

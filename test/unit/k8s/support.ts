@@ -230,6 +230,7 @@ export function policyPods(list: Doc[]): PolicyPod[] {
 }
 
 const KUBE_DNS_PEER = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } };
+const ISTIOD_PEER = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'istio-system' } }, podSelector: { matchLabels: { app: 'istiod' } } };
 const NOT_INTERNET = ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'];
 
 /**
@@ -242,6 +243,7 @@ function peerEntities(peers: Any[] | undefined, pods: PolicyPod[]): string[] {
   if (peers === undefined) return ['*'];
   return peers.flatMap((p): string[] => {
     if (JSON.stringify(p) === JSON.stringify(KUBE_DNS_PEER)) return ['kube-dns'];
+    if (JSON.stringify(p) === JSON.stringify(ISTIOD_PEER)) return ['istiod'];
     if (p.ipBlock) {
       if (p.ipBlock.cidr === '0.0.0.0/0' && JSON.stringify([...p.ipBlock.except].sort()) === JSON.stringify(NOT_INTERNET)) return ['internet'];
       const m = /^(\d+\.\d+\.\d+\.\d+)\/32$/.exec(p.ipBlock.cidr);
@@ -299,7 +301,23 @@ export function policyEdges(policies: Any[], pods: PolicyPod[]): { egress: Set<s
  * the routed services, services with egress the egress gateway, the egress gateway the internet,
  * every pod DNS; the ingress gateway is reachable from anywhere.
  */
-export function expectedPolicyEdges(mesh: Mesh, opts: { egressGateway?: boolean } = {}): { egress: Set<string>; ingress: Set<string> } {
+export function expectedPolicyEdges(mesh: Mesh): { egress: Set<string>; ingress: Set<string> } {
+  return expectedEdges(mesh, 'k8s');
+}
+
+/**
+ * The same for the istio/ tree: Istio's sidecar delivers to the application's own port, every pod
+ * reaches istiod, services with egress reach the internet directly (there is no egress gateway),
+ * and the ingress gateway exists only with ingress hosts.
+ */
+export function expectedIstioPolicyEdges(mesh: Mesh): { egress: Set<string>; ingress: Set<string> } {
+  return expectedEdges(mesh, 'istio');
+}
+
+function expectedEdges(mesh: Mesh, tree: 'k8s' | 'istio'): { egress: Set<string>; ingress: Set<string> } {
+  const opts = { egressGateway: tree === 'k8s' };
+  const inbound = (s: Mesh['services'][number]) => (tree === 'k8s' ? s.sidecar.inboundPort : s.port);
+  const ingressGateway = tree === 'k8s' || mesh.ingress.hosts.length > 0;
   const egress = new Set<string>();
   const ingress = new Set<string>();
   const edge = (from: string, to: string, port: number) => {
@@ -310,17 +328,19 @@ export function expectedPolicyEdges(mesh: Mesh, opts: { egressGateway?: boolean 
   for (const s of mesh.services) {
     for (const u of s.upstreams) {
       const callee = byName.get(u.service);
-      if (callee?.allowFrom.includes(s.name)) edge(s.name, callee.name, callee.sidecar.inboundPort);
+      if (callee?.allowFrom.includes(s.name)) edge(s.name, callee.name, inbound(callee));
     }
   }
-  for (const h of mesh.ingress.hosts) for (const r of h.routes) edge('ingress-gateway', r.service, byName.get(r.service)!.sidecar.inboundPort);
-  for (const p of [mesh.ingress.httpPort, mesh.ingress.httpsPort]) ingress.add(`*->ingress-gateway:TCP/${p}`);
+  for (const h of mesh.ingress.hosts) for (const r of h.routes) edge('ingress-gateway', r.service, inbound(byName.get(r.service)!));
+  if (ingressGateway) for (const p of [mesh.ingress.httpPort, mesh.ingress.httpsPort]) ingress.add(`*->ingress-gateway:TCP/${p}`);
+  if (!opts.egressGateway) for (const s of mesh.services) if (s.egress.length > 0) for (const p of [mesh.egress.httpPort, mesh.egress.tlsPort]) egress.add(`${s.name}->internet:TCP/${p}`);
   if (opts.egressGateway !== false) {
     for (const s of mesh.services) if (s.egress.length > 0) for (const p of [mesh.egressGateway.httpPort, mesh.egressGateway.tlsPort]) edge(s.name, 'egress-gateway', p);
     if (mesh.egressGateway.allow.length > 0) for (const p of [mesh.egress.httpPort, mesh.egress.tlsPort]) egress.add(`egress-gateway->internet:TCP/${p}`);
   }
-  const names = [...mesh.services.map((s) => s.name), 'ingress-gateway', ...(opts.egressGateway !== false ? ['egress-gateway'] : [])];
+  const names = [...mesh.services.map((s) => s.name), ...(ingressGateway ? ['ingress-gateway'] : []), ...(opts.egressGateway !== false ? ['egress-gateway'] : [])];
   for (const n of names) {
+    if (tree === 'istio') egress.add(`${n}->istiod:TCP/15012`);
     for (const proto of ['UDP', 'TCP']) {
       egress.add(`${n}->kube-dns:${proto}/53`);
       for (const r of mesh.dns.resolvers) if (/^\d+\.\d+\.\d+\.\d+$/.test(r.host)) egress.add(`${n}->ip:${r.host}:${proto}/${r.port}`);
