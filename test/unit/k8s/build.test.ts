@@ -36,9 +36,11 @@ describe.each(validFixtureNames())('build %s with --targets k8s,istio', (name) =
         expect(await modeOf(`${b.out}/${f.path}`), f.path).toBe(0o600);
       }
     }
-    // `kubectl kustomize` (offline) renders each overlay to exactly the objects of its trees.
+    // `kubectl kustomize` (offline) renders every kustomization root to exactly the objects of its trees.
     if (kubectl) {
       for (const [overlay, trees] of [
+        ['k8s', ['k8s/']],
+        ['istio', ['istio/']],
         ['secrets/k8s', ['k8s/', 'secrets/k8s/']],
         ['secrets/istio', ['istio/', 'secrets/istio/']],
       ] as const) {
