@@ -205,7 +205,7 @@ export async function importIstio(paths: readonly string[]): Promise<ImportResul
   const ext = importServiceEntries(inv);
   const egressGw = importEgressGateways(inv, ext, gatewayPods);
   reportExternalTraffic(inv, ext);
-  importServiceVirtualServices(inv, inv.objects.filter((o) => o.kind === 'VirtualService' && !inv.consumed.has(o) && asArr(asObj(o.value.spec)?.gateways).every((g) => g === 'mesh')));
+  importServiceVirtualServices(inv, inv.objects.filter((o) => o.kind === 'VirtualService' && !inv.consumed.has(o) && asArr(asObj(o.value.spec)?.gateways).every((g) => g === 'mesh')), inboundPort);
   const secrets = inv.objects.filter((o) => o.kind === 'Secret');
   let trustDomain: string | undefined;
   const tlsDecided = new Map<string, IngressHost['tls']>();

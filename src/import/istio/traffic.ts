@@ -30,6 +30,12 @@ export function byService(inv: Inventory, objects: InputObject[], hostOf: (o: In
     const svc = serviceByHost(inv, host, nsOf(o, inv));
     if (!svc) continue;
     const prev = out.get(svc);
+    // The same settings for another name of the service (meshc gives the Services its weighted
+    // routes go to the service's own DestinationRule): consistent, nothing to report.
+    if (prev && prev.kind === o.kind && sameExceptHost(prev, o)) {
+      inv.consumed.add(o);
+      continue;
+    }
     if (prev) {
       inv.consumed.add(o);
       inv.report.error(o, ['spec'], 'import-conflict', `is a second ${what} for ${svc.name} (the first is ${prev.kind} ${prev.name} at ${whereIs(prev)}): Istio would use only one of them; the first is imported and this one is not`, `merge the two into one ${what}`);
@@ -38,6 +44,11 @@ export function byService(inv: Inventory, objects: InputObject[], hostOf: (o: In
     out.set(svc, o);
   }
   return out;
+}
+
+function sameExceptHost(a: InputObject, b: InputObject): boolean {
+  const strip = (o: InputObject) => JSON.stringify({ ...(asObj(o.value.spec) ?? {}), host: undefined, hosts: undefined });
+  return strip(a) === strip(b);
 }
 
 export function importDestinationRules(inv: Inventory, rules: InputObject[]): void {
@@ -166,7 +177,7 @@ export function retries(inv: Inventory, o: InputObject, path: Path, v: Obj): Ret
 }
 
 /** Retries and the request timeout of calls to a service, from its own VirtualService. */
-export function importServiceVirtualServices(inv: Inventory, services: InputObject[]): void {
+export function importServiceVirtualServices(inv: Inventory, services: InputObject[], inboundPort: number): void {
   const chosen = byService(inv, services, (o) => asArr(asObj(o.value.spec)?.hosts).find((h): h is string => typeof h === 'string' && serviceByHost(inv, h, nsOf(o, inv)) !== undefined), 'VirtualService');
   for (const [svc, o] of chosen) {
     inv.consumed.add(o);
@@ -180,7 +191,8 @@ export function importServiceVirtualServices(inv: Inventory, services: InputObje
       const base: Path = ['spec', 'http', i];
       const matched = asArr(route.match).length > 0;
       if (matched) r.warn(o, [...base, 'match'], 'import-route-match', 'routing by request (headers, URI, method, port) does not carry over for calls between services: meshc sends every call of a caller to the service', 'route in the application, or split the service');
-      destinations(inv, o, base, asArr(route.route), svc);
+      if (!matched && splitEndpoints(inv, o, asArr(route.route), svc, inboundPort)) addComment(svc, 'endpoints', `from VirtualService ${o.name}: its routes to the Services of the service's pods, by weight (inbound port ${inboundPort})`);
+      else destinations(inv, o, base, asArr(route.route), svc);
       for (const f of ['fault', 'mirror', 'mirrorPercentage', 'mirrors', 'rewrite', 'headers', 'corsPolicy', 'redirect', 'directResponse', 'delegate']) {
         if (route[f] === undefined) continue;
         const code = f === 'fault' ? 'import-fault-injection' : f === 'headers' || f === 'rewrite' ? 'import-header-rewrite' : 'import-unsupported-field';
@@ -204,9 +216,41 @@ export function importServiceVirtualServices(inv: Inventory, services: InputObje
       }
     });
     for (const f of ['tcp', 'tls'] as const)
-      asArr(spec[f]).forEach((raw, i) => destinations(inv, o, ['spec', f, i], asArr(asObj(raw)?.route), svc));
+      asArr(spec[f]).forEach((raw, i) => {
+        const route = asArr(asObj(raw)?.route);
+        if (f === 'tcp' && asArr(asObj(raw)?.match).length === 0 && splitEndpoints(inv, o, route, svc, inboundPort)) addComment(svc, 'endpoints', `from VirtualService ${o.name}: its routes to the Services of the service's pods, by weight (inbound port ${inboundPort})`);
+        else destinations(inv, o, ['spec', f, i], route, svc);
+      });
     if (spec.gateways !== undefined && !asArr(spec.gateways).every((g) => g === 'mesh')) r.note(o, ['spec', 'gateways'], 'import-ignored-field', 'also bound to gateways: read for the ingress too');
   }
+}
+
+/**
+ * A route that splits calls over other names of the service itself (Services selecting its pods,
+ * no subset): what meshc writes for weighted endpoints. They become the service's endpoints, with
+ * the weights reduced to their smallest ratio (75/25 → 3 and 1). False when the route is anything
+ * else, or the endpoints are already known (a ServiceEntry).
+ */
+function splitEndpoints(inv: Inventory, o: InputObject, route: unknown[], svc: ImportedService, inboundPort: number): boolean {
+  if (svc.written.endpoints !== undefined || route.length === 0) return false;
+  const ns = nsOf(o, inv);
+  const dests = route.map((raw) => {
+    const d = asObj(asObj(raw)?.destination) ?? {};
+    const host = asStr(d.host)?.toLowerCase();
+    const w = asObj(raw)?.weight;
+    return { host, subset: asStr(d.subset), weight: typeof w === 'number' && Number.isInteger(w) && w > 0 ? w : route.length === 1 ? 100 : 0 };
+  });
+  const own = (h: string) => h === svc.name || h.startsWith(`${svc.name}.`);
+  if (dests.some((d) => !d.host || d.subset || d.weight === 0 || serviceByHost(inv, d.host, ns) !== svc) || dests.every((d) => own(d.host!))) return false;
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const g = dests.reduce((acc, d) => gcd(acc, d.weight), 0);
+  const fqdn = (h: string) => (h.includes('.') ? h : `${h}.${ns}.svc.cluster.local`);
+  svc.written.endpoints = dests.map((d) => {
+    const address = `${fqdn(d.host!)}:${inboundPort}`;
+    const weight = Math.min(d.weight / g, 128);
+    return weight === 1 ? address : { address, weight };
+  }) as NonNullable<typeof svc.written.endpoints>;
+  return true;
 }
 
 /** The destinations of a route to a service's own host: one, unweighted, without subset. */
