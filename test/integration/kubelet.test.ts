@@ -132,7 +132,9 @@ describe.skipIf(!envoy.path)('k8s tree run by a kubelet-style runner with the re
   };
 
   it('runs every Deployment, and each container’s probes pass as the kubelet runs them', async () => {
-    expect(cluster.pods.map((p) => p.deployment).sort()).toEqual(['cart', 'egress-gateway', 'frontend', 'ingress-gateway', 'payments']);
+    expect([...new Set(cluster.pods.map((p) => p.deployment))].sort()).toEqual(['cart', 'egress-gateway', 'frontend', 'ingress-gateway', 'payments']);
+    // Each replica is a pod of its own: the gateways run two by default.
+    for (const gw of ['ingress-gateway', 'egress-gateway']) expect(cluster.pods.filter((p) => p.deployment === gw), gw).toHaveLength(2);
     // The volume as the kubelet writes it: Envoy reads its certificate through `certs` → `..data/certs` → `..<timestamp>/certs`.
     const mount = cluster.pod('cart').hostPath('envoy', '/etc/meshc');
     expect(await readlink(path.join(mount, 'certs'))).toBe('..data/certs');
