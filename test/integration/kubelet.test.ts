@@ -183,10 +183,14 @@ describe.skipIf(!envoy.path)('k8s tree run by a kubelet-style runner with the re
   });
 
   /** A pod's Envoy counters, from its admin listener (on the pod's address, as its bootstrap says). */
+  /** A Deployment's admin counters, summed over its replicas (calls may reach any of them). */
   const adminStats = async (deployment: string): Promise<Record<string, number>> => {
-    const pod = cluster.pod(deployment);
-    const text = (await httpGet(`http://${pod.ip}:15000/stats`)).body;
-    return Object.fromEntries(text.split('\n').map((l) => l.split(': ')).filter((p) => p.length === 2 && /^\d+$/.test(p[1])).map(([k, v]) => [k, Number(v)]));
+    const sum: Record<string, number> = {};
+    for (const pod of cluster.pods.filter((p) => p.deployment === deployment)) {
+      const text = (await httpGet(`http://${pod.ip}:15000/stats`)).body;
+      for (const [k, v] of text.split('\n').map((l) => l.split(': ')).filter((p) => p.length === 2 && /^\d+$/.test(p[1]))) sum[k] = (sum[k] ?? 0) + Number(v);
+    }
+    return sum;
   };
   const siteOf = (name: string, tls: boolean) => backends.find((b) => b.name === name && ('servernames' in b) === tls)!;
   /** HTTPS through the pod's egress TLS port (MESHC_EGRESS_TLS): SNI and certificate check are the site's. */
