@@ -8,6 +8,7 @@
 import type { CertMaterial, IssuedCert } from '../../certs/material.js';
 import type { Dns, HashKey, HostPort, Identity, Mesh, Service } from '../../model/mesh.js';
 import { reuse } from '../../output/yaml.js';
+import { identitySdsRef, trustValidation } from './sds.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -101,61 +102,29 @@ export function dnsCacheConfig(dns: Dns): Obj {
 
 // ---------------------------------------------------------------------------------------- TLS
 
-/** Certificate and key of a workload, by their output-relative paths. */
-export function tlsCertificate(cert: IssuedCert): Obj {
-  return {
-    certificate_chain: { filename: cert.certPath },
-    private_key: { filename: cert.keyPath },
-  };
-}
-
-export function workloadCert(certs: CertMaterial, name: string): IssuedCert {
-  const cert = certs.workloads.get(name);
-  if (!cert) throw new Error(`envoy: no certificate issued for ${name}`);
-  return cert;
-}
-
 /**
- * The proxy's own mesh identity, named once in its bootstrap (`static_resources.secrets`) and
- * referred to by name from every mesh TLS context: a certificate of its own is then the only part
- * of a context that differs between proxies, and it is in one place. (A cluster to a service is
- * then the same in every caller's bootstrap; see serviceCluster.) Envoy loads a secret named
- * without an SDS source from the static resources.
+ * Server side of mesh mTLS, as workload `self`: a client certificate from the mesh trust bundle is
+ * required. Identity and trust come by SDS from files (see sds.ts), so a rotation replaces them
+ * under the running Envoy.
  */
-export const IDENTITY_SECRET = 'mesh-identity';
-
-/** The `static_resources.secrets` entry of IDENTITY_SECRET: `self`'s certificate and key. */
-export function identitySecret(certs: CertMaterial, self: string): Obj {
-  return { name: IDENTITY_SECRET, tls_certificate: tlsCertificate(workloadCert(certs, self)) };
-}
-
-const IDENTITY_SECRET_REF = [{ name: IDENTITY_SECRET }];
-
-/** Server side of mesh mTLS: a client certificate from the mesh trust bundle is required. */
-export function meshDownstreamTls(certs: CertMaterial, opts: { alpn?: string[]; allowedUris?: string[]; sanMatchers?: Obj[] } = {}): Obj {
+export function meshDownstreamTls(self: string, opts: { alpn?: string[]; allowedUris?: string[]; sanMatchers?: Obj[] } = {}): Obj {
   return typed('envoy.transport_sockets.tls', 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', {
     require_client_certificate: true,
     common_tls_context: {
-      tls_certificate_sds_secret_configs: IDENTITY_SECRET_REF,
-      validation_context: {
-        trusted_ca: { filename: certs.trustBundlePath },
-        match_typed_subject_alt_names: opts.sanMatchers ?? opts.allowedUris?.map(uriMatcher),
-      },
+      tls_certificate_sds_secret_configs: identitySdsRef(self),
+      ...trustValidation(opts.sanMatchers ?? opts.allowedUris?.map(uriMatcher)),
       alpn_protocols: opts.alpn,
     },
   });
 }
 
-/** Client side of mesh mTLS: our own identity, the trust bundle, the peer's SPIFFE URI. */
-export function meshUpstreamTls(certs: CertMaterial, peer: Identity, alpn: string[]): Obj {
+/** Client side of mesh mTLS, as workload `self`: its own identity, the trust bundle, the peer's SPIFFE URI. */
+export function meshUpstreamTls(self: string, peer: Identity, alpn: string[]): Obj {
   return typed('envoy.transport_sockets.tls', 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', {
     sni: serverName(peer),
     common_tls_context: {
-      tls_certificate_sds_secret_configs: IDENTITY_SECRET_REF,
-      validation_context: {
-        trusted_ca: { filename: certs.trustBundlePath },
-        match_typed_subject_alt_names: [uriMatcher(peer.spiffeId)],
-      },
+      tls_certificate_sds_secret_configs: identitySdsRef(self),
+      ...trustValidation([uriMatcher(peer.spiffeId)]),
       alpn_protocols: alpn,
     },
   });
@@ -231,20 +200,23 @@ export function serviceClusterName(service: string): string {
 }
 
 /**
- * The cluster that reaches `target`'s sidecars over mesh mTLS (as the proxy's IDENTITY_SECRET):
- * its endpoints (STATIC for IP literals, STRICT_DNS otherwise), weights, load-balancing policy,
- * outlier detection and connection limits. It is the same for every caller, so it is made once
- * per service and written once (see `reuse`).
+ * The cluster that reaches `target`'s sidecars over mesh mTLS as workload `self`: its endpoints
+ * (STATIC for IP literals, STRICT_DNS otherwise), weights, load-balancing policy, outlier detection
+ * and connection limits. All but the transport socket (which names the caller's own identity) is
+ * the same for every caller, so it is made once per service and written once (see `reuse`).
  */
-export function serviceCluster(mesh: Mesh, certs: CertMaterial, target: Service): Obj {
-  const kept = clusters.get(target, () => ({ dns: mesh.dns, trustBundlePath: certs.trustBundlePath, cluster: reuse(makeServiceCluster(mesh, certs, target)) }));
-  if (kept.dns === mesh.dns && kept.trustBundlePath === certs.trustBundlePath) return kept.cluster;
-  return reuse(makeServiceCluster(mesh, certs, target)); // the same service in another mesh: not kept
+export function serviceCluster(mesh: Mesh, target: Service, self: string): Obj {
+  let kept = clusters.get(target, () => ({ dns: mesh.dns, parts: makeServiceCluster(mesh, target) }));
+  // The same service in another mesh: not kept.
+  if (kept.dns !== mesh.dns) kept = { dns: mesh.dns, parts: makeServiceCluster(mesh, target) };
+  const http2 = usesHttp2(target);
+  return { ...kept.parts, transport_socket: meshUpstreamTls(self, target, isHttp(target) ? (http2 ? ['h2'] : ['http/1.1']) : []) };
 }
 /** What a service's cluster was made from (besides the service); bounded, so memory stays bounded for very large meshes. */
-const clusters = new SharedObjects<{ dns: Dns; trustBundlePath: string; cluster: Obj }, Service>(2048);
+const clusters = new SharedObjects<{ dns: Dns; parts: Obj }, Service>(2048);
 
-function makeServiceCluster(mesh: Mesh, certs: CertMaterial, target: Service): Obj {
+/** A service cluster without its transport socket; its parts are reused objects (written once each). */
+function makeServiceCluster(mesh: Mesh, target: Service): Obj {
   const name = serviceClusterName(target.name);
   const allIp = target.endpoints.every((e) => e.isIp);
   const http2 = usesHttp2(target);
@@ -256,7 +228,7 @@ function makeServiceCluster(mesh: Mesh, certs: CertMaterial, target: Service): O
     dns_lookup_family: allIp ? undefined : dnsLookupFamily(mesh.dns),
     typed_dns_resolver_config: allIp ? undefined : dnsResolverConfig(mesh.dns),
     connect_timeout: duration(target.timeouts.connectMs),
-    load_assignment: {
+    load_assignment: reuse({
       cluster_name: name,
       endpoints: [
         {
@@ -266,9 +238,8 @@ function makeServiceCluster(mesh: Mesh, certs: CertMaterial, target: Service): O
           })),
         },
       ],
-    },
-    load_balancing_policy: loadBalancingPolicy(target),
-    transport_socket: meshUpstreamTls(certs, target, isHttp(target) ? (http2 ? ['h2'] : ['http/1.1']) : []),
+    }),
+    load_balancing_policy: reuse(loadBalancingPolicy(target)),
     typed_extension_protocol_options: isHttp(target) ? httpProtocolOptions(http2, target.timeouts.idleMs) : undefined,
     outlier_detection: od && {
       consecutive_5xx: od.consecutive5xx,

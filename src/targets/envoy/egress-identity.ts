@@ -27,7 +27,6 @@ import {
   dnsLookupFamily,
   dnsResolverConfig,
   httpProtocolOptions,
-  identitySecret,
   meshDownstreamTls,
   meshUpstreamTls,
   router,
@@ -51,23 +50,23 @@ export interface EgressVia {
 
 type EgressResources = { readonly listeners: readonly Obj[]; readonly clusters: readonly Obj[] };
 
-/** Sidecars with the same allow-list share these objects, made once and written once (see `reuse`). */
+/** A sidecar's egress objects, made once per sidecar and list and written once (see `reuse`): the Kubernetes target writes the bootstraps again. */
 const sidecarShared = new WeakMap<Mesh['dns'], SharedObjects<EgressResources>>();
 
-/** A sidecar's egress through the gateway: its own list, one mTLS next hop. Empty list: nothing. */
-export function sidecarEgressViaGateway(mesh: Mesh, certs: CertMaterial, place: EgressPlace, allow: readonly string[], via: EgressVia): EgressResources {
+/** Sidecar `self`'s egress through the gateway: its own list, one mTLS next hop as its own identity. Empty list: nothing. */
+export function sidecarEgressViaGateway(mesh: Mesh, certs: CertMaterial, place: EgressPlace, allow: readonly string[], via: EgressVia, self: string): EgressResources {
   if (allow.length === 0) return { listeners: [], clusters: [] };
   const gateway = mesh.egressGateway;
-  const key = JSON.stringify([mesh.egress.tlsPort, mesh.egress.httpPort, place, allow, via, certs.trustBundlePath, gateway.spiffeId]);
+  const key = JSON.stringify([mesh.egress.tlsPort, mesh.egress.httpPort, place, allow, via, certs.trustBundlePath, gateway.spiffeId, self]);
   let byKey = sidecarShared.get(mesh.dns);
   if (!byKey) sidecarShared.set(mesh.dns, (byKey = new SharedObjects(64)));
   return byKey.get(key, () => {
-    const made = makeSidecarEgress(mesh, certs, place, allow, via, gateway);
+    const made = makeSidecarEgress(mesh, place, allow, via, gateway, self);
     return { listeners: Object.freeze(made.listeners.map(reuse)), clusters: Object.freeze(made.clusters.map(reuse)) };
   });
 }
 
-function makeSidecarEgress(mesh: Mesh, certs: CertMaterial, place: EgressPlace, allow: readonly string[], via: EgressVia, gateway: Identity): { listeners: Obj[]; clusters: Obj[] } {
+function makeSidecarEgress(mesh: Mesh, place: EgressPlace, allow: readonly string[], via: EgressVia, gateway: Identity, self: string): { listeners: Obj[]; clusters: Obj[] } {
   const tlsListener = {
     name: `${place.stem}-tls`,
     address: socketAddress(place.address, place.tlsPort),
@@ -100,11 +99,11 @@ function makeSidecarEgress(mesh: Mesh, certs: CertMaterial, place: EgressPlace, 
     clusters: [
       cluster(GATEWAY_TLS_CLUSTER, via.tlsPort, {
         // The SNI is the destination's name (set per connection); the gateway must prove it is the egress gateway.
-        transport_socket: meshUpstreamTls(certs, gateway, []),
+        transport_socket: meshUpstreamTls(self, gateway, []),
         typed_extension_protocol_options: CONNECT_AUTO_SNI,
       }),
       cluster(GATEWAY_HTTP_CLUSTER, via.httpPort, {
-        transport_socket: meshUpstreamTls(certs, gateway, ['http/1.1']),
+        transport_socket: meshUpstreamTls(self, gateway, ['http/1.1']),
         typed_extension_protocol_options: httpProtocolOptions(false),
       }),
     ],
@@ -161,11 +160,11 @@ export function egressPrincipals(mesh: Mesh): Map<string, string[]> {
   return byName;
 }
 
-/** The egress gateway's listeners, clusters and identity when sidecars reach it over mTLS. */
-export function gatewayEgressPerIdentity(mesh: Mesh, certs: CertMaterial, place: EgressPlace): { listeners: Obj[]; clusters: Obj[]; secrets: Obj[]; runtime?: Obj } {
+/** The egress gateway's listeners and clusters (its identity by SDS) when sidecars reach it over mTLS. */
+export function gatewayEgressPerIdentity(mesh: Mesh, place: EgressPlace): { listeners: Obj[]; clusters: Obj[]; runtime?: Obj } {
   const byName = egressPrincipals(mesh);
   const allow = mesh.egressGateway.allow.filter((n) => (byName.get(n) ?? []).length > 0);
-  if (allow.length === 0) return { listeners: [], clusters: [], secrets: [] };
+  if (allow.length === 0) return { listeners: [], clusters: [] };
   const matchers = new IdentityMatchers(mesh);
   const principals = new Map([...byName].map(([name, ids]) => [name, matchers.of(ids)]));
   const made = directEgress(mesh, place, allow);
@@ -176,14 +175,13 @@ export function gatewayEgressPerIdentity(mesh: Mesh, certs: CertMaterial, place:
     return {
       ...chain,
       // Refused at the handshake: no certificate, another CA, or an identity not allowed this name.
-      transport_socket: meshDownstreamTls(certs, { sanMatchers: ids.map((matcher) => ({ san_type: 'URI', matcher })) }),
+      transport_socket: meshDownstreamTls(mesh.egressGateway.name, { sanMatchers: ids.map((matcher) => ({ san_type: 'URI', matcher })) }),
       filters: [networkRbac(name, ids), ...(chain.filters as Obj[]).map(connectOnData)],
     };
   });
   return {
-    listeners: [{ ...tls, filter_chains: tlsChains }, httpPerIdentity(certs, http, principals)],
+    listeners: [{ ...tls, filter_chains: tlsChains }, httpPerIdentity(mesh.egressGateway.name, http, principals)],
     clusters: made.clusters,
-    secrets: [identitySecret(certs, mesh.egressGateway.name)],
     runtime: matchers.runtime(),
   };
 }
@@ -263,7 +261,7 @@ function networkRbac(name: string, ids: Obj[]): Obj {
  * The HTTP listener with mTLS in front and HTTP RBAC: denied by default (403), each virtual host
  * (an allowed name, by Host) admitting the identities allowed that name.
  */
-function httpPerIdentity(certs: CertMaterial, listener: Obj, principals: Map<string, Obj[]>): Obj {
+function httpPerIdentity(self: string, listener: Obj, principals: Map<string, Obj[]>): Obj {
   const chain = (listener.filter_chains as Obj[])[0];
   const hcm = (chain.filters as Obj[])[0];
   const config = hcm.typed_config as Obj;
@@ -288,7 +286,7 @@ function httpPerIdentity(certs: CertMaterial, listener: Obj, principals: Map<str
     filter_chains: [
       {
         ...chain,
-        transport_socket: meshDownstreamTls(certs, { alpn: ['http/1.1'] }),
+        transport_socket: meshDownstreamTls(self, { alpn: ['http/1.1'] }),
         filters: [
           {
             ...hcm,

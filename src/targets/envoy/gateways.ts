@@ -10,17 +10,16 @@ import {
   admin,
   dnsResolverConfig,
   httpConnectionManager,
-  identitySecret,
   router,
   serviceCluster,
   serviceRouteAction,
   socketAddress,
-  tlsCertificate,
   tlsInspector,
   typed,
 } from './common.js';
 import { egressResources, isWildcard } from './egress.js';
 import { gatewayEgressPerIdentity } from './egress-identity.js';
+import { ingressSdsPath, ingressSecretName, sdsSecretConfig } from './sds.js';
 
 /** Admin listeners of the gateways: loopback only. */
 const GATEWAY_ADMIN_ADDRESS = '127.0.0.1';
@@ -36,9 +35,8 @@ export function ingressBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
     static_resources: {
       listeners,
-      clusters: routed.map((svc) => serviceCluster(mesh, certs, svc)),
-      // The identity it calls services with, when it routes to any.
-      secrets: routed.length > 0 ? [identitySecret(certs, INGRESS_GATEWAY)] : undefined,
+      // Each calls its service as the gateway's own identity (by SDS).
+      clusters: routed.map((svc) => serviceCluster(mesh, svc, INGRESS_GATEWAY)),
     },
   };
 }
@@ -50,12 +48,12 @@ export function ingressBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
 export function egressGatewayBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
   const gw = mesh.egressGateway;
   const place = { stem: 'egress', address: gw.bindAddress, tlsPort: gw.tlsPort, httpPort: gw.httpPort };
-  const egress = mesh.egress.viaGateway ? gatewayEgressPerIdentity(mesh, certs, place) : { ...egressResources(mesh, place, gw.allow), secrets: [] };
+  const egress = mesh.egress.viaGateway ? gatewayEgressPerIdentity(mesh, place) : egressResources(mesh, place, gw.allow);
   return {
     node: { id: EGRESS_GATEWAY, cluster: EGRESS_GATEWAY },
     admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
-    static_resources: { listeners: egress.listeners, clusters: egress.clusters, secrets: egress.secrets.length > 0 ? egress.secrets : undefined },
+    static_resources: { listeners: egress.listeners, clusters: egress.clusters },
     layered_runtime: 'runtime' in egress ? egress.runtime : undefined,
   };
 }
@@ -136,12 +134,15 @@ function httpsListener(mesh: Mesh, certs: CertMaterial): Obj {
     address: socketAddress(gw.bindAddress, gw.httpsPort),
     listener_filters: [tlsInspector()],
     filter_chains: gw.hosts.map((host) => {
-      const cert = certs.ingressHosts.get(host.host);
-      if (!cert) throw new Error(`envoy: no certificate for ingress host ${host.host}`);
+      if (!certs.ingressHosts.has(host.host)) throw new Error(`envoy: no certificate for ingress host ${host.host}`);
       return {
         filter_chain_match: { server_names: [host.host] },
         transport_socket: typed('envoy.transport_sockets.tls', 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', {
-          common_tls_context: { tls_certificates: [tlsCertificate(cert)], alpn_protocols: ['h2', 'http/1.1'] },
+          common_tls_context: {
+            // By SDS, so a renewed host certificate replaces the old one under the running gateway.
+            tls_certificate_sds_secret_configs: [sdsSecretConfig(ingressSecretName(host.host), ingressSdsPath(host.host))],
+            alpn_protocols: ['h2', 'http/1.1'],
+          },
         }),
         filters: [
           httpConnectionManager({

@@ -5,6 +5,7 @@
  *   envoy/<service>.yaml          a sidecar per service
  *   envoy/ingress-gateway.yaml    TLS termination by SNI, redirects, routing to services
  *   envoy/egress-gateway.yaml     egress: each caller's own list over mTLS (viaGateway), or the union of all lists
+ *   envoy/sds/...                 certificates and trust by SDS from files (see sds.ts)
  *
  * Envoy runs with its working directory at the output root: certificate and key paths in the
  * bootstraps are relative to it (see src/certs/material.ts).
@@ -18,6 +19,7 @@ import { checkEnvoy } from './check.js';
 import { envoyVerifier } from './verify.js';
 import { egressGatewayBootstrap, ingressBootstrap } from './gateways.js';
 import { sidecarBootstrap } from './sidecar.js';
+import { sdsFiles } from './sds.js';
 
 export const envoyTarget: Target = {
   name: 'envoy',
@@ -32,6 +34,7 @@ export const envoyTarget: Target = {
   *emit(mesh, certs, only): Iterable<OutputFile> {
     const names = [...mesh.services.map((s) => s.name).filter((n) => wanted(only, n)), INGRESS_GATEWAY, EGRESS_GATEWAY];
     for (const name of names) yield { path: `envoy/${name}.yaml`, content: envoyBootstrap(mesh, certs, name, true) };
+    yield* sdsFiles(certs, names);
   },
 };
 

@@ -13,7 +13,6 @@ import {
   duration,
   httpConnectionManager,
   httpProtocolOptions,
-  identitySecret,
   isHttp,
   meshDownstreamTls,
   router,
@@ -38,7 +37,7 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
   const gw = mesh.egressGateway;
   const place = { stem: 'egress', address: sc.localAddress, tlsPort: sc.egressTlsPort, httpPort: sc.egressHttpPort };
   const egress = mesh.egress.viaGateway
-    ? sidecarEgressViaGateway(mesh, certs, place, svc.egress, { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort })
+    ? sidecarEgressViaGateway(mesh, certs, place, svc.egress, { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort }, svc.name)
     : egressResources(mesh, place, svc.egress);
   return {
     node: { id: svc.name, cluster: svc.name },
@@ -47,7 +46,6 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
     static_resources: {
       listeners: [...own.listeners, ...egress.listeners],
       clusters: [...own.clusters, ...egress.clusters],
-      secrets: [identitySecret(certs, svc.name)],
     },
   };
 }
@@ -60,7 +58,7 @@ function ownResources(mesh: Mesh, certs: CertMaterial, svc: Service): { listener
     const target = serviceByName(mesh, up.service);
     if (!target) throw new Error(`envoy: ${svc.name} calls unknown service ${up.service}`);
     listeners.push(outboundListener(svc, target, up.localPort));
-    clusters.push(serviceCluster(mesh, certs, target));
+    clusters.push(serviceCluster(mesh, target, svc.name));
   }
   return { listeners, clusters };
 }
@@ -106,7 +104,7 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
       address: socketAddress(sc.bindAddress, sc.inboundPort),
       filter_chains: [
         {
-          transport_socket: meshDownstreamTls(certs, { allowedUris: handshakeUris }),
+          transport_socket: meshDownstreamTls(svc.name, { allowedUris: handshakeUris }),
           filters: [
             typed('envoy.filters.network.rbac', 'envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: 'inbound_rbac', rules: rbacRules(uris) }),
             tcpProxy('inbound', APP_CLUSTER, { idle_timeout: svc.timeouts.idleMs === undefined ? undefined : duration(svc.timeouts.idleMs) }),
@@ -120,8 +118,7 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
     address: socketAddress(sc.bindAddress, sc.inboundPort),
     filter_chains: [
       {
-        // The same for every HTTP service (only its callers differ): made once, written once.
-        transport_socket: shared.get(`inbound-tls|${certs.trustBundlePath}`, () => reuse(meshDownstreamTls(certs, { alpn: ['h2', 'http/1.1'] }))),
+        transport_socket: meshDownstreamTls(svc.name, { alpn: ['h2', 'http/1.1'] }),
         filters: [
           httpConnectionManager({
             stat_prefix: 'inbound',

@@ -1,9 +1,10 @@
 /**
  * The pod of a workload (a service with its Envoy sidecar, or a gateway): what it mounts, how it
- * is probed, and the hash that rolls it when its configuration or certificate changes.
+ * is probed, and the hash that rolls it when its configuration changes (not its certificates).
  */
 import type { CertMaterial } from '../../certs/material.js';
 import { Emitted } from '../../output/yaml.js';
+import { sdsFiles } from '../envoy/sds.js';
 import { cmp, INGRESS_GATEWAY, type Mesh } from '../../model/mesh.js';
 import type { AppSecurity, ProxyContainer, Resources } from '../../model/kubernetes.js';
 import {
@@ -26,42 +27,55 @@ const KEY_MODE = 0o440;
 const FILE_MODE = 0o444;
 
 /**
- * Which files of the output tree a workload's pod needs: its bootstrap, and each certificate
- * file the bootstrap names (the Envoy target references them by their output-relative paths).
- * Paths not named by the bootstrap are not mounted, so a pod sees no key it does not use.
+ * Which files of the output tree a workload's pod needs: its bootstrap, the SDS files the bootstrap
+ * names, and each certificate file those name (the Envoy target references them by their
+ * output-relative paths). Paths not named are not mounted, so a pod sees no key it does not use.
+ * Everything is one projected volume mounted without `subPath`: the kubelet swaps its `..data`
+ * symlink when a Secret or ConfigMap changes, and Envoy, watching that directory, re-reads its
+ * certificates without a restart.
  */
 export interface PodFiles {
   name: string;
   bootstrapPath: string;
   bootstrap: string;
+  /** The SDS files the bootstrap names: ConfigMap key, mount path, content. */
+  sds: { key: string; path: string; content: string }[];
   projected: Obj[];
-  /** sha256 of the bootstrap and every certificate mounted (keys excluded). */
+  /**
+   * sha256 of the bootstrap and its SDS files: the configuration. Certificates and the trust
+   * bundle are left out, so a rotation reaches running pods through their volume, without a roll.
+   */
   configHash: string;
 }
 
 export function podFiles(name: string, bootstrapPath: string, bootstrap: string, certs: CertMaterial): PodFiles {
+  const sds = sdsFiles(certs, [name], name === INGRESS_GATEWAY)
+    .filter((f) => bootstrap.includes(f.path))
+    .map((f) => ({ key: f.path.slice('envoy/'.length).replaceAll('/', '-'), path: f.path, content: f.content }));
   const sources: Obj[] = [
-    { configMap: { name: envoyConfigMapName(name), items: [{ key: baseName(bootstrapPath), path: bootstrapPath, mode: FILE_MODE }] } },
+    {
+      configMap: {
+        name: envoyConfigMapName(name),
+        items: [{ key: baseName(bootstrapPath), path: bootstrapPath, mode: FILE_MODE }, ...sds.map((f) => ({ key: f.key, path: f.path, mode: FILE_MODE }))],
+      },
+    },
   ];
-  const hashed: string[] = [bootstrap];
-  const uses = (p: string) => bootstrap.includes(p);
+  const config = [bootstrap, ...sds.map((f) => f.content)];
+  const uses = (p: string) => config.some((text) => text.includes(p));
   if (uses(certs.trustBundlePath)) {
     sources.push({ configMap: { name: CA_BUNDLE_CONFIGMAP, items: [{ key: baseName(certs.trustBundlePath), path: certs.trustBundlePath, mode: FILE_MODE }] } });
-    hashed.push(certs.trustBundlePem);
   }
   const own = certs.workloads.get(name);
   if (own && (uses(own.certPath) || uses(own.keyPath))) {
     sources.push({ secret: { name: workloadSecretName(name), items: tlsItems(own.certPath, own.keyPath) } });
-    hashed.push(own.certPem);
   }
   // Only the ingress gateway terminates the public hosts' TLS.
   const hosts = name === INGRESS_GATEWAY ? [...certs.ingressHosts].sort(([a], [b]) => cmp(a, b)) : [];
   for (const [host, cert] of hosts) {
     if (!uses(cert.certPath) && !uses(cert.keyPath)) continue;
     sources.push({ secret: { name: ingressSecretName(host), items: tlsItems(cert.certPath, cert.keyPath) } });
-    hashed.push(cert.certPem);
   }
-  return { name, bootstrapPath, bootstrap, projected: sources, configHash: sha256(hashed.join('\n')) };
+  return { name, bootstrapPath, bootstrap, sds, projected: sources, configHash: sha256(config.join('\n')) };
 }
 
 function tlsItems(certPath: string, keyPath: string): Obj[] {
@@ -207,7 +221,7 @@ export function envoyConfigMap(mesh: Mesh, files: PodFiles, labels: Record<strin
     kind: 'ConfigMap',
     metadata: { name: envoyConfigMapName(files.name), namespace: mesh.namespace, labels },
     // The bootstrap is the Envoy target's YAML as it wrote it (BootstrapOf).
-    data: { [baseName(files.bootstrapPath)]: new Emitted(files.bootstrap) },
+    data: { [baseName(files.bootstrapPath)]: new Emitted(files.bootstrap), ...Object.fromEntries(files.sds.map((f) => [f.key, new Emitted(f.content)])) },
   };
 }
 

@@ -15,24 +15,50 @@ function emit(mutate?: Parameters<typeof sampleMesh>[0]) {
   const mesh = sampleMesh(mutate);
   const files = emitSorted(envoyTarget, mesh, fakeCerts(mesh));
   const byPath = new Map(files.map((f) => [f.path, f]));
+  emitted = byPath;
   const boot = (name: string): Any => parse(byPath.get(`envoy/${name}.yaml`)!.content);
   return { mesh, files, boot };
 }
+/** The files of the last emit(): the SDS files the bootstraps name are read from it. */
+let emitted = new Map<string, { content: string }>();
 
 const listener = (b: Any, name: string): Any => b.static_resources.listeners.find((l: Any) => l.name === name);
 const cluster = (b: Any, name: string): Any => b.static_resources.clusters.find((c: Any) => c.name === name);
 const filter = (chain: Any, name: string): Any => chain.filters.find((f: Any) => f.name === name)?.typed_config;
 const hcm = (chain: Any): Any => filter(chain, 'envoy.filters.network.http_connection_manager');
 const httpFilter = (h: Any, name: string): Any => h.http_filters.find((f: Any) => f.name === name)?.typed_config;
-/** The certificate a TLS context presents: the bootstrap's static secret it names (one, without an SDS source). */
-function presented(b: Any, tls: Any): Any {
+
+/** The secret an SDS reference names, read from the SDS file it points at (one resource, the right name, watched through `.`). */
+function sdsSecret(ref: Any): Any {
+  expect(ref.sds_config.resource_api_version).toBe('V3');
+  expect(ref.sds_config.path_config_source.watched_directory).toEqual({ path: '.' });
+  const file = emitted.get(ref.sds_config.path_config_source.path);
+  expect(file, ref.sds_config.path_config_source.path).toBeDefined();
+  const resources = parse(file!.content).resources;
+  expect(resources).toHaveLength(1);
+  expect(resources[0]['@type']).toMatch(/tls\.v3\.Secret$/);
+  expect(resources[0].name).toBe(ref.name);
+  return resources[0];
+}
+
+/** The certificate a TLS context presents: the one secret it names by SDS, without the watch. */
+function presented(_b: Any, tls: Any): Any {
   const refs = tls.common_tls_context.tls_certificate_sds_secret_configs;
   expect(refs).toHaveLength(1);
-  expect(refs[0].sds_config).toBeUndefined();
   expect(tls.common_tls_context.tls_certificates).toBeUndefined();
-  const secrets = b.static_resources.secrets.filter((x: Any) => x.name === refs[0].name);
-  expect(secrets).toHaveLength(1);
-  return secrets[0].tls_certificate;
+  const { watched_directory, ...cert } = sdsSecret(refs[0]).tls_certificate;
+  expect(watched_directory).toEqual({ path: '.' });
+  return cert;
+}
+
+/** A context's validation: the trust bundle file (by SDS) and the SAN matchers. */
+function validation(tls: Any): Any {
+  const combined = tls.common_tls_context.combined_validation_context;
+  expect(tls.common_tls_context.validation_context).toBeUndefined();
+  return {
+    trusted_ca: sdsSecret(combined.validation_context_sds_secret_config).validation_context.trusted_ca,
+    match_typed_subject_alt_names: combined.default_validation_context.match_typed_subject_alt_names,
+  };
 }
 
 /** Every object in the tree that has a `typed_config` must carry an `@type`. */
@@ -49,8 +75,15 @@ function untyped(node: unknown, at = ''): string[] {
 describe('envoy target: files', () => {
   it('writes a sidecar per service and both gateways, sorted, each with the generated header', () => {
     const { mesh, files } = emit();
+    const workloads = [...mesh.services.map((s) => s.name), 'egress-gateway', 'ingress-gateway'];
     expect(files.map((f) => f.path)).toEqual(
-      [...mesh.services.map((s) => `envoy/${s.name}.yaml`), 'envoy/egress-gateway.yaml', 'envoy/ingress-gateway.yaml'].sort(),
+      [
+        ...workloads.map((n) => `envoy/${n}.yaml`),
+        ...workloads.map((n) => `envoy/sds/identity/${n}.yaml`),
+        'envoy/sds/ingress/_wildcard.admin.example.com.yaml',
+        'envoy/sds/ingress/shop.example.com.yaml',
+        'envoy/sds/trust-bundle.yaml',
+      ].sort(),
     );
     for (const f of files) expect(f.content.startsWith(`# ${GENERATED_HEADER}\n`)).toBe(true);
   });
@@ -80,7 +113,7 @@ describe('envoy target: sidecar', () => {
     const chain = listener(b, 'inbound').filter_chains[0];
     const tls = chain.transport_socket.typed_config;
     expect(tls.require_client_certificate).toBe(true);
-    expect(tls.common_tls_context.validation_context.trusted_ca.filename).toBe('certs/ca-bundle.pem');
+    expect(validation(tls).trusted_ca.filename).toBe('certs/ca-bundle.pem');
     expect(presented(b, tls)).toEqual({ certificate_chain: { filename: 'certs/catalog.pem' }, private_key: { filename: 'secrets/catalog.key' } });
     const rbac = httpFilter(hcm(chain), 'envoy.filters.http.rbac');
     expect(rbac.rules.action).toBe('ALLOW');
@@ -101,14 +134,14 @@ describe('envoy target: sidecar', () => {
 
   it('checks tcp callers at the handshake, and lets no identity through without callers', () => {
     const ledger = listener(emit().boot('ledger'), 'inbound').filter_chains[0];
-    expect(ledger.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+    expect(validation(ledger.transport_socket.typed_config).match_typed_subject_alt_names).toEqual([
       { san_type: 'URI', matcher: { exact: 'spiffe://shop.example/ns/shop/sa/frontend' } },
     ]);
     expect(filter(ledger, 'envoy.filters.network.rbac').rules.policies['allow-from']).toBeDefined();
     expect(filter(ledger, 'envoy.filters.network.tcp_proxy').cluster).toBe('inbound|app');
     const vault = listener(emit().boot('vault'), 'inbound').filter_chains[0];
     expect(filter(vault, 'envoy.filters.network.rbac').rules).toEqual({ action: 'ALLOW', policies: {} });
-    const sans = vault.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names;
+    const sans = validation(vault.transport_socket.typed_config).match_typed_subject_alt_names;
     expect(sans).toHaveLength(1);
     expect(sans[0].matcher.exact).not.toMatch(/sa\/[a-z]/);
   });
@@ -146,7 +179,7 @@ describe('envoy target: sidecar', () => {
     expect(tls['@type']).toMatch(/UpstreamTlsContext$/);
     expect(tls.sni).toBe('catalog.shop.svc.cluster.local');
     expect(presented(b, tls).certificate_chain.filename).toBe('certs/frontend.pem');
-    expect(tls.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+    expect(validation(tls).match_typed_subject_alt_names).toEqual([
       { san_type: 'URI', matcher: { exact: 'spiffe://shop.example/ns/shop/sa/catalog' } },
     ]);
   });
@@ -321,7 +354,7 @@ describe('envoy target: ingress gateway', () => {
     expect(https.address.socket_address.port_value).toBe(8443);
     expect(https.listener_filters[0].name).toBe('envoy.filters.listener.tls_inspector');
     expect(https.default_filter_chain).toBeUndefined();
-    expect(https.filter_chains.map((c: Any) => [c.filter_chain_match.server_names[0], c.transport_socket.typed_config.common_tls_context.tls_certificates[0].certificate_chain.filename])).toEqual([
+    expect(https.filter_chains.map((c: Any) => [c.filter_chain_match.server_names[0], presented(gw, c.transport_socket.typed_config).certificate_chain.filename])).toEqual([
       ['*.admin.example.com', 'certs/ingress/_wildcard.admin.example.com.pem'],
       ['shop.example.com', 'certs/ingress/shop.example.com.pem'],
     ]);
@@ -330,8 +363,12 @@ describe('envoy target: ingress gateway', () => {
   it('gives every caller of a service the same cluster to it, its own identity apart', () => {
     const { boot } = emit();
     const [frontend, gateway] = [boot('frontend'), boot('ingress-gateway')];
-    // The cluster names no caller: each presents its own certificate through the secret.
-    expect(cluster(frontend, 'outbound|catalog')).toEqual(cluster(gateway, 'outbound|catalog'));
+    // The cluster differs only in the identity its caller presents (by SDS).
+    const { transport_socket: a, ...fromFrontend } = cluster(frontend, 'outbound|catalog');
+    const { transport_socket: b, ...fromGateway } = cluster(gateway, 'outbound|catalog');
+    expect(fromFrontend).toEqual(fromGateway);
+    const withoutIdentity = (t: Any) => ({ ...t.typed_config, common_tls_context: { ...t.typed_config.common_tls_context, tls_certificate_sds_secret_configs: undefined } });
+    expect(withoutIdentity(a)).toEqual(withoutIdentity(b));
     expect(presented(frontend, cluster(frontend, 'outbound|catalog').transport_socket.typed_config).certificate_chain.filename).toBe('certs/frontend.pem');
     expect(presented(gateway, cluster(gateway, 'outbound|catalog').transport_socket.typed_config).certificate_chain.filename).toBe('certs/ingress-gateway.pem');
   });
@@ -346,8 +383,7 @@ describe('envoy target: ingress gateway', () => {
     ]);
     const c = cluster(gw, 'outbound|catalog');
     expect(presented(gw, c.transport_socket.typed_config).certificate_chain.filename).toBe('certs/ingress-gateway.pem');
-    const tls = c.transport_socket.typed_config.common_tls_context;
-    expect(tls.validation_context.match_typed_subject_alt_names[0].matcher.exact).toBe('spiffe://shop.example/ns/shop/sa/catalog');
+    expect(validation(c.transport_socket.typed_config).match_typed_subject_alt_names[0].matcher.exact).toBe('spiffe://shop.example/ns/shop/sa/catalog');
     expect(gw.static_resources.clusters.map((x: Any) => x.name)).toEqual(['outbound|catalog', 'outbound|web']);
   });
 

@@ -35,7 +35,9 @@ describe.skipIf(!envoy)('envoy --mode validate on the sample mesh', async () => 
     }
   });
 
-  it.each(files.map((f) => f.path))('%s', async (file) => {
+  // The SDS files are read by the bootstraps that name them (validate loads them too).
+  const bootstraps = files.filter((f) => !f.path.startsWith('envoy/sds/'));
+  it.each(bootstraps.map((f) => f.path))('%s', async (file) => {
     const res = await validateEnvoy(path.join(dir.path, file), dir.path);
     expect(res.output).toContain('OK');
     expect(res.ok).toBe(true);
@@ -43,7 +45,7 @@ describe.skipIf(!envoy)('envoy --mode validate on the sample mesh', async () => 
 
   it('verifyEnvoy (meshc verify) reports every file, and a broken one as not ok', async () => {
     const ok = await verifyEnvoy(dir.path, envoy!);
-    expect(ok.map((r) => r.file)).toEqual(files.map((f) => f.path));
+    expect(ok.map((r) => r.file)).toEqual(bootstraps.map((f) => f.path));
     expect(ok.filter((r) => !r.ok)).toEqual([]);
     await writeFile(path.join(dir.path, 'envoy', 'zz-broken.yaml'), 'static_resources:\n  listeners:\n    - name: x\n      address: 42\n');
     const withBroken = await verifyEnvoy(dir.path, envoy!);

@@ -243,15 +243,36 @@ describe.each(all)('k8s target: %s', (_name, mesh) => {
     expect(byPath.get('secrets/k8s/kustomization.yaml')!.content).toContain('kubectl apply -k out/secrets/k8s');
   });
 
-  it('is deterministic, and rolls pods when a bootstrap or certificate changes', () => {
+  it('is deterministic, and a certificate rotation changes the Secrets and the bundle but rolls no pod', () => {
     const again = emit(mesh);
     expect(again.map((f) => [f.path, f.content, f.mode])).toEqual(files.map((f) => [f.path, f.content, f.mode]));
     const hashes = (fs: OutputFile[]) => Object.fromEntries(podsOf(docs(fs, 'k8s/')).map((p) => [p.name, p.deployment.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION]]));
     const before = hashes(files);
     for (const h of Object.values(before)) expect(h).toMatch(/^[0-9a-f]{64}$/);
-    const rotated = emitSorted(k8sTarget, mesh, fakeCerts(mesh, 'new-ca'));
-    const after = hashes(rotated);
-    for (const s of mesh.services) expect(after[s.name], s.name).not.toBe(before[s.name]);
+    const fresh = fakeCerts(mesh, 'new-ca');
+    const rotated = emitSorted(k8sTarget, mesh, { ...fresh, workloads: new Map([...fresh.workloads].map(([n, c]) => [n, { ...c, certPem: `${c.certPem}renewed\n` }])) });
+    // The new material reaches the pods through their volumes (the kubelet's ..data swap, watched by Envoy).
+    const content = (fs: OutputFile[], p: string) => fs.find((f) => f.path === p)?.content;
+    expect(content(rotated, 'k8s/ca-bundle.yaml')).not.toBe(content(files, 'k8s/ca-bundle.yaml'));
+    const secret = `secrets/k8s/${mesh.services[0].name}-tls.yaml`;
+    expect(content(files, secret)).toBeDefined();
+    expect(content(rotated, secret)).not.toBe(content(files, secret));
+    expect(hashes(rotated)).toEqual(before);
+  });
+
+  it('mounts the SDS files and the certificates they name in one volume, without subPath', () => {
+    for (const pod of podsOf(docs(files, 'k8s/'))) {
+      const spec = pod.deployment.spec.template.spec;
+      const containers = [...(spec.initContainers ?? []), ...spec.containers];
+      for (const c of containers) for (const m of c.volumeMounts ?? []) expect(m.subPath, `${pod.name} ${c.name}`).toBeUndefined();
+      const sources = spec.volumes[0].projected.sources as { configMap?: { items: { path: string }[] }; secret?: { items: { path: string }[] } }[];
+      const mounted = new Set(sources.flatMap((x) => (x.configMap ?? x.secret)!.items.map((i) => i.path)));
+      const cm = kinds(docs(files, 'k8s/'), 'ConfigMap').find((c) => c.metadata.name === `${pod.name}-envoy`)!;
+      const texts = Object.values(cm.data as Record<string, string>);
+      const named = texts.flatMap((t) => [...t.matchAll(/(?:filename|path): "?((?:envoy|certs|secrets)\/[^"\s,}]+)/g)].map((m) => m[1]));
+      for (const p of named) expect(mounted.has(p), `${pod.name}: ${p}`).toBe(true);
+      if (mesh.services.some((x) => x.name === pod.name)) expect(mounted.has(`envoy/sds/identity/${pod.name}.yaml`), pod.name).toBe(true);
+    }
   });
 });
 
