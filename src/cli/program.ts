@@ -13,6 +13,7 @@ import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerVerify } from './verify.js';
 import { registerCompletion } from './completion.js';
+import { registerInstall } from './install.js';
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -38,6 +39,7 @@ Exit codes: 0 success, 1 findings (invalid mesh, drift, differences, expiring ce
   registerValidate(program);
   registerBuild(program);
   registerCerts(program);
+  registerInstall(program);
   registerVerify(program);
   registerDiff(program);
   registerGraph(program);
