@@ -187,11 +187,13 @@ export async function startHaproxy(opts: {
   readyTimeoutMs?: number;
   bin?: string;
   onLine?: StartOptions['onLine'];
+  /** Master-worker mode (`-W`): SIGUSR2 to the returned pid (the master) reloads the configuration gracefully. */
+  masterWorker?: boolean;
 }): Promise<Proc> {
   const haproxy = requireBinary('haproxy', opts.bin);
   const configText = await readFile(path.resolve(opts.cwd, opts.configPath), 'utf8');
   const ports = opts.waitPorts ?? configuredListenPorts(configText, 'bind');
-  return startProcess(haproxy, ['-db', '-f', opts.configPath], {
+  return startProcess(haproxy, [...(opts.masterWorker ? ['-W'] : []), '-db', '-f', opts.configPath], {
     cwd: opts.cwd,
     onLine: opts.onLine,
     readyTimeoutMs: opts.readyTimeoutMs ?? 15_000,

@@ -39,6 +39,8 @@ export interface WorkloadOptions {
   onLine?: StartOptions['onLine'];
   /** Envoy's log level (default warn). */
   logLevel?: string;
+  /** HAProxy in master-worker mode (reloadable with SIGUSR2 to the master). */
+  masterWorker?: boolean;
 }
 
 /**
@@ -64,7 +66,7 @@ export async function startWorkload(target: ProxyTarget, outDir: string, workloa
       configPath = path.join(o.scratch, `${workload}.cfg`);
       await writeFile(configPath, text);
     }
-    return startHaproxy({ configPath, cwd: outDir, waitPorts: listenPorts(text, HAPROXY_BIND), bin: o.bin, onLine: o.onLine });
+    return startHaproxy({ configPath, cwd: outDir, waitPorts: listenPorts(text, HAPROXY_BIND), bin: o.bin, onLine: o.onLine, ...(o.masterWorker ? { masterWorker: true } : {}) });
   }
   const original = path.join(outDir, 'nginx', `${workload}.conf`);
   await mkdir(path.join(o.scratch, 'run'), { recursive: true });

@@ -10,3 +10,4 @@ export * from './cleanup.js';
 export * from './pki.js';
 export * from './gateway-client.js';
 export * from './kubelet.js';
+export * from './load.js';

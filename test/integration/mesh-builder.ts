@@ -99,8 +99,10 @@ export interface TestMesh {
   cleanup(): Promise<void>;
 }
 
-async function buildOrThrow(file: string, out: string, state: string, targets: string[]): Promise<Mesh> {
+/** The mesh a build compiled; undefined for a build that found nothing changed (and wrote nothing). */
+async function buildOrThrow(file: string, out: string, state: string, targets: string[]): Promise<Mesh | undefined> {
   const res = await build({ file, out, state, targets });
+  if (res.ok && res.cached) return undefined;
   if (!res.ok || !res.mesh) {
     const lines = res.diagnostics.map((d) => `${d.line}:${d.col} ${d.severity} ${d.code} ${d.message}`);
     throw new Error(`meshc build failed:\n${lines.join('\n')}`);
@@ -181,7 +183,7 @@ export async function buildTestMesh(spec: TestMeshSpec): Promise<TestMesh> {
     const out = path.join(dir.path, 'out');
     const state = path.join(dir.path, '.meshc');
     await writeFile(file, stringify(written));
-    const model = await buildOrThrow(file, out, state, spec.targets);
+    const model = (await buildOrThrow(file, out, state, spec.targets))!;
 
     const read = (p: string) => readFile(path.join(out, p), 'utf8');
     const hostFile = (h: string) => h.replace(/^\*\./, '_wildcard.');
@@ -205,7 +207,7 @@ export async function buildTestMesh(spec: TestMeshSpec): Promise<TestMesh> {
       },
       rebuild: async () => {
         await writeFile(file, stringify(written));
-        result.model = await buildOrThrow(file, out, state, spec.targets);
+        result.model = (await buildOrThrow(file, out, state, spec.targets)) ?? result.model;
       },
       cleanup: async () => {
         await dns.close();

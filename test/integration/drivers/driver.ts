@@ -39,6 +39,12 @@ export interface ProxyDriver {
    * of the config (another replica of the same service on its own loopback address).
    */
   start(outDir: string, workload: string, opts?: { rewrite?: [from: string, to: string] }): Promise<Proc>;
+  /**
+   * Starts a workload from a `meshc install` directory as the README runs it, so that the
+   * documented step after an install applies; `reload` is that step: nothing for Envoy (it watches
+   * the directory), `nginx -s reload`, SIGUSR2 to HAProxy's master (`-W`).
+   */
+  startInstalled(dir: string, workload: string): Promise<Proc & { reload(): Promise<void> }>;
   /** The proxy's own config check of one workload's generated config. */
   validate(outDir: string, workload: string): Promise<{ ok: boolean; output: string }>;
   supports(feature: Feature | string): boolean;
@@ -48,7 +54,7 @@ export interface ProxyDriver {
  * Runs `start` with a fresh scratch directory (a rewritten replica config, nginx's runtime
  * prefix) that lives as long as the process: removed when it stops, or when it fails to start.
  */
-export async function withScratch(label: string, start: (dir: string) => Promise<Proc>): Promise<Proc> {
+export async function withScratch<P extends Proc>(label: string, start: (dir: string) => Promise<P>): Promise<P> {
   const scratch = await tempDir(label);
   try {
     const proc = await start(scratch.path);

@@ -16,6 +16,12 @@ export const haproxyDriver: ProxyDriver = {
   available: Boolean(haproxy.path),
   start: (outDir, workload, opts) =>
     withScratch(`haproxy-${workload}`, (scratch) => startWorkload('haproxy', outDir, workload, { scratch, bin: requireBinary('haproxy'), ...(opts?.rewrite ? { rewrite: opts.rewrite } : {}) })),
+  startInstalled: (dir, workload) =>
+    withScratch(`haproxy-${workload}`, async (scratch) => {
+      const proc = await startWorkload('haproxy', dir, workload, { scratch, bin: requireBinary('haproxy'), masterWorker: true });
+      // The master re-executes itself with the same arguments: the new workers read the new files.
+      return { ...proc, reload: async () => void process.kill(proc.pid, 'SIGUSR2') };
+    }),
   validate: (outDir, workload) => validateHaproxy(path.join(outDir, 'haproxy', `${workload}.cfg`), outDir),
   supports: supportsFrom('haproxy'),
 };

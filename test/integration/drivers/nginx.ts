@@ -6,6 +6,8 @@
  * Certificate paths in the config are relative to the config's own directory (`../certs/...`);
  * a rewritten replica copy lives elsewhere, so its copy names them by absolute path instead.
  */
+import path from 'node:path';
+import { execa } from 'execa';
 import { proxyOrSkip, requireBinary, type Proc } from '../../harness/index.js';
 import { startWorkload } from '../../../src/local/workloads.js';
 import { verifyNginxFile } from '../../../src/targets/nginx/verify.js';
@@ -50,6 +52,13 @@ export const nginxDriver: ProxyDriver = {
   start: (outDir, workload, opts) =>
     // The scratch directory is nginx's runtime prefix (pid file, temp paths), outside out/.
     withScratch(`nginx-${workload}`, (scratch) => startWorkload('nginx', outDir, workload, { scratch, bin: requireBinary('nginx'), ...(opts?.rewrite ? { rewrite: opts.rewrite } : {}) })),
+  startInstalled: (dir, workload) =>
+    withScratch(`nginx-${workload}`, async (scratch) => {
+      const proc = await startWorkload('nginx', dir, workload, { scratch, bin: requireBinary('nginx') });
+      const conf = path.join(dir, 'nginx', `${workload}.conf`);
+      // The README's step: the master re-reads the config and certificates, starts new workers and lets the old ones finish.
+      return { ...proc, reload: async () => void (await execa(requireBinary('nginx'), ['-p', `${scratch}/`, '-c', conf, '-e', 'stderr', '-s', 'reload'])) };
+    }),
   // What `meshc verify` runs: nginx -t, with names of static upstreams (resolved where nginx
   // runs, e.g. *.svc.cluster.local) replaced by 127.0.0.1 in a copy; the output names them.
   validate: (outDir, workload) => verifyNginxFile(outDir, `nginx/${workload}.conf`, nginx.path!),
