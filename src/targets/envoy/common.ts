@@ -8,7 +8,7 @@
 import type { CertMaterial, IssuedCert } from '../../certs/material.js';
 import type { Dns, HashKey, HostPort, Identity, Mesh, Service } from '../../model/mesh.js';
 import { reuse } from '../../output/yaml.js';
-import { identitySdsRef, trustValidation } from './sds.js';
+import { identitySdsRef, trustValidation, trustValidationMatching } from './sds.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -112,7 +112,7 @@ export function meshDownstreamTls(self: string, opts: { alpn?: string[]; allowed
     require_client_certificate: true,
     common_tls_context: {
       tls_certificate_sds_secret_configs: identitySdsRef(self),
-      ...trustValidation(opts.sanMatchers ?? opts.allowedUris?.map(uriMatcher)),
+      combined_validation_context: opts.sanMatchers ? trustValidationMatching(opts.sanMatchers) : trustValidation(opts.allowedUris),
       alpn_protocols: opts.alpn,
     },
   });
@@ -124,14 +124,10 @@ export function meshUpstreamTls(self: string, peer: Identity, alpn: string[]): O
     sni: serverName(peer),
     common_tls_context: {
       tls_certificate_sds_secret_configs: identitySdsRef(self),
-      ...trustValidation([uriMatcher(peer.spiffeId)]),
+      combined_validation_context: trustValidation([peer.spiffeId]),
       alpn_protocols: alpn,
     },
   });
-}
-
-function uriMatcher(uri: string): Obj {
-  return { san_type: 'URI', matcher: { exact: uri } };
 }
 
 /** The SNI a caller sends: the peer's fully qualified cluster name. */

@@ -14,7 +14,7 @@
  * https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/core/v3/config_source.proto#config-core-v3-pathconfigsource
  */
 import { hostFileName, type CertMaterial, type IssuedCert } from '../../certs/material.js';
-import { toYaml } from '../../output/yaml.js';
+import { reuse, toYaml } from '../../output/yaml.js';
 import { GENERATED_HEADER } from '../target.js';
 
 type Obj = Record<string, unknown>;
@@ -50,20 +50,36 @@ export function sdsSecretConfig(name: string, path: string): Obj {
 
 /** The identity of workload `self`, by SDS: for `tls_certificate_sds_secret_configs`. */
 export function identitySdsRef(self: string): Obj[] {
-  return [sdsSecretConfig(IDENTITY_SECRET, identitySdsPath(self))];
+  return cached(identityRefs, self, () => [sdsSecretConfig(IDENTITY_SECRET, identitySdsPath(self))]);
 }
 
 /**
- * A validation context that trusts the mesh bundle (by SDS) and checks `sanMatchers` (none: any
- * identity the bundle vouches for).
+ * A `combined_validation_context` that trusts the mesh bundle (by SDS) and checks the SPIFFE URIs
+ * `uris` (none: any identity the bundle vouches for).
  */
-export function trustValidation(sanMatchers?: Obj[]): Obj {
-  return {
-    combined_validation_context: {
-      default_validation_context: { match_typed_subject_alt_names: sanMatchers },
-      validation_context_sds_secret_config: sdsSecretConfig(TRUST_SECRET, TRUST_SDS_PATH),
-    },
-  };
+export function trustValidation(uris?: string[]): Obj {
+  return cached(validations, uris?.join('\n') ?? '', () => ({
+    default_validation_context: { match_typed_subject_alt_names: uris?.map((uri) => ({ san_type: 'URI', matcher: { exact: uri } })) },
+    validation_context_sds_secret_config: TRUST_REF,
+  }));
+}
+/** The same, with SAN matchers of the caller's own (regex matchers on the SPIFFE URI, say). */
+export function trustValidationMatching(sanMatchers: Obj[]): Obj {
+  return { default_validation_context: { match_typed_subject_alt_names: sanMatchers }, validation_context_sds_secret_config: TRUST_REF };
+}
+const TRUST_REF = reuse(sdsSecretConfig(TRUST_SECRET, TRUST_SDS_PATH));
+
+// Every cluster to a service and every inbound listener of a workload carries one of these: made
+// once and written once each (see `reuse`). Bounded, since they only save work.
+const identityRefs = new Map<string, Obj[]>();
+const validations = new Map<string, Obj>();
+function cached<T extends object>(cache: Map<string, T>, key: string, make: () => T): T {
+  let value = cache.get(key);
+  if (value === undefined) {
+    if (cache.size === 4096) cache.clear();
+    cache.set(key, (value = reuse(make())));
+  }
+  return value;
 }
 
 function tlsCertificate(cert: IssuedCert): Obj {
