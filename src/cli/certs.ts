@@ -84,7 +84,9 @@ while a rolling deploy is half done:
   $ meshc certs rotate --finish && meshc build   # 3. the old CA leaves the bundles; deploy
 (--finish refuses while a leaf is still issued by the old CA.)
 
-Then run \`meshc build\` to write the new certificates to the output.
+Then run \`meshc build\` to write the new certificates to the output, and put them under the running
+proxies without a restart: \`kubectl apply -k out/secrets/k8s\` (no pod rolls), or \`meshc install\`
+per workload followed by nginx -s reload / SIGUSR2 to HAProxy's master (Envoy reloads by itself).
 Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish with no rotation in progress).`);
   for (const add of [addFile, addState, addFormat, addDebug]) add(rotate);
   rotate.action(
@@ -121,7 +123,7 @@ Exit codes: 0 done, 1 invalid mesh, 2 usage or state error (for example --finish
           // Starting or finishing a CA rotation re-issues no leaf by design: no "nothing was due" then.
           if (r.reissued.length) lines.push(`re-issued ${r.reissued.length}: ${r.reissued.join(', ')}`);
           else if (!r.caAction) lines.push('no certificate was due');
-          if (r.changed) lines.push('run `meshc build` to write them to the output');
+          if (r.changed) lines.push('run `meshc build` to write them to the output, then apply or `meshc install` them (no restart needed; see meshc certs rotate --help)');
           return lines.join('\n') + '\n';
         },
       }, r);
