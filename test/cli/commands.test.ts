@@ -102,7 +102,7 @@ describe('verify finds the right proxy or says why not', () => {
 });
 
 describe('certificate rotation messages name the step that works', () => {
-  it('--ca says what comes next and not "no certificate was due"; status shows the issuer and the next step of each phase', async () => {
+  it('--ca says what comes next and not "no certificate was due"; status shows the issuer and the next step of each phase', { timeout: 120_000 }, async () => {
     const work = join(dir, 'rotation');
     await mkdir(work);
     await cp(fixturePath('minimal'), join(work, 'mesh.yaml'));

@@ -200,7 +200,7 @@ describe('meshc diff against the output directory', () => {
 });
 
 describe('meshc diff with every target (minimal fixture)', () => {
-  it('summarizes and diffs every target, and keeps keys out', async () => {
+  it('summarizes and diffs every target, and keeps keys out', { timeout: 120_000 }, async () => {
     const d = await tmp('meshc-cli-diff-all-');
     try {
       const f = join(d, 'mesh.yaml');
