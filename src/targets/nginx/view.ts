@@ -229,7 +229,10 @@ function nextUpstream(s: Service): { nextUpstream: string; tries: number } {
   if (on.includes('5xx')) ['http_500', 'http_502', 'http_503', 'http_504'].forEach((c) => conds.add(c));
   if (on.includes('gateway-error')) ['http_502', 'http_503', 'http_504'].forEach((c) => conds.add(c));
   if (s.outlierDetection && !retrying) conds.add('error').add('timeout');
-  if (conds.size === 0) return { nextUpstream: 'off', tries: 1 };
+  // Without retries: `error` with one try lets nginx resend only a request that failed on a
+  // kept-alive upstream connection the peer had closed (nginx adds a try for those), which is
+  // what a peer's graceful reload does; any other failure is final.
+  if (conds.size === 0) return { nextUpstream: 'error', tries: 1 };
   const list = NEXT_ORDER.filter((c) => conds.has(c));
   // Envoy retries whatever the method; so does the mesh.
   if (retrying) list.push('non_idempotent');
