@@ -55,11 +55,12 @@ describe('egress per identity: the gateway', () => {
   it('requires a mesh client certificate on every TLS chain, with exactly the identities allowed that name, checked again by RBAC', () => {
     const { boot } = emit(true);
     const gw = boot('egress-gateway');
-    expect(gw.static_resources.secrets.map((s: Any) => s.tls_certificate.certificate_chain.filename)).toEqual(['certs/egress-gateway.pem']);
     const tls = listener(gw, 'egress-tls');
+    // Its own identity, by SDS (rotated without a restart).
+    for (const c of tls.filter_chains) expect(c.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.path_config_source.path).toBe('envoy/sds/identity/egress-gateway.yaml');
     expect(tls.filter_chains.every((c: Any) => c.transport_socket?.typed_config.require_client_certificate === true)).toBe(true);
     const stripe = chainFor(tls, 'api.stripe.com');
-    const sans = stripe.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names;
+    const sans = stripe.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names;
     expect(sans).toEqual([{ san_type: 'URI', matcher: { exact: spiffe('web') } }]);
     const rbac = stripe.filters[0];
     expect(rbac.name).toBe('envoy.filters.network.rbac');
@@ -126,9 +127,10 @@ describe('egress per identity: the sidecar', () => {
     for (const name of ['egress|gateway-tls', 'egress|gateway-http']) {
       const c = cluster(web, name);
       const ctx = c.transport_socket.typed_config.common_tls_context;
-      expect(ctx.tls_certificate_sds_secret_configs).toEqual([{ name: 'mesh-identity' }]);
-      expect(ctx.validation_context.match_typed_subject_alt_names).toEqual([{ san_type: 'URI', matcher: { exact: spiffe('egress-gateway') } }]);
+      expect(ctx.tls_certificate_sds_secret_configs.map((r: Any) => [r.name, r.sds_config.path_config_source.path])).toEqual([['mesh-identity', 'envoy/sds/identity/web.yaml']]);
+      expect(ctx.combined_validation_context.default_validation_context.match_typed_subject_alt_names).toEqual([{ san_type: 'URI', matcher: { exact: spiffe('egress-gateway') } }]);
+      expect(ctx.combined_validation_context.validation_context_sds_secret_config.sds_config.path_config_source.path).toBe('envoy/sds/trust-bundle.yaml');
     }
-    expect(web.static_resources.secrets[0].tls_certificate.certificate_chain.filename).toBe('certs/web.pem');
+    expect(web.static_resources.secrets).toBeUndefined();
   });
 });

@@ -18,14 +18,16 @@ describe('k8s: the egress gateway', () => {
   const configMap = kinds(objects, 'ConfigMap').find((c) => c.metadata.name === `${EGRESS_GATEWAY}-envoy`);
   const bootstrap: Any = parse(configMap.data[`${EGRESS_GATEWAY}.yaml`]);
 
-  it('mounts its own identity Secret and the trust bundle, which its bootstrap names', () => {
+  it('mounts its own identity Secret and the trust bundle, which its SDS files name', () => {
     const sources = deployment.spec.template.spec.volumes[0].projected.sources;
     const secret = sources.find((s: Any) => s.secret)?.secret;
     expect(secret.name).toBe('egress-gateway-tls');
     expect(secret.items.map((i: Any) => i.path)).toEqual(['certs/egress-gateway.pem', 'secrets/egress-gateway.key']);
     expect(sources.some((s: Any) => s.configMap?.name === 'meshc-ca-bundle')).toBe(true);
     expect(kinds(objects, 'Secret').map((s) => s.metadata.name)).toContain('egress-gateway-tls');
-    expect(bootstrap.static_resources.secrets[0].tls_certificate.certificate_chain.filename).toBe('certs/egress-gateway.pem');
+    const identity: Any = parse(configMap.data['sds-identity-egress-gateway.yaml']);
+    expect(identity.resources[0].tls_certificate.certificate_chain.filename).toBe('certs/egress-gateway.pem');
+    expect(bootstrap.static_resources.secrets).toBeUndefined();
   });
 
   it('requires a mesh client certificate on both listeners; api.stripe.com admits payments alone', () => {
@@ -34,7 +36,7 @@ describe('k8s: the egress gateway', () => {
     }
     const tls = bootstrap.static_resources.listeners.find((l: Any) => l.name === 'egress-tls');
     const stripe = tls.filter_chains.find((c: Any) => c.filter_chain_match.server_names[0] === 'api.stripe.com');
-    expect(stripe.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+    expect(stripe.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names).toEqual([
       { san_type: 'URI', matcher: { exact: 'spiffe://shop.example/ns/shop/sa/payments' } },
     ]);
   });
@@ -43,7 +45,7 @@ describe('k8s: the egress gateway', () => {
     const cart: Any = parse(kinds(objects, 'ConfigMap').find((c) => c.metadata.name === 'cart-envoy').data['cart.yaml']);
     const gw = cart.static_resources.clusters.find((c: Any) => c.name === 'egress|gateway-tls');
     expect(gw.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address).toBe('egress-gateway.shop.svc.cluster.local');
-    expect(gw.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+    expect(gw.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names).toEqual([
       { san_type: 'URI', matcher: { exact: 'spiffe://shop.example/ns/shop/sa/egress-gateway' } },
     ]);
     // cart's own list is the mesh-wide one: never api.stripe.com.
