@@ -7,6 +7,7 @@ import { ingressScenario } from './scenarios/ingress.js';
 import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
 import { rotationScenario } from './scenarios/rotation.js';
+import { liveRotationScenario } from './scenarios/live-rotation.js';
 import { validateScenario } from './scenarios/validate.js';
 import { limitsScenario } from './scenarios/limits.js';
 
@@ -18,5 +19,6 @@ loadBalancingScenario(haproxyDriver);
 validateScenario(haproxyDriver);
 limitsScenario(haproxyDriver);
 rotationScenario(haproxyDriver);
+liveRotationScenario(haproxyDriver);
 subjectIdentityScenario(haproxyDriver);
 retryScenario(haproxyDriver);

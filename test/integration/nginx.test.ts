@@ -9,6 +9,7 @@ import { ingressScenario } from './scenarios/ingress.js';
 import { loadBalancingScenario } from './scenarios/load-balancing.js';
 import { mtlsScenario } from './scenarios/mtls.js';
 import { rotationScenario } from './scenarios/rotation.js';
+import { liveRotationScenario } from './scenarios/live-rotation.js';
 import { validateScenario } from './scenarios/validate.js';
 import { limitsScenario } from './scenarios/limits.js';
 
@@ -20,6 +21,7 @@ loadBalancingScenario(nginxDriver);
 validateScenario(nginxDriver);
 limitsScenario(nginxDriver);
 rotationScenario(nginxDriver);
+liveRotationScenario(nginxDriver);
 subjectIdentityScenario(nginxDriver);
 retryScenario(nginxDriver);
 

@@ -168,7 +168,7 @@ export function liveRotationScenario(driver: ProxyDriver): void {
       return load.stop();
     }
 
-    it('leaf and CA rotations: zero failed requests, the new certificates presented, the same processes', { timeout: 180_000 }, async () => {
+    it('leaf and CA rotations: zero failed requests, the new certificates presented, the same processes', { timeout: 300_000 }, async () => {
       const serials: Record<string, string>[] = [];
       const perStep: Record<string, Record<string, number>> = {};
       const timings: Record<string, number[]> = {};
