@@ -145,9 +145,11 @@ export async function startHttpBackend(opts: {
   /** 'http1' (default), or 'h2c': HTTP/2 over cleartext with prior knowledge (grpc/http2 services). */
   protocol?: 'http1' | 'h2c';
   answer?: Answer;
+  /** How long an idle kept-alive connection stays open (HTTP/1 only). Default 5 s, Node's. */
+  keepAliveTimeoutMs?: number;
 }): Promise<Backend> {
   const backend = blank(opts.name, opts.host);
-  const server: Server = opts.protocol === 'h2c' ? http2.createServer() : http.createServer({ keepAliveTimeout: 5_000 });
+  const server: Server = opts.protocol === 'h2c' ? http2.createServer() : http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5_000 });
   wire(server, opts.name, opts.healthPath, backend, opts.answer);
   backend.port = await listen(server, opts.host, opts.port ?? 0);
   return backend;

@@ -52,7 +52,9 @@ export function liveRotationScenario(driver: ProxyDriver): void {
         ingress: { hosts: { [HOST]: { routes: [{ pathPrefix: '/', service: 'catalog' }] } } },
       });
       const c = mesh.services.catalog;
-      backends.push(await startHttpBackend({ name: 'catalog', host: c.addresses[0], port: c.appPort }));
+      // The application keeps idle connections longer than the test runs: otherwise it may close one
+      // just as its sidecar reuses it (a 503 "connection termination" that has nothing to do with rotation).
+      backends.push(await startHttpBackend({ name: 'catalog', host: c.addresses[0], port: c.appPort, keepAliveTimeoutMs: 600_000 }));
       for (const w of WORKLOADS) {
         dirs[w] = path.join(mesh.dir, 'run', w);
         await install(w);

@@ -91,7 +91,7 @@ describe('egress per identity: the gateway', () => {
     const { mesh, boot } = emit(true);
     const gw = boot('egress-gateway');
     const chain = chainFor(listener(gw, 'egress-tls'), '*.googleapis.com');
-    const [san] = chain.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names;
+    const [san] = chain.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names;
     const names = mesh.services.map((s) => s.name).join('|');
     expect(san).toEqual({ san_type: 'URI', matcher: { safe_regex: { regex: `^spiffe://shop\\.example/ns/shop/sa/(?:${names})$` } } });
     const re = new RegExp(san.matcher.safe_regex.regex);
