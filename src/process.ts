@@ -14,14 +14,16 @@ export function loadExeca(): Promise<typeof import('execa').execa> {
   return import('execa').then((m) => m.execa);
 }
 
-const STOP_AT = process.env.MESHC_TEST_STOP_AT;
+let STOP_AT = process.env.MESHC_TEST_STOP_AT;
 
 /**
  * A named point where the crash tests kill a build: with MESHC_TEST_STOP_AT=<name>, the process
- * says so on stderr and stops itself there (SIGSTOP), and the test sends SIGKILL. A no-op otherwise.
+ * says so on stderr and stops itself there (SIGSTOP), the first time only, and the test sends
+ * SIGKILL, or another signal and SIGCONT. A no-op otherwise.
  */
 export function crashPoint(name: string): void {
   if (STOP_AT !== name) return;
+  STOP_AT = undefined; // a point reached per batch ('writing') must not stop a continued build again
   writeSync(2, `meshc-test-stopped-at ${name}\n`);
   process.kill(process.pid, 'SIGSTOP');
 }
