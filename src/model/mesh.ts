@@ -167,6 +167,22 @@ export interface EgressGateway extends Identity {
   kubernetes: GatewayKubernetes;
 }
 
+/** Prometheus metrics of every sidecar and gateway (`spec.telemetry.metrics`). */
+export interface Metrics {
+  enabled: boolean;
+  /** Port of the metrics listener on each workload's bind address (default 15090). */
+  port: number;
+  /** Path metrics are served at: always `/metrics`. */
+  path: string;
+  /** Kubernetes target: also write a PodMonitor. */
+  podMonitor: boolean;
+}
+
+/** `spec.telemetry`: what the proxies report. */
+export interface Telemetry {
+  metrics: Metrics;
+}
+
 export interface Mesh {
   name: string;
   trustDomain: string;
@@ -187,6 +203,7 @@ export interface Mesh {
   egressGateway: EgressGateway;
   /** `spec.nginx` as written: where nginx loads its stream module from (`builtin`: compiled in). */
   nginx?: { streamModule?: string };
+  telemetry: Telemetry;
 }
 
 export const INGRESS_GATEWAY = 'ingress-gateway';

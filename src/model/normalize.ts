@@ -36,6 +36,7 @@ export const DEFAULTS = {
   egress: { tlsPort: 443, httpPort: 80 },
   ingress: { httpPort: 80, httpsPort: 443, bindAddress: '0.0.0.0', adminPort: 15000 },
   egressGateway: { bindAddress: '0.0.0.0', httpPort: 15080, tlsPort: 15081, adminPort: 15000 },
+  metrics: { enabled: true, port: 15090, path: '/metrics', podMonitor: false },
 } as const;
 
 /** First port of the range upstream local ports are derived into. */
@@ -127,6 +128,7 @@ export function normalize(w: WrittenMesh): Mesh {
   const meshAllow = sortUnique(spec.egress?.allow ?? []);
   const routes = Object.entries(spec.ingress?.hosts ?? {}).flatMap(([, h]) => h.routes);
   const routed = new Set(routes.map((r) => r.service));
+  const metricsPorts = spec.telemetry?.metrics?.enabled === false ? [] : [spec.telemetry?.metrics?.port ?? DEFAULTS.metrics.port];
 
   const services: Service[] = Object.entries(spec.services ?? {})
     .sort(([a], [b]) => cmp(a, b))
@@ -144,7 +146,7 @@ export function normalize(w: WrittenMesh): Mesh {
         .map((u) => ({ service: u.service, localPort: u.localPort ?? derivedLocalPort(u.service), derivedPort: u.localPort === undefined }))
         .filter((u, i, all) => all.findIndex((x) => x.service === u.service) === i) // a repeat is a diagnostic, not a second listener
         .sort((a, b) => cmp(a.service, b.service));
-      assignDerivedPorts(upstreams, [s.port, sidecar.inboundPort, sidecar.probePort, sidecar.adminPort, sidecar.egressHttpPort, sidecar.egressTlsPort]);
+      assignDerivedPorts(upstreams, [s.port, sidecar.inboundPort, sidecar.probePort, sidecar.adminPort, sidecar.egressHttpPort, sidecar.egressTlsPort, ...metricsPorts]);
       const lb = s.loadBalancing ?? {};
       const allowFrom = sortUnique(s.allowFrom ?? []);
       const ownEgress = sortUnique(s.egress ?? []);
@@ -244,6 +246,14 @@ export function normalize(w: WrittenMesh): Mesh {
       kubernetes: gatewayKubernetes(spec, 'egressGateway'),
     },
     ...(spec.nginx?.streamModule !== undefined ? { nginx: { streamModule: spec.nginx.streamModule } } : {}),
+    telemetry: {
+      metrics: {
+        enabled: spec.telemetry?.metrics?.enabled ?? DEFAULTS.metrics.enabled,
+        port: spec.telemetry?.metrics?.port ?? DEFAULTS.metrics.port,
+        path: DEFAULTS.metrics.path,
+        podMonitor: spec.telemetry?.metrics?.podMonitor ?? DEFAULTS.metrics.podMonitor,
+      },
+    },
   };
 }
 

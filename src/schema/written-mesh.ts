@@ -105,6 +105,7 @@ export interface WrittenMesh {
       streamModule?: string;
     };
     kubernetes?: MeshKubernetes;
+    telemetry?: Telemetry;
   };
 }
 /**
@@ -620,4 +621,27 @@ export interface ProxyContainer2 {
    * Envoy worker threads (`--concurrency`). Default: the CPU limit rounded up (2 with the default limit); 2 without a CPU limit.
    */
   concurrency?: number;
+}
+/**
+ * What the proxies report (docs/observability.md). All optional.
+ */
+export interface Telemetry {
+  metrics?: Metrics;
+}
+/**
+ * Prometheus metrics at `/metrics` on every sidecar and gateway (on its bind address).
+ */
+export interface Metrics {
+  /**
+   * Serve metrics. Default true.
+   */
+  enabled?: boolean;
+  /**
+   * Metrics port. Default 15090.
+   */
+  port?: number;
+  /**
+   * k8s target: also write a Prometheus Operator `PodMonitor`. Default false (pods carry `prometheus.io/scrape` annotations either way).
+   */
+  podMonitor?: boolean;
 }

@@ -56,6 +56,14 @@ describe('rules', () => {
     expect(codes).toContain('duplicate-route');
   });
 
+  it('finds a metrics port that clashes with a workload listener, and none when metrics are off', () => {
+    const clash = mesh({ a: { port: 8080, sidecar: { probePort: 15090 } } });
+    expect(findings(clash)).toMatchObject([{ code: 'port-conflict', pointer: '/spec/telemetry/metrics/port' }]);
+    expect(findings(mesh({ a: { port: 9100 } }, { telemetry: { metrics: { port: 9100 } } }))).toMatchObject([{ code: 'port-conflict', pointer: '/spec/telemetry/metrics/port' }]);
+    expect(findings(mesh({ a: { port: 8080, sidecar: { probePort: 15090 } } }, { telemetry: { metrics: { enabled: false } } }))).toEqual([]);
+    expect(normalize(mesh({ a: { port: 1 } })).telemetry.metrics).toEqual({ enabled: true, port: 15090, path: '/metrics', podMonitor: false });
+  });
+
   it('accepts only exact names and leading wildcards as domains', () => {
     for (const ok of ['api.stripe.com', '*.googleapis.com', '*.a.b.example.org', 'x-1.example.io']) expect(domainProblem(ok), ok).toBeUndefined();
     for (const bad of ['*', '*.com', 'api.*.com', '*w.example.com', 'Example.com', 'example.com.', '10.0.0.1', 'localhost', '-a.example.com', 'a..b.com'])

@@ -1,5 +1,5 @@
 import { error, pointer, type Finding } from '../diagnostic.js';
-import type { SidecarPorts } from '../mesh.js';
+import type { Mesh, SidecarPorts } from '../mesh.js';
 import type { Rule } from './context.js';
 
 interface Bound {
@@ -27,6 +27,12 @@ function report(list: Bound[]): Finding[] {
   return clashes(list).map(([a, b]) => error('port-conflict', b.ptr(), `${b.what} uses port ${b.port}, which ${a.what} already uses`, b.hint ?? a.hint ?? 'choose another port'));
 }
 
+/** The metrics listener of a workload, when metrics are on (after its fixed listeners, so a clash with one of them is reported at `telemetry.metrics.port`). */
+function metricsBound(mesh: Mesh, address: string, what: string): Bound[] {
+  const m = mesh.telemetry.metrics;
+  return m.enabled ? [{ address, port: m.port, what, ptr: () => pointer('spec', 'telemetry', 'metrics', 'port') }] : [];
+}
+
 /** Within one workload, every listener (and the application itself) needs its own address and port. */
 export const sidecarPortsUnique: Rule = ({ mesh }) =>
   mesh.services.flatMap((s) => {
@@ -39,6 +45,7 @@ export const sidecarPortsUnique: Rule = ({ mesh }) =>
       { address: sc.localAddress, port: sc.adminPort, what: `${s.name}'s admin listener`, ptr: sp('adminPort') },
       { address: sc.localAddress, port: sc.egressHttpPort, what: `${s.name}'s HTTP egress listener`, ptr: sp('egressHttpPort') },
       { address: sc.localAddress, port: sc.egressTlsPort, what: `${s.name}'s TLS egress listener`, ptr: sp('egressTlsPort') },
+      ...metricsBound(mesh, sc.bindAddress, `${s.name}'s metrics listener`),
       ...s.upstreams.map((u, i) => ({
         address: sc.localAddress,
         port: u.localPort,
@@ -62,12 +69,14 @@ export const gatewayPortsUnique: Rule = ({ mesh }) => {
           { address: ig.bindAddress, port: ig.httpPort, what: 'the ingress gateway HTTP listener', ptr: ip('httpPort') },
           { address: ig.bindAddress, port: ig.httpsPort, what: 'the ingress gateway HTTPS listener', ptr: ip('httpsPort') },
           { address: '127.0.0.1', port: ig.adminPort, what: 'the ingress gateway admin listener', ptr: ip('adminPort') },
+          ...metricsBound(mesh, ig.bindAddress, 'the ingress gateway metrics listener'),
         ])
       : []),
     ...report([
       { address: eg.bindAddress, port: eg.httpPort, what: 'the egress gateway HTTP listener', ptr: ep('httpPort') },
       { address: eg.bindAddress, port: eg.tlsPort, what: 'the egress gateway TLS listener', ptr: ep('tlsPort') },
       { address: '127.0.0.1', port: eg.adminPort, what: 'the egress gateway admin listener', ptr: ep('adminPort') },
+      ...metricsBound(mesh, eg.bindAddress, 'the egress gateway metrics listener'),
     ]),
   ];
 };
