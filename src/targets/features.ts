@@ -389,6 +389,43 @@ export const FEATURES: readonly Feature[] = [
     title: 'plaintext probe port (health path only)',
     uses: () => [],
   },
+  // Metrics (spec.telemetry.metrics, on by default): the rows say what each proxy can count;
+  // they describe the proxies rather than a field, so no mesh gets a diagnostic from them.
+  {
+    id: 'metrics-endpoint',
+    title: 'Prometheus metrics at `/metrics` on `telemetry.metrics.port`',
+    uses: () => [],
+  },
+  {
+    id: 'metrics-labels',
+    title: 'metrics labelled `mesh`, `workload`, `destination`, `code` by the proxy itself',
+    uses: () => [],
+  },
+  {
+    id: 'metrics-edge-requests',
+    title: 'metrics: requests per edge by response class (caller side)',
+    uses: () => [],
+  },
+  {
+    id: 'metrics-edge-latency',
+    title: 'metrics: latency histogram per edge',
+    uses: () => [],
+  },
+  {
+    id: 'metrics-edge-failures',
+    title: 'metrics: connection and TLS-handshake failures per edge',
+    uses: () => [],
+  },
+  {
+    id: 'metrics-refused',
+    title: 'metrics: requests refused by `allowFrom`, at the callee',
+    uses: () => [],
+  },
+  {
+    id: 'metrics-egress',
+    title: 'metrics: allowed and refused egress per domain',
+    uses: () => [],
+  },
 ];
 
 /** A target's cell for a feature; a column without one is a bug in that target's folder. */

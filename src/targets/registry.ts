@@ -5,6 +5,7 @@ import { nginxTarget } from './nginx/index.js';
 import { haproxyTarget } from './haproxy/index.js';
 import { k8sTarget } from './k8s/index.js';
 import { istioTarget } from './istio/index.js';
+import { grafanaTarget } from './grafana/index.js';
 
 /**
  * Every target, in output order. Adding a target: copy a folder under src/targets/, export a
@@ -17,4 +18,5 @@ export const TARGETS: readonly Target[] = [
   haproxyTarget,
   k8sTarget,
   istioTarget,
+  grafanaTarget,
 ];

@@ -11,3 +11,4 @@ export * from './pki.js';
 export * from './gateway-client.js';
 export * from './kubelet.js';
 export * from './load.js';
+export * from './prometheus.js';

@@ -9,6 +9,7 @@ import { rotationScenario } from './scenarios/rotation.js';
 import { liveRotationScenario } from './scenarios/live-rotation.js';
 import { validateScenario } from './scenarios/validate.js';
 import { limitsScenario } from './scenarios/limits.js';
+import { metricsScenario } from './scenarios/metrics.js';
 
 mtlsScenario(envoyDriver);
 egressScenario(envoyDriver);
@@ -20,3 +21,4 @@ validateScenario(envoyDriver);
 limitsScenario(envoyDriver);
 rotationScenario(envoyDriver);
 liveRotationScenario(envoyDriver);
+metricsScenario(envoyDriver);

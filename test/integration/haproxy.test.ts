@@ -10,6 +10,7 @@ import { rotationScenario } from './scenarios/rotation.js';
 import { liveRotationScenario } from './scenarios/live-rotation.js';
 import { validateScenario } from './scenarios/validate.js';
 import { limitsScenario } from './scenarios/limits.js';
+import { metricsScenario } from './scenarios/metrics.js';
 
 mtlsScenario(haproxyDriver);
 egressScenario(haproxyDriver);
@@ -22,3 +23,4 @@ rotationScenario(haproxyDriver);
 liveRotationScenario(haproxyDriver);
 subjectIdentityScenario(haproxyDriver);
 retryScenario(haproxyDriver);
+metricsScenario(haproxyDriver);

@@ -87,6 +87,8 @@ export interface TestMesh {
   egress: { tlsPort: number; httpPort: number };
   /** Fake external domain → its loopback address. */
   sites: Record<string, string>;
+  /** Port of every workload's metrics listener, on the workload's own address. */
+  metricsPort: number;
   dns: DnsServer;
   /** PEM material as written to out/ (read fresh on each call). */
   pem: {
@@ -199,6 +201,7 @@ export async function buildTestMesh(spec: TestMeshSpec): Promise<TestMesh> {
       egressGateway: { address: egwAddr, httpPort: egwHttp, tlsPort: egwTls },
       egress: egressPorts,
       sites,
+      metricsPort: model.telemetry.metrics.port,
       dns,
       pem: {
         bundle: () => read('certs/ca-bundle.pem'),

@@ -12,6 +12,7 @@ import { rotationScenario } from './scenarios/rotation.js';
 import { liveRotationScenario } from './scenarios/live-rotation.js';
 import { validateScenario } from './scenarios/validate.js';
 import { limitsScenario } from './scenarios/limits.js';
+import { metricsScenario } from './scenarios/metrics.js';
 
 mtlsScenario(nginxDriver);
 egressScenario(nginxDriver);
@@ -74,3 +75,4 @@ describe.skipIf(!nginxDriver.available)('nginx: outlier detection with retries o
     expect(backends[1].requests.length - before).toBe(0);
   });
 });
+metricsScenario(nginxDriver);

@@ -1,4 +1,4 @@
-import { yes, type Capabilities } from '../features.js';
+import { partial, yes, type Capabilities } from '../features.js';
 
 /** What the Envoy target can express, feature by feature (src/targets/features.ts). */
 export const capabilities: Capabilities = {
@@ -45,5 +45,12 @@ export const capabilities: Capabilities = {
     'identity-spiffe-uri': yes('RBAC `principal_name` / `match_typed_subject_alt_names` (URI)'),
     'identity-subject': yes('not used: Envoy matches the URI SAN'),
     'probe-port': yes('a plaintext listener routing only `healthPath`'),
+    'metrics-endpoint': yes('a listener routing `/metrics` to the admin `/stats/prometheus`; `stats_matcher` creates only the documented stats'),
+    'metrics-labels': yes('`stats_config.stats_tags`: fixed `mesh`, `workload`; `destination`, `code` from stat names'),
+    'metrics-edge-requests': yes('`envoy_cluster_upstream_rq{code}`'),
+    'metrics-edge-latency': yes('`envoy_cluster_upstream_rq_time` (ms histogram)'),
+    'metrics-edge-failures': yes('`envoy_cluster_upstream_cx_connect_fail`, `envoy_cluster_ssl_connection_error`'),
+    'metrics-refused': yes('`envoy_http_inbound_rbac_denied` (HTTP); `envoy_listener_inbound_ssl_*` (handshakes)'),
+    'metrics-egress': partial('allowed per domain (`envoy_tcp_egress_tls_downstream_cx_total`, `envoy_vhost_route_egress_http_upstream_rq_total`); refused counted without the domain (`envoy_listener_egress_tls_no_filter_chain_match`, 403s of `envoy_http_egress_http_downstream_rq`)'),
   },
 };

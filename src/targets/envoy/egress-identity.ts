@@ -37,6 +37,7 @@ import {
   typed,
 } from './common.js';
 import { type EgressPlace, deniedVirtualHost, directEgress, egressHttpListener, hostVirtualHosts, isWildcard } from './egress.js';
+import { EGRESS_HTTP_ROUTE_STATS, egressTlsStatPrefix, STAT_PREFIX } from './metrics.js';
 
 export const GATEWAY_TLS_CLUSTER = 'egress|gateway-tls';
 export const GATEWAY_HTTP_CLUSTER = 'egress|gateway-http';
@@ -69,15 +70,16 @@ export function sidecarEgressViaGateway(mesh: Mesh, certs: CertMaterial, place: 
 function makeSidecarEgress(mesh: Mesh, place: EgressPlace, allow: readonly string[], via: EgressVia, gateway: Identity, self: string): { listeners: Obj[]; clusters: Obj[] } {
   const tlsListener = {
     name: `${place.stem}-tls`,
+    stat_prefix: STAT_PREFIX.egressTls,
     address: socketAddress(place.address, place.tlsPort),
     listener_filters: [tlsInspector()],
     filter_chains: allow.map((name) => ({
       filter_chain_match: { server_names: [name] },
-      filters: [sniToUpstream(), tcpProxy(`${place.stem}_tls`, GATEWAY_TLS_CLUSTER)],
+      filters: [sniToUpstream(), tcpProxy(egressTlsStatPrefix(name), GATEWAY_TLS_CLUSTER)],
     })),
   };
   const virtualHosts: Obj[] = [];
-  const plain = { match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER } };
+  const plain = { match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER }, stat_prefix: EGRESS_HTTP_ROUTE_STATS };
   // connect_config: the sidecar answers the CONNECT and sends the tunnelled bytes (a TLS
   // stream) to the gateway's TLS port, with the CONNECT host as the SNI (auto_sni below).
   const connect = { match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } };

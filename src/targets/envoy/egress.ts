@@ -30,6 +30,7 @@ import {
   tlsInspector,
   typed,
 } from './common.js';
+import { EGRESS_HTTP_ROUTE_STATS, egressTlsStatPrefix, STAT_PREFIX } from './metrics.js';
 
 export const DFP_CLUSTER = 'egress|dynamic-forward-proxy';
 /** Header carrying `host:port` for the HTTP dynamic forward proxy when the HTTP port is not 80. */
@@ -82,13 +83,14 @@ export function directEgress(mesh: Mesh, place: EgressPlace, allow: readonly str
             // Without it the upstream port would be the listener's own.
             port_value: tlsPort,
           }),
-          tcpProxy(`${place.stem}_tls`, DFP_CLUSTER),
+          tcpProxy(egressTlsStatPrefix(name), DFP_CLUSTER),
         ]
-      : [tcpProxy(`${place.stem}_tls`, exactClusterName(name))],
+      : [tcpProxy(egressTlsStatPrefix(name), exactClusterName(name))],
   }));
 
   const tlsListener = {
     name: `${place.stem}-tls`,
+    stat_prefix: STAT_PREFIX.egressTls,
     address: socketAddress(place.address, place.tlsPort),
     listener_filters: [tlsInspector()],
     filter_chains: tlsChains,
@@ -105,7 +107,8 @@ export function directEgress(mesh: Mesh, place: EgressPlace, allow: readonly str
         },
       }
     : undefined;
-  const plain: Obj = { match: { prefix: '/' }, route: { cluster: DFP_CLUSTER }, typed_per_filter_config: dfpPerRoute, request_headers_to_remove: rewritePort ? [AUTHORITY_HEADER] : undefined };
+  // Only this route names the domain in its stats (metrics.ts): a Host with the port is counted in the listener's totals alone.
+  const plain: Obj = { match: { prefix: '/' }, route: { cluster: DFP_CLUSTER }, stat_prefix: EGRESS_HTTP_ROUTE_STATS, typed_per_filter_config: dfpPerRoute, request_headers_to_remove: rewritePort ? [AUTHORITY_HEADER] : undefined };
   const virtualHosts: Obj[] = [];
   for (const name of allow) {
     virtualHosts.push(

@@ -19,6 +19,7 @@ import {
 } from './common.js';
 import { egressResources, isWildcard } from './egress.js';
 import { gatewayEgressPerIdentity } from './egress-identity.js';
+import { envoyMetrics, STAT_PREFIX } from './metrics.js';
 import { ingressSdsPath, ingressSecretName, sdsSecretConfig } from './sds.js';
 
 /** Admin listeners of the gateways: loopback only. */
@@ -29,14 +30,16 @@ export function ingressBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
   const routed = routedServices(mesh);
   const listeners: Obj[] = [httpListener(mesh)];
   if (gw.hosts.length > 0) listeners.push(httpsListener(mesh, certs));
+  const metrics = envoyMetrics(mesh, INGRESS_GATEWAY, gw.bindAddress, { address: GATEWAY_ADMIN_ADDRESS, port: gw.adminPort });
   return {
     node: { id: INGRESS_GATEWAY, cluster: INGRESS_GATEWAY },
     admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
+    stats_config: metrics.statsConfig,
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
     static_resources: {
-      listeners,
+      listeners: [...listeners, ...metrics.listeners],
       // Each calls its service as the gateway's own identity (by SDS).
-      clusters: routed.map((svc) => serviceCluster(mesh, svc, INGRESS_GATEWAY)),
+      clusters: [...routed.map((svc) => serviceCluster(mesh, svc, INGRESS_GATEWAY)), ...metrics.clusters],
     },
   };
 }
@@ -49,11 +52,13 @@ export function egressGatewayBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
   const gw = mesh.egressGateway;
   const place = { stem: 'egress', address: gw.bindAddress, tlsPort: gw.tlsPort, httpPort: gw.httpPort };
   const egress = mesh.egress.viaGateway ? gatewayEgressPerIdentity(mesh, place) : egressResources(mesh, place, gw.allow);
+  const metrics = envoyMetrics(mesh, EGRESS_GATEWAY, gw.bindAddress, { address: GATEWAY_ADMIN_ADDRESS, port: gw.adminPort });
   return {
     node: { id: EGRESS_GATEWAY, cluster: EGRESS_GATEWAY },
     admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
+    stats_config: metrics.statsConfig,
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
-    static_resources: { listeners: egress.listeners, clusters: egress.clusters },
+    static_resources: { listeners: [...egress.listeners, ...metrics.listeners], clusters: [...egress.clusters, ...metrics.clusters] },
     layered_runtime: 'runtime' in egress ? egress.runtime : undefined,
   };
 }
@@ -131,6 +136,7 @@ function httpsListener(mesh: Mesh, certs: CertMaterial): Obj {
   const gw = mesh.ingress;
   return {
     name: 'ingress-https',
+    stat_prefix: STAT_PREFIX.ingressHttps,
     address: socketAddress(gw.bindAddress, gw.httpsPort),
     listener_filters: [tlsInspector()],
     filter_chains: gw.hosts.map((host) => {

@@ -27,6 +27,7 @@ import {
 } from './common.js';
 import { egressResources } from './egress.js';
 import { sidecarEgressViaGateway } from './egress-identity.js';
+import { envoyMetrics, STAT_PREFIX } from './metrics.js';
 import { reuse } from '../../output/yaml.js';
 
 export const APP_CLUSTER = 'inbound|app';
@@ -39,13 +40,15 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
   const egress = mesh.egress.viaGateway
     ? sidecarEgressViaGateway(mesh, certs, place, svc.egress, { host: gw.address, tlsPort: gw.tlsPort, httpPort: gw.httpPort }, svc.name)
     : egressResources(mesh, place, svc.egress);
+  const metrics = envoyMetrics(mesh, svc.name, sc.bindAddress, { address: sc.localAddress, port: sc.adminPort });
   return {
     node: { id: svc.name, cluster: svc.name },
     admin: admin(sc.localAddress, sc.adminPort),
+    stats_config: metrics.statsConfig,
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
     static_resources: {
-      listeners: [...own.listeners, ...egress.listeners],
-      clusters: [...own.clusters, ...egress.clusters],
+      listeners: [...own.listeners, ...egress.listeners, ...metrics.listeners],
+      clusters: [...own.clusters, ...egress.clusters, ...metrics.clusters],
     },
   };
 }
@@ -101,6 +104,7 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
     const handshakeUris = uris.length > 0 ? uris : [`spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/-no-caller-`];
     return {
       name: 'inbound',
+      stat_prefix: STAT_PREFIX.inbound,
       address: socketAddress(sc.bindAddress, sc.inboundPort),
       filter_chains: [
         {
@@ -115,6 +119,7 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
   }
   return {
     name: 'inbound',
+    stat_prefix: STAT_PREFIX.inbound,
     address: socketAddress(sc.bindAddress, sc.inboundPort),
     filter_chains: [
       {

@@ -45,5 +45,12 @@ export const capabilities: Capabilities = {
     'identity-spiffe-uri': no('no SAN fetch in 2.6; HAProxy matches the subject instead (row below)'),
     'identity-subject': yes('`ssl_c_s_dn(CN)`, `(OU)`, `(O)` ACLs → 403'),
     'probe-port': yes('a plaintext frontend routing only `path <healthPath>`, else 404'),
+    'metrics-endpoint': yes('`http-request use-service prometheus-exporter` on a `metrics` frontend'),
+    'metrics-labels': partial('the exporter adds no labels: `mesh`, `workload` come from the scrape; `destination` from the `proxy` label (`up_<service>`, `svc_<service>`)'),
+    'metrics-edge-requests': yes('`haproxy_backend_http_responses_total{proxy="up_<service>",code}`'),
+    'metrics-edge-latency': partial('no histogram: `haproxy_backend_response_time_average_seconds` (the last 1024 requests)'),
+    'metrics-edge-failures': partial('`haproxy_backend_connection_errors_total` (TLS handshake failures included, not apart)'),
+    'metrics-refused': yes('`haproxy_frontend_requests_denied_total{proxy="inbound"}`'),
+    'metrics-egress': partial('per listener, not per domain: `haproxy_backend_sessions_total` and `haproxy_frontend_requests_denied_total` of `egress_tls`, `egress_http`'),
   },
 };

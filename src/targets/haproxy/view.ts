@@ -30,6 +30,9 @@ interface Prelude {
   systemResolver: boolean;
   needsResolvers: boolean;
   resolveFamily: string;
+  /** `address:port` of the Prometheus exporter, or '' when metrics are off. */
+  metricsBind: string;
+  metricsPath: string;
 }
 
 interface MeshBackend {
@@ -95,8 +98,11 @@ export interface EgressGatewayView extends Prelude {
   egress: EgressView;
 }
 
-function prelude(mesh: Mesh, workload: string, title: string, needsResolvers: boolean): Prelude {
+function prelude(mesh: Mesh, workload: string, title: string, needsResolvers: boolean, bindAddress: string): Prelude {
+  const m = mesh.telemetry.metrics;
   return {
+    metricsBind: m.enabled ? `${bindAddress}:${m.port}` : '',
+    metricsPath: m.path,
     header: GENERATED_HEADER,
     title,
     workload,
@@ -236,7 +242,7 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
   // No leading spread (see normalize.ts).
   return {
     mode: s.protocol === 'tcp' ? 'tcp' : 'http',
-    ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || needsDns(targets.map((x) => x.t))),
+    ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || needsDns(targets.map((x) => x.t)), sc.bindAddress),
     tcp: s.protocol === 'tcp',
     inboundBind: `${sc.bindAddress}:${sc.inboundPort} ssl crt ${bundlePath(s.name)} ca-file ${TRUST_BUNDLE_PATH} verify required${isH2(s) ? ' alpn h2,http/1.1' : ''}`,
     inboundIdle: s.protocol === 'tcp' ? duration(tcpIdleMs(s)) : '',
@@ -290,7 +296,7 @@ export function ingressView(mesh: Mesh): IngressView {
   const httpRoutes = ing.hosts.filter((h) => !h.redirectHttp || ing.trustForwardedProto).flatMap(routes);
   const routedServices = mesh.services.filter((s) => ing.hosts.some((h) => h.routes.some((r) => r.service === s.name)));
   return {
-    ...prelude(mesh, ing.name, 'ingress gateway', needsDns(routedServices)),
+    ...prelude(mesh, ing.name, 'ingress gateway', needsDns(routedServices), ing.bindAddress),
     hasHosts: ing.hosts.length > 0,
     httpsBind: `${ing.bindAddress}:${ing.httpsPort} ssl crt-list ${crtListPath(ing.name)} strict-sni alpn h2,http/1.1`,
     httpBind: `${ing.bindAddress}:${ing.httpPort}`,
@@ -311,7 +317,7 @@ export function crtList(mesh: Mesh): string {
 export function egressGatewayView(mesh: Mesh): EgressGatewayView {
   const gw = mesh.egressGateway;
   return {
-    ...prelude(mesh, gw.name, 'egress gateway', true),
+    ...prelude(mesh, gw.name, 'egress gateway', true, gw.bindAddress),
     adminBind: `127.0.0.1:${gw.adminPort}`,
     egress: egressView(mesh, gw.allow, gw.bindAddress, gw.httpPort, gw.tlsPort),
   };

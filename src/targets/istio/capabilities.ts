@@ -45,5 +45,12 @@ export const capabilities: Capabilities = {
     'identity-spiffe-uri': yes('AuthorizationPolicy `principals`'),
     'identity-subject': no('Istio authorizes by SPIFFE principal only'),
     'probe-port': yes('the sidecar injector rewrites probes'),
+    'metrics-endpoint': yes('Istio\'s own: `:15090/stats/prometheus`, with a mesh-wide `Telemetry` resource'),
+    'metrics-labels': partial('Istio\'s labels: `source_workload`, `destination_service_name`, `response_code`'),
+    'metrics-edge-requests': yes('`istio_requests_total`'),
+    'metrics-edge-latency': yes('`istio_request_duration_milliseconds`'),
+    'metrics-edge-failures': partial('`istio_requests_total{response_flags="UF"}`; TLS failures not apart'),
+    'metrics-refused': yes('`istio_requests_total{response_code="403"}` reported by the destination'),
+    'metrics-egress': partial('`istio_tcp_connections_opened_total` per destination service'),
   },
 };

@@ -1,4 +1,4 @@
-import { yes, type Capabilities } from '../features.js';
+import { partial, yes, type Capabilities } from '../features.js';
 
 /** The k8s target deploys Envoy sidecars: where Envoy can, so can it. */
 const ENVOY = yes('Envoy sidecars (same as the Envoy column)');
@@ -48,5 +48,12 @@ export const capabilities: Capabilities = {
     'identity-spiffe-uri': ENVOY,
     'identity-subject': ENVOY,
     'probe-port': ENVOY,
+    'metrics-endpoint': yes('Envoy sidecars; a `metrics` container port and `prometheus.io/*` annotations, a `PodMonitor` with `podMonitor: true`'),
+    'metrics-labels': ENVOY,
+    'metrics-edge-requests': ENVOY,
+    'metrics-edge-latency': ENVOY,
+    'metrics-edge-failures': ENVOY,
+    'metrics-refused': ENVOY,
+    'metrics-egress': partial('as the Envoy column'),
   },
 };

@@ -46,5 +46,12 @@ export const capabilities: Capabilities = {
     'identity-spiffe-uri': no('no variable exposes SANs; nginx matches the subject instead (row below)'),
     'identity-subject': yes('`map $ssl_client_s_dn` (RFC 2253) → 403'),
     'probe-port': yes('a plaintext `server` with `location = <healthPath>`, else 404'),
+    'metrics-endpoint': partial('a `/metrics` page of `nginx_connections{state}` from the stub_status variables; no Prometheus or VTS module is packaged for Debian 12 nginx'),
+    'metrics-labels': yes('`mesh`, `workload` written into the page'),
+    'metrics-edge-requests': no('open-source nginx keeps no per-upstream counters (no VTS module in Debian)', 'use the envoy or haproxy target, or count from the access log'),
+    'metrics-edge-latency': no('no per-upstream timing counters', 'use the envoy target'),
+    'metrics-edge-failures': no('no per-upstream counters', 'use the envoy or haproxy target'),
+    'metrics-refused': no('403s are counted nowhere but the access log', 'use the envoy or haproxy target'),
+    'metrics-egress': no('no per-server counters in `stream`', 'use the envoy target'),
   },
 };

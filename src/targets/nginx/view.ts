@@ -111,6 +111,7 @@ export interface SidecarView extends Prelude {
   probeListen: string;
   healthPath: string;
   adminListen: string;
+  metrics: MetricsView | false;
   outbound: Outbound[];
   streamOutbound: Outbound[];
   egress: EgressView | false;
@@ -120,6 +121,7 @@ export interface IngressView extends Prelude {
   httpsListen: string;
   httpListen: string;
   adminListen: string;
+  metrics: MetricsView | false;
   trustForwardedProto: boolean;
   upstreams: UpstreamBlock[];
   hosts: {
@@ -135,7 +137,20 @@ export interface IngressView extends Prelude {
 
 export interface EgressGatewayView extends Prelude {
   adminListen: string;
+  metrics: MetricsView | false;
   egress: EgressView;
+}
+
+/** The metrics server of a workload, on its bind address; false when metrics are off. */
+export interface MetricsView {
+  listen: string;
+  path: string;
+  mesh: string;
+}
+
+function metricsView(mesh: Mesh, bindAddress: string): MetricsView | false {
+  const m = mesh.telemetry.metrics;
+  return m.enabled ? { listen: `${bindAddress}:${m.port}`, path: m.path, mesh: mesh.name } : false;
 }
 
 function prelude(mesh: Mesh, workload: string, title: string, stream: boolean): Prelude {
@@ -341,6 +356,7 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
     probeListen: `${sc.bindAddress}:${sc.probePort}`,
     healthPath: s.healthPath,
     adminListen: `${sc.localAddress}:${sc.adminPort}`,
+    metrics: metricsView(mesh, sc.bindAddress),
     outbound: outbound.filter((o) => !isTcp(o)),
     streamOutbound,
     egress: egress ? egressView(mesh, s.egress, sc.localAddress, sc.egressHttpPort, sc.egressTlsPort) : false,
@@ -374,6 +390,7 @@ export function ingressView(mesh: Mesh): IngressView {
     httpsListen: `${ing.bindAddress}:${ing.httpsPort}`,
     httpListen: `${ing.bindAddress}:${ing.httpPort}`,
     adminListen: `127.0.0.1:${ing.adminPort}`,
+    metrics: metricsView(mesh, ing.bindAddress),
     trustForwardedProto: ing.trustForwardedProto,
     upstreams: routed.flatMap((name) => {
       const s = serviceByName(mesh, name);
@@ -388,6 +405,7 @@ export function egressGatewayView(mesh: Mesh): EgressGatewayView {
   return {
     ...prelude(mesh, gw.name, 'egress gateway', true),
     adminListen: `127.0.0.1:${gw.adminPort}`,
+    metrics: metricsView(mesh, gw.bindAddress),
     egress: egressView(mesh, gw.allow, gw.bindAddress, gw.httpPort, gw.tlsPort),
   };
 }

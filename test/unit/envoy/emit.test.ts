@@ -160,7 +160,7 @@ describe('envoy target: sidecar', () => {
     const { boot } = emit();
     const fe = boot('frontend');
     expect(fe.static_resources.listeners.map((l: Any) => l.name).sort()).toEqual(
-      ['egress-http', 'egress-tls', 'inbound', 'outbound|cart', 'outbound|catalog', 'outbound|ledger', 'probe'],
+      ['egress-http', 'egress-tls', 'inbound', 'metrics', 'outbound|cart', 'outbound|catalog', 'outbound|ledger', 'probe'],
     );
     expect(fe.static_resources.clusters.map((c: Any) => c.name).filter((n: string) => n.startsWith('outbound|')).sort()).toEqual([
       'outbound|cart',
@@ -240,6 +240,47 @@ describe('envoy target: sidecar', () => {
   });
 });
 
+describe('envoy target: metrics', () => {
+  it('serves /metrics on the metrics port of each workload from its admin stats, labelled with the mesh and the workload', () => {
+    const { boot, mesh } = emit();
+    const fe = mesh.services.find((x) => x.name === 'frontend')!.sidecar;
+    for (const [name, bind, admin] of [
+      ['frontend', fe.bindAddress, `${fe.localAddress}:${fe.adminPort}`],
+      ['ingress-gateway', mesh.ingress.bindAddress, `127.0.0.1:${mesh.ingress.adminPort}`],
+      ['egress-gateway', mesh.egressGateway.bindAddress, `127.0.0.1:${mesh.egressGateway.adminPort}`],
+    ]) {
+      const b = boot(name);
+      const m = listener(b, 'metrics');
+      expect(m.address.socket_address, name).toEqual({ address: bind, port_value: 15090 });
+      const route = hcm(m.filter_chains[0]).route_config.virtual_hosts[0].routes[0];
+      expect(route).toEqual({ match: { path: '/metrics' }, route: { cluster: 'meshc|admin', prefix_rewrite: '/stats/prometheus' } });
+      const ep = cluster(b, 'meshc|admin').load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+      expect(`${ep.address}:${ep.port_value}`).toBe(admin);
+      expect(b.stats_config.use_all_default_tags).toBe(false);
+      expect(b.stats_config.stats_tags.slice(0, 2)).toEqual([{ tag_name: 'mesh', fixed_value: 'shop' }, { tag_name: 'workload', fixed_value: name }]);
+      expect(b.stats_config.stats_matcher.inclusion_list.patterns.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('names each egress domain in the stats of its filter chain, and the listeners the refusal stats come from', () => {
+    const fe = emit().boot('frontend');
+    const tls = listener(fe, 'egress-tls');
+    expect(tls.stat_prefix).toBe('egress_tls');
+    expect(tls.filter_chains.map((c: Any) => [c.filter_chain_match.server_names[0], filter(c, 'envoy.filters.network.tcp_proxy').stat_prefix])).toContainEqual(['api.segment.io', 'egress_tls|api.segment.io']);
+    expect(listener(fe, 'inbound').stat_prefix).toBe('inbound');
+  });
+
+  it('has no metrics listener, admin cluster or stats config when metrics are off', () => {
+    const { boot } = emit((w) => void (w.spec.telemetry = { metrics: { enabled: false } }));
+    for (const name of ['frontend', 'ingress-gateway', 'egress-gateway']) {
+      const b = boot(name);
+      expect(listener(b, 'metrics'), name).toBeUndefined();
+      expect(cluster(b, 'meshc|admin'), name).toBeUndefined();
+      expect(b.stats_config, name).toBeUndefined();
+    }
+  });
+});
+
 describe('envoy target: egress', () => {
   it('passes allowed names through by SNI, one chain each, with no default chain', () => {
     const fe = emit().boot('frontend');
@@ -306,7 +347,7 @@ describe('envoy target: egress', () => {
 
   it('has no egress listeners for a service with an empty list', () => {
     const lonely = emit((w) => void delete w.spec.egress!.allow).boot('lonely');
-    expect(lonely.static_resources.listeners.map((l: Any) => l.name).sort()).toEqual(['inbound', 'probe']);
+    expect(lonely.static_resources.listeners.map((l: Any) => l.name).sort()).toEqual(['inbound', 'metrics', 'probe']);
   });
 
   it('does not leak another service’s egress', () => {
@@ -384,7 +425,7 @@ describe('envoy target: ingress gateway', () => {
     const c = cluster(gw, 'outbound|catalog');
     expect(presented(gw, c.transport_socket.typed_config).certificate_chain.filename).toBe('certs/ingress-gateway.pem');
     expect(validation(c.transport_socket.typed_config).match_typed_subject_alt_names[0].matcher.exact).toBe('spiffe://shop.example/ns/shop/sa/catalog');
-    expect(gw.static_resources.clusters.map((x: Any) => x.name)).toEqual(['outbound|catalog', 'outbound|web']);
+    expect(gw.static_resources.clusters.map((x: Any) => x.name)).toEqual(['outbound|catalog', 'outbound|web', 'meshc|admin']);
   });
 
   it('omits port_redirect when HTTPS is on 443', () => {
