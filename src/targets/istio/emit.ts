@@ -35,6 +35,7 @@ import { cmp, INGRESS_GATEWAY, type IngressHost, type Mesh, type Service, servic
 import { toYaml, toYamlDocuments } from '../../output/yaml.js';
 import { GENERATED_HEADER, wanted, type OutputFile } from '../target.js';
 import { ingressSecretFiles } from '../k8s/emit.js';
+import { telemetryObjects, TELEMETRY_FILE } from './telemetry.js';
 import { hasWrittenEndpoints, istioPort, namespaceObject, percentages, serviceWorkload, weightedEndpointServices } from './workloads.js';
 import { istioNetworkPolicies } from './network-policy.js';
 import { containerResources, podDisruptionBudget, SECCOMP_RUNTIME_DEFAULT, topologySpread } from '../k8s/workload.js';
@@ -131,6 +132,8 @@ export function* emitIstio(mesh: Mesh, certs: CertMaterial, only?: ReadonlySet<s
       }),
     );
   }
+  const telemetry = telemetryObjects(mesh);
+  if (telemetry.length > 0) yield add(TELEMETRY_FILE, toYamlDocuments(telemetry, GENERATED_HEADER));
   yield { path: `${ISTIO_DIR}/kustomization.yaml`, content: toYaml(kustomization(resources.sort(cmp)), GENERATED_HEADER) };
 
   // The Gateway's credentials: the same kubernetes.io/tls Secrets as the k8s target's.

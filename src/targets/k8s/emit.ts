@@ -40,6 +40,7 @@ import {
   workloadSecretName,
 } from './names.js';
 import { egressGatewayPolicy, ingressGatewayPolicy, namespacePolicies, servicePolicy } from './network-policy.js';
+import { metricsContainerPorts, metricsPolicy, podMonitor, POD_MONITOR_FILE } from './metrics.js';
 import {
   appSecurityContext,
   containerResources,
@@ -98,7 +99,9 @@ export function* emitK8sManifests(mesh: Mesh, certs: CertMaterial, bootstrapOf: 
       GENERATED_HEADER,
     ),
   );
-  yield add('network-policies.yaml', toYamlDocuments(namespacePolicies(mesh), GENERATED_HEADER));
+  yield add('network-policies.yaml', toYamlDocuments([...namespacePolicies(mesh), ...metricsPolicy(mesh)], GENERATED_HEADER));
+  const monitor = podMonitor(mesh);
+  if (monitor) yield add(POD_MONITOR_FILE, toYaml(monitor, GENERATED_HEADER));
 
   for (const svc of mesh.services) {
     if (wanted(only, svc.name)) yield add(`${svc.name}.yaml`, serviceFile(mesh, certs, svc, bootstrapOf(svc.name)));
@@ -160,6 +163,7 @@ function serviceFile(mesh: Mesh, certs: CertMaterial, svc: Service, bootstrap: s
     ports: [
       { name: 'mesh-inbound', containerPort: sc.inboundPort },
       { name: 'mesh-probe', containerPort: sc.probePort },
+      ...metricsContainerPorts(mesh),
     ],
     sidecar: true,
     // The application starts once its sidecar listens (its upstreams are reachable from the start).
@@ -259,7 +263,7 @@ function ingressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string):
   if (gw.httpsPort !== gw.httpPort) ports.push({ name: 'https', containerPort: gw.httpsPort });
   const container = envoyContainer(files, {
     proxy: gw.kubernetes.proxy,
-    ports,
+    ports: [...ports, ...metricsContainerPorts(mesh)],
     sidecar: false,
     // The HTTP listener always exists; the admin port is on loopback, out of the kubelet's reach.
     readinessProbe: { tcpSocket: { port: gw.httpPort }, periodSeconds: 5 },
@@ -308,7 +312,7 @@ function egressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): 
   if (gw.tlsPort !== gw.httpPort) ports.push({ name: 'tls', containerPort: gw.tlsPort });
   const container = envoyContainer(files, {
     proxy: gw.kubernetes.proxy,
-    ports,
+    ports: [...ports, ...metricsContainerPorts(mesh)],
     sidecar: false,
     // No probe: its only ports are the egress listeners, which NetworkPolicy opens to the services
     // with an allow-list alone (opening them to the kubelet would open them to every pod), and the

@@ -16,6 +16,7 @@ import {
   sha256,
   workloadSecretName,
 } from './names.js';
+import { scrapeAnnotations } from './metrics.js';
 
 type Obj = Record<string, unknown>;
 
@@ -208,7 +209,7 @@ export function deployment(mesh: Mesh, name: string, labels: Record<string, stri
       replicas,
       selector: { matchLabels: selector },
       template: {
-        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: files.configHash } },
+        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: files.configHash, ...scrapeAnnotations(mesh) } },
         spec,
       },
     },

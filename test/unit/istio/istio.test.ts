@@ -320,3 +320,19 @@ describe('istio target: check', () => {
     expect(percentages([1])).toEqual([100]);
   });
 });
+
+describe('istio target: metrics', () => {
+  const objects = (mesh: Mesh) => docs(emitSorted(istioTarget, mesh, fakeCerts(mesh)), 'istio/').map((d) => d.obj);
+
+  it('writes one namespace-wide Telemetry enabling Istio\'s Prometheus metrics, listed in the kustomization, and none when metrics are off', () => {
+    const hand = handMeshes();
+    const list = objects(hand.observed);
+    const telemetry = list.filter((o: Any) => o.kind === 'Telemetry');
+    expect(telemetry).toHaveLength(1);
+    expect(telemetry[0].metadata.namespace).toBe('obs');
+    expect(telemetry[0].spec).toEqual({ metrics: [{ providers: [{ name: 'prometheus' }] }] });
+    expect(telemetry[0].spec.selector).toBeUndefined();
+    expect(list.find((o: Any) => o.kind === 'Kustomization').resources).toContain('telemetry.yaml');
+    expect(objects(hand.unobserved).filter((o: Any) => o.kind === 'Telemetry')).toEqual([]);
+  });
+});

@@ -9,7 +9,7 @@ import { EGRESS_GATEWAY, INGRESS_GATEWAY, type Mesh } from '../../../src/model/m
 import { k8sTarget, inClusterMesh } from '../../../src/targets/k8s/index.js';
 import { istioTarget } from '../../../src/targets/istio/index.js';
 import { emitK8s } from '../../../src/targets/k8s/emit.js';
-import { CONFIG_HASH_ANNOTATION, ENVOY_IMAGE, NAME_LABEL, renderK8sEnv } from '../../../src/targets/k8s/names.js';
+import { commonLabels, CONFIG_HASH_ANNOTATION, ENVOY_IMAGE, NAME_LABEL, renderK8sEnv } from '../../../src/targets/k8s/names.js';
 import { envoyTarget } from '../../../src/targets/envoy/index.js';
 import { emitSorted, GENERATED_HEADER, type OutputFile } from '../../../src/targets/target.js';
 import { type Any, type Doc, docs, fakeCerts, handMeshes, kinds, loadFixture, matches, validFixtureNames, validateObject, duplicateObjects, meshOf } from './support.js';
@@ -359,5 +359,40 @@ describe('k8s target: details', () => {
     const mesh = await loadFixture('shop');
     const services = kinds(docs(emit(mesh), 'k8s/search.yaml'), 'Service').map((s) => s.metadata.name);
     expect(services).toEqual(['search', 'search-a', 'search-b']);
+  });
+});
+
+describe('k8s target: metrics', () => {
+  const hand = handMeshes();
+  const objects = (mesh: Mesh) => docs(emit(mesh), 'k8s/').map((d) => d.obj);
+
+  it('gives every Envoy a metrics port, its pod the scrape annotations, and lets scrapes in on that port', () => {
+    const list = objects(hand.observed);
+    const deployments = list.filter((o: Any) => o.kind === 'Deployment');
+    expect(deployments.map((d: Any) => d.metadata.name).sort()).toEqual(['api', 'egress-gateway', 'ingress-gateway', 'web']);
+    for (const d of deployments) {
+      const t = d.spec.template;
+      expect(t.metadata.annotations, d.metadata.name).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9102', 'prometheus.io/path': '/metrics' });
+      const envoy = [...(t.spec.initContainers ?? []), ...t.spec.containers].find((c: Any) => c.name === 'envoy');
+      expect(envoy.ports, d.metadata.name).toContainEqual({ name: 'metrics', containerPort: 9102, protocol: 'TCP' });
+    }
+    const policy = list.find((o: Any) => o.kind === 'NetworkPolicy' && o.metadata.name === 'meshc.allow-metrics');
+    expect(policy.spec).toEqual({ podSelector: { matchLabels: commonLabels(hand.observed) }, policyTypes: ['Ingress'], ingress: [{ ports: [{ protocol: 'TCP', port: 9102 }] }] });
+    const monitor = list.find((o: Any) => o.kind === 'PodMonitor');
+    expect(monitor.spec.selector.matchLabels).toEqual(commonLabels(hand.observed));
+    expect(monitor.spec.podMetricsEndpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics', honorLabels: true });
+    expect(monitor.spec.podMetricsEndpoints[0].relabelings.map((r: Any) => r.targetLabel)).toEqual(['mesh', 'workload']);
+  });
+
+  it('writes no PodMonitor unless asked, and nothing for metrics when they are off', () => {
+    const lonely = objects(hand.lonely);
+    expect(lonely.filter((o: Any) => o.kind === 'PodMonitor')).toEqual([]);
+    expect(lonely.some((o: Any) => o.metadata?.name === 'meshc.allow-metrics')).toBe(true);
+    const off = objects(hand.unobserved);
+    expect(off.filter((o: Any) => o.kind === 'PodMonitor' || o.metadata?.name === 'meshc.allow-metrics')).toEqual([]);
+    for (const d of off.filter((o: Any) => o.kind === 'Deployment')) {
+      expect(Object.keys(d.spec.template.metadata.annotations).filter((k) => k.startsWith('prometheus.io/'))).toEqual([]);
+      for (const c of [...(d.spec.template.spec.initContainers ?? []), ...d.spec.template.spec.containers]) expect((c.ports ?? []).map((p: Any) => p.name)).not.toContain('metrics');
+    }
   });
 });

@@ -12,6 +12,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { AuthorizationPolicy, PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1';
 import { DestinationRule, Gateway, ServiceEntry, Sidecar, VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1';
+import { Telemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1';
 import type { CertMaterial, IssuedCert } from '../../../src/certs/material.js';
 import { TRUST_BUNDLE_PATH, ingressCertPath, ingressKeyPath, workloadCertPath, workloadKeyPath } from '../../../src/certs/material.js';
 import { identities, type Mesh } from '../../../src/model/mesh.js';
@@ -49,6 +50,9 @@ export function meshOf(spec: WrittenMesh['spec'], name = 'hand'): Mesh {
 export function handMeshes(): Record<string, Mesh> {
   return {
     lonely: meshOf({ trustDomain: 'l.example', namespace: 'lonely', services: { only: { port: 8080 } } }, 'lonely'),
+    // Metrics: a PodMonitor asked for; and a mesh without metrics (no port, annotation, policy or Telemetry).
+    observed: meshOf({ trustDomain: 'o.example', namespace: 'obs', services: { api: { port: 8080, allowFrom: ['web'] }, web: { port: 8080, upstreams: ['api'] } }, telemetry: { metrics: { podMonitor: true, port: 9102 } } }, 'observed'),
+    unobserved: meshOf({ trustDomain: 'u.example', namespace: 'unobs', services: { api: { port: 8080 } }, telemetry: { metrics: { enabled: false } } }, 'unobserved'),
     maglev: meshOf(
       {
         trustDomain: 'm.example',
@@ -167,6 +171,26 @@ export function docs(files: OutputFile[], ...prefixes: string[]): Doc[] {
 
 type Model = new (data: Any) => { validate(): void };
 
+/**
+ * The Prometheus Operator's PodMonitor has no published model in kubernetes-models: the fields
+ * meshc writes are checked against the CRD's required shape by hand.
+ */
+class PodMonitorShape {
+  constructor(private readonly data: Any) {}
+  validate(): void {
+    const spec = this.data.spec;
+    if (!this.data.metadata?.name || !spec?.selector?.matchLabels) throw new Error('PodMonitor: metadata.name and spec.selector.matchLabels are required');
+    const endpoints = spec.podMetricsEndpoints;
+    if (!Array.isArray(endpoints) || endpoints.length === 0) throw new Error('PodMonitor: spec.podMetricsEndpoints is required');
+    for (const e of endpoints) {
+      if (typeof e.port !== 'string' || typeof e.path !== 'string') throw new Error('PodMonitor: an endpoint needs a named port and a path');
+      for (const r of e.relabelings ?? []) if (!['replace', 'keep', 'drop', 'labelmap'].includes(r.action) || typeof r.targetLabel !== 'string') throw new Error('PodMonitor: bad relabeling');
+    }
+    const known = new Set(['port', 'path', 'honorLabels', 'relabelings']);
+    for (const e of endpoints) for (const k of Object.keys(e)) if (!known.has(k)) throw new Error(`PodMonitor: unexpected endpoint field ${k}`);
+  }
+}
+
 /** apiVersion/kind → the published model that validates it. */
 const MODELS: Record<string, Model> = {
   'v1/Namespace': Namespace,
@@ -186,6 +210,8 @@ const MODELS: Record<string, Model> = {
   'networking.istio.io/v1/VirtualService': VirtualService,
   'networking.istio.io/v1/ServiceEntry': ServiceEntry,
   'networking.istio.io/v1/Gateway': Gateway,
+  'telemetry.istio.io/v1/Telemetry': Telemetry,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitorShape,
 };
 
 export const KUSTOMIZATION = 'kustomize.config.k8s.io/v1beta1/Kustomization';
