@@ -2,7 +2,8 @@
 # Installs the programs the CLI tests run besides the proxies, from Debian's packages: Chromium
 # (test/cli/graph.test.ts opens the HTML view headless and reads its boxes and edges from the DOM),
 # Graphviz (`dot` must accept the DOT output), zsh and fish (test/cli/commands.test.ts runs the
-# completion scripts in them). Needs root, as on CI. Idempotent: installs only what is missing.
+# completion scripts in them), Prometheus (the metrics scenario of test/integration scrapes the
+# proxies with it). Needs root, as on CI. Idempotent: installs only what is missing.
 set -euo pipefail
 need=()
 chromium=""
@@ -13,6 +14,7 @@ done
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 command -v fish >/dev/null 2>&1 || need+=(fish)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-tools: need root to apt-get install ${need[*]}" >&2; exit 2
@@ -27,3 +29,4 @@ fi
 dot -V
 zsh --version
 fish --version
+prometheus --version 2>&1 | head -1
