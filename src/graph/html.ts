@@ -20,6 +20,9 @@ const COLOURS = {
   egress: '#15803d',
 } as const;
 
+/** `graph --metrics`: an edge's colour by its health (error ratio under 1%, under 5%, more; no traffic). */
+const HEALTH = { ok: '#16a34a', degraded: '#d97706', failing: '#dc2626', idle: '#9ca3af' } as const;
+
 const r1 = (n: number) => Math.round(n * 10) / 10;
 
 export function escapeXml(s: string): string {
@@ -27,6 +30,11 @@ export function escapeXml(s: string): string {
 }
 
 function edgeStyle(e: GraphEdge): { colour: string; marker: string; dash?: string; width: number; cls: string } {
+  if (e.metrics && (e.kind !== 'call' || e.allowed !== false)) {
+    const h = e.metrics.health;
+    const base = e.kind === 'call' ? 'call' : e.kind;
+    return { colour: HEALTH[h], marker: `arrow-${h}`, dash: h === 'idle' ? '2 3' : undefined, width: h === 'idle' ? 1.2 : 2.2, cls: `${base} health-${h}` };
+  }
   if (e.kind === 'call' && e.allowed === false) return { colour: COLOURS.denied, marker: 'arrow-denied', dash: '6 4', width: 2, cls: 'denied' };
   if (e.kind === 'call') return { colour: COLOURS.call, marker: 'arrow-call', width: 1.4, cls: 'call' };
   if (e.kind === 'allow') return { colour: COLOURS.allow, marker: 'arrow-allow', dash: '2 3', width: 1.2, cls: 'allow' };
@@ -61,6 +69,7 @@ export async function toHtml(graph: Graph): Promise<string> {
     ['arrow-allow', COLOURS.allow],
     ['arrow-route', COLOURS.route],
     ['arrow-egress', COLOURS.egress],
+    ...((graph.edges.some((e) => e.metrics) ? Object.entries(HEALTH).map(([h, c]) => [`arrow-${h}`, c]) : []) as [string, string][]),
   ] as const)
     svg.push(`<marker id="${id}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${colour}"/></marker>`);
   svg.push('</defs>');

@@ -15,6 +15,7 @@
  */
 import { formatLoadBalancing } from '../output/summarize.js';
 import { cmp, type Mesh } from '../model/mesh.js';
+import type { EdgeMetrics } from './metrics.js';
 
 export type NodeKind = 'service' | 'ingress-host' | 'egress-domain' | 'every-service';
 export type EdgeKind = 'call' | 'allow' | 'route' | 'egress';
@@ -39,6 +40,8 @@ export interface GraphEdge {
   label?: string;
   /** Calls only: whether the callee's allowFrom names the caller. */
   allowed?: boolean;
+  /** With `graph --metrics`: the edge's traffic, from Prometheus (calls, routes, egress). */
+  metrics?: EdgeMetrics;
 }
 
 export interface Graph {

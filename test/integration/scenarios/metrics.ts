@@ -9,7 +9,10 @@
  * Grafana dashboard. What a proxy cannot count is a named gap in its capability matrix, and the
  * scenario checks that the matrix says so rather than skipping silently.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { meshc } from '../../support/meshc-cli.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proxyQueries, type ProxyQueries, type Query } from '../../../src/metrics/queries.js';
@@ -19,6 +22,7 @@ import {
   eventually,
   httpGet,
   prometheusOrSkip,
+  sleep,
   startHttpBackend,
   startPrometheus,
   startTlsBackend,
@@ -34,8 +38,28 @@ import { buildTestMesh, type TestMesh } from '../mesh-builder.js';
 
 const prometheus = prometheusOrSkip();
 
+/** Chromium, for the HTML graph; under CI=true a missing one fails the test that needs it. */
+async function findChromium(): Promise<string | undefined> {
+  for (const c of [process.env.CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome'].filter(Boolean) as string[]) {
+    const r = await execa(c, ['--version'], { reject: false, timeout: 30_000 }).catch(() => undefined);
+    if (r && r.exitCode === 0) return c;
+  }
+  return undefined;
+}
+
+/** The page has no script: this one writes each edge's drawn stroke colour and label into the DOM Chromium dumps. */
+const PROBE = `<script>
+for (const g of document.querySelectorAll('g.edge')) {
+  const path = g.querySelector('path');
+  g.setAttribute('data-stroke', getComputedStyle(path).stroke);
+  g.setAttribute('data-drawn', String(path.getTotalLength() > 0));
+}
+</script>`;
+
 /** What the scenario sends. */
-const SENT = { api2xx: 7, api5xx: 2, locked: 3, ingress: 4, egressTlsAllowed: 2, egressTlsRefused: 2, egressHttpAllowed: 2, egressHttpRefused: 1 };
+const SENT_ALL = { api2xx: 7, api5xx: 2, locked: 3, ingress: 4, egressTlsAllowed: 2, egressTlsRefused: 2, egressHttpAllowed: 2, egressHttpRefused: 1 };
+
+const SENT = SENT_ALL;
 
 export function metricsScenario(driver: ProxyDriver): void {
   describe.skipIf(!driver.available || !prometheus.path)(`${driver.name}: Prometheus metrics`, () => {
@@ -76,7 +100,16 @@ export function metricsScenario(driver: ProxyDriver): void {
         // Envoy and nginx label their own series; HAProxy's exporter cannot, so mesh and workload come from the scrape, as the PodMonitor gives them.
         targets: workloads.map((w) => ({ address: `${metricsAddress(w)}:${mesh.metricsPort}`, labels: driver.name === 'haproxy' ? { mesh: 'it', workload: w } : {} })),
       });
-      await sendTraffic();
+      // In two rounds, a few scrapes apart: a counter a proxy creates at its first request is first
+      // scraped with a value, and rate() needs it to grow after that (graph --metrics reads rates).
+      const first = Object.fromEntries(Object.keys(SENT).map((k) => [k, 1])) as typeof SENT;
+      await eventually(async () => {
+        const up = await prom.query('up');
+        if (up.length !== workloads.length || up.some((u) => u.value !== 1)) throw new Error(`not every target scraped yet: ${JSON.stringify(up)}`);
+      }, 60_000, 250);
+      await sendTraffic(first);
+      await sleep(3_000);
+      await sendTraffic(Object.fromEntries(Object.entries(SENT).map(([k, n]) => [k, n - 1])) as typeof SENT);
     }, 180_000);
 
     afterAll(async () => {
@@ -93,7 +126,7 @@ export function metricsScenario(driver: ProxyDriver): void {
       return mesh.services[workload].addresses[0];
     }
 
-    async function sendTraffic(): Promise<void> {
+    async function sendTraffic(SENT: Record<keyof typeof SENT_ALL, number>): Promise<void> {
       const web = mesh.services.web;
       const api = backends.find((b) => b.name === 'api')!;
       for (let i = 0; i < SENT.api2xx; i++) expect((await httpGet(`http://${web.addresses[0]}:${web.localPorts.api}/ok`)).status).toBe(200);
@@ -197,6 +230,60 @@ export function metricsScenario(driver: ProxyDriver): void {
         expect(web).toBe(SENT.egressTlsRefused + SENT.egressHttpRefused);
       });
     }, 120_000);
+
+    it('graph --metrics draws each edge with its rate, 5xx ratio and latency: JSON numbers, and an HTML page coloured by health in Chromium', async () => {
+      if (!queries.requestRate) {
+        expect(cell('metrics-edge-requests').support).toBe('no');
+        return;
+      }
+      // Every request is in Prometheus before the graph asks for rates.
+      await settled(queries.requestTotal, (m) => expect(m.get('workload=ingress-gateway,destination=web,code=2xx')).toBe(SENT.ingress));
+      const args = ['graph', '-f', mesh.file, '--metrics', prom.url, '--proxy', driver.name, '--window', '2m'];
+      const json = await meshc([...args, '--format', 'json']);
+      expect(json.stderr).toBe('');
+      expect(json.exitCode).toBe(0);
+      const edges = (JSON.parse(json.stdout) as { edges: { from: string; to: string; kind: string; metrics?: { rate: number; errorRatio?: number; p99Seconds?: number; averageSeconds?: number; health: string } }[] }).edges;
+      const edge = (from: string, to: string) => edges.find((e) => e.from === from && e.to === to)!.metrics!;
+      const api = edge('service:web', 'service:api');
+      expect(api.rate).toBeGreaterThan(0);
+      // 2 of 9 requests were answered 500.
+      expect(api.errorRatio).toBeGreaterThan(0.1);
+      expect(api.errorRatio).toBeLessThan(0.4);
+      expect(api.health).toBe('failing');
+      if (queries.latencyP99) expect(api.p99Seconds).toBeGreaterThan(0);
+      else expect(api.averageSeconds).toBeGreaterThan(0);
+      const route = edge('host:shop.it.test', 'service:web');
+      expect(route.rate).toBeGreaterThan(0);
+      expect(route.health).toBe('ok');
+      if (queries.egressAllowed?.by.includes('destination')) expect(edge('service:web', 'domain:allowed.test').rate).toBeGreaterThan(0);
+
+      const chromium = await findChromium();
+      if (!chromium) {
+        if (process.env.CI === 'true') throw new Error('chromium is not installed (CI=true): run `bash scripts/install-test-tools.sh` as root');
+        console.warn('graph --metrics HTML check skipped: chromium not found');
+        return;
+      }
+      const html = await meshc([...args, '--format', 'html']);
+      expect(html.exitCode).toBe(0);
+      const dir = await mkdtemp(path.join(tmpdir(), 'meshc-graph-metrics-'));
+      try {
+        const page = path.join(dir, 'graph.html');
+        await writeFile(page, html.stdout.replace('</body>', `${PROBE}</body>`));
+        const r = await execa(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', `--user-data-dir=${path.join(dir, 'profile')}`, '--dump-dom', `file://${page}`], { reject: false, timeout: 90_000 });
+        const dom = r.stdout;
+        const drawn = (from: string, to: string) => {
+          const m = new RegExp(`<g class="edge ([^"]*)" data-from="${from}" data-to="${to}"[^>]*data-stroke="([^"]*)" data-drawn="(true|false)"><title>([^<]*)</title>`).exec(dom);
+          if (!m) throw new Error(`no edge ${from} → ${to} in the page Chromium rendered`);
+          return { cls: m[1], stroke: m[2], drawn: m[3] === 'true', title: m[4] };
+        };
+        const failing = drawn('service:web', 'service:api');
+        expect(failing).toMatchObject({ cls: 'call health-failing', stroke: 'rgb(220, 38, 38)', drawn: true });
+        expect(failing.title).toMatch(/rps · [0-9.]+% 5xx · (p99|avg) [0-9.]+ ms/);
+        expect(drawn('host:shop.it.test', 'service:web')).toMatchObject({ cls: 'route health-ok', stroke: 'rgb(22, 163, 74)', drawn: true });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }, 180_000);
 
     it('answers every query of the generated Grafana dashboard with data', async () => {
       const dashboard = JSON.parse(await readFile(path.join(mesh.out, 'grafana', `${driver.name}.json`), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
