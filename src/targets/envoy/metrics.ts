@@ -54,6 +54,7 @@ function statsConfig(mesh: string, workload: string): Obj {
 // In each regex the first group is cut from the metric name and the second is the label's value.
 const TAGS: readonly Obj[] = [
   { tag_name: 'destination', regex: '^cluster\\.(outbound\\|([^.]+)\\.)' },
+  { tag_name: 'destination', regex: '^cluster\\.(egress\\|(.+)\\.)upstream_cx_total$' },
   { tag_name: 'destination', regex: '^tcp\\.egress_tls(\\|(.+))\\.downstream_cx_total$' },
   { tag_name: 'destination', regex: '^vhost\\.(http\\|(.+)\\.)route\\.egress_http\\.' },
   { tag_name: 'code', regex: '\\.(?:upstream|downstream)_rq(_(\\dxx))$' },
@@ -68,7 +69,9 @@ const MATCHER: Obj = reuse({
       // Callee side: requests refused by allowFrom (HTTP: 403), handshakes refused (no or foreign certificate; TCP: not a caller).
       '^http\\.inbound\\.rbac\\.(allowed|denied)$',
       '^listener\\.inbound\\.ssl\\.(connection_error|fail_verify_san|fail_verify_no_cert|fail_verify_error)$',
-      // Egress: allowed connections and requests per domain, refusals.
+      // Egress: allowed connections and requests per domain, refusals; the connections of each
+      // egress cluster (a domain, the forward proxy, the egress gateway).
+      '^cluster\\.egress\\|.+\\.upstream_cx_total$',
       '^tcp\\.egress_tls\\|.+\\.downstream_cx_total$',
       '^listener\\.egress_tls\\.no_filter_chain_match$',
       '^vhost\\.http\\|.+\\.route\\.egress_http\\.(upstream_rq_[1-5]xx|upstream_rq_total|upstream_rq_time)$',
