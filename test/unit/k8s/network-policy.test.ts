@@ -22,12 +22,14 @@ describe.each(all)('k8s NetworkPolicies: %s', (_name, mesh) => {
   const pods = policyPods(k8s);
   const actual = policyEdges(kinds(k8s, 'NetworkPolicy'), pods);
   const expected = expectedPolicyEdges(mesh);
+  // Scrapes reach every pod's metrics port from anywhere (Prometheus may run in any namespace).
+  if (mesh.telemetry.metrics.enabled) for (const p of pods) expected.ingress.add(`*->${p.name}:TCP/${mesh.telemetry.metrics.port}`);
 
   it('egress of every pod: exactly its upstreams that admit it, the egress gateway when it has egress, DNS', () => {
     expect(sorted(actual.egress)).toEqual(sorted(expected.egress));
   });
 
-  it('ingress of every pod: exactly the callers that call it and that it admits; the ingress gateway from anywhere', () => {
+  it('ingress of every pod: exactly the callers that call it and that it admits; the ingress gateway from anywhere; the metrics port from anywhere', () => {
     expect(sorted(actual.ingress)).toEqual(sorted(expected.ingress));
   });
 
@@ -76,7 +78,8 @@ describe('k8s NetworkPolicies: named cases', () => {
     expect(ingress.has(`web->reports:TCP/${port(mesh, 'reports')}`)).toBe(false);
     expect(egress.has(`accounts->notifier:TCP/${port(mesh, 'notifier')}`)).toBe(false);
     expect(egress.has(`accounts->audit:TCP/${port(mesh, 'audit')}`)).toBe(false);
-    expect([...ingress].filter((e) => e.includes('->audit:'))).toEqual([]);
+    // Nothing but the metrics port, which any scraper may reach.
+    expect([...ingress].filter((e) => e.includes('->audit:'))).toEqual([`*->audit:TCP/${mesh.telemetry.metrics.port}`]);
     expect(egress.has(`web->accounts:TCP/${port(mesh, 'accounts')}`)).toBe(true);
     expect(egress.has(`accounts->egress-gateway:TCP/${mesh.egressGateway.tlsPort}`)).toBe(true);
     expect(egress.has(`web->egress-gateway:TCP/${mesh.egressGateway.tlsPort}`)).toBe(false);
