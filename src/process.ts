@@ -14,6 +14,15 @@ export function loadExeca(): Promise<typeof import('execa').execa> {
   return import('execa').then((m) => m.execa);
 }
 
+/**
+ * `cmd args` run with its standard output through a pipe (`| cat`): Node gives a child a socket
+ * for its output, and nginx cannot open `/dev/stdout` (its access log by default) when that is a
+ * socket. Exit status is the command's (pipefail).
+ */
+export function withStdoutPipe(cmd: string, args: string[]): [string, string[]] {
+  return ['/bin/bash', ['-c', 'set -o pipefail; "$@" | cat', 'meshc-pipe', cmd, ...args]];
+}
+
 let STOP_AT = process.env.MESHC_TEST_STOP_AT;
 
 /**

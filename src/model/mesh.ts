@@ -4,6 +4,7 @@
  * `WrittenMesh` that passed the schema; see docs/reference.md for every default.
  */
 import type { GatewayKubernetes, ServiceKubernetes } from './kubernetes.js';
+import type { Telemetry } from './telemetry.js';
 
 export type KeyAlgorithm = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
 export type Protocol = 'http' | 'http2' | 'grpc' | 'tcp';
@@ -176,11 +177,6 @@ export interface Metrics {
   path: string;
   /** Kubernetes target: also write a PodMonitor. */
   podMonitor: boolean;
-}
-
-/** `spec.telemetry`: what the proxies report. */
-export interface Telemetry {
-  metrics: Metrics;
 }
 
 export interface Mesh {

@@ -15,6 +15,7 @@ import {
   type Upstream,
 } from './mesh.js';
 import { gatewayKubernetes, serviceKubernetes } from './kubernetes.js';
+import { normalizeTelemetry } from './telemetry.js';
 
 /** Defaults, in one place; docs/reference.md and the schema descriptions say the same. */
 export const DEFAULTS = {
@@ -246,14 +247,12 @@ export function normalize(w: WrittenMesh): Mesh {
       kubernetes: gatewayKubernetes(spec, 'egressGateway'),
     },
     ...(spec.nginx?.streamModule !== undefined ? { nginx: { streamModule: spec.nginx.streamModule } } : {}),
-    telemetry: {
-      metrics: {
-        enabled: spec.telemetry?.metrics?.enabled ?? DEFAULTS.metrics.enabled,
-        port: spec.telemetry?.metrics?.port ?? DEFAULTS.metrics.port,
-        path: DEFAULTS.metrics.path,
-        podMonitor: spec.telemetry?.metrics?.podMonitor ?? DEFAULTS.metrics.podMonitor,
-      },
-    },
+    telemetry: normalizeTelemetry(spec.telemetry, parseHostPort, {
+      enabled: spec.telemetry?.metrics?.enabled ?? DEFAULTS.metrics.enabled,
+      port: spec.telemetry?.metrics?.port ?? DEFAULTS.metrics.port,
+      path: DEFAULTS.metrics.path,
+      podMonitor: spec.telemetry?.metrics?.podMonitor ?? DEFAULTS.metrics.podMonitor,
+    }),
   };
 }
 

@@ -623,10 +623,12 @@ export interface ProxyContainer2 {
   concurrency?: number;
 }
 /**
- * What the proxies report (docs/observability.md). All optional.
+ * What the proxies report about the traffic they carry (docs/observability.md). Everything is optional, with defaults on: Prometheus metrics on every sidecar and gateway, JSON access logs to standard output, and W3C trace context (`traceparent`) and `x-request-id` started at the ingress gateway and propagated by every hop.
  */
 export interface Telemetry {
   metrics?: Metrics;
+  accessLog?: AccessLog;
+  tracing?: Tracing;
 }
 /**
  * Prometheus metrics at `/metrics` on every sidecar and gateway (on its bind address).
@@ -644,4 +646,34 @@ export interface Metrics {
    * k8s target: also write a Prometheus Operator `PodMonitor`. Default false (pods carry `prometheus.io/scrape` annotations either way).
    */
   podMonitor?: boolean;
+}
+/**
+ * One JSON line per request (HTTP) or connection (TCP, TLS passed through) on every sidecar and gateway, refusals included with their reason, in the schema of `schemas/access-log.schema.json`.
+ */
+export interface AccessLog {
+  /**
+   * Write access logs. Default true.
+   */
+  enabled?: boolean;
+  /**
+   * File the proxies append the lines to. Default `/dev/stdout`, which a cluster's log collector reads from the container's output; HAProxy can write only to `/dev/stdout` or `/dev/stderr`.
+   */
+  path?: string;
+}
+/**
+ * Span export over OTLP. Envoy sidecars and gateways send a span for every request they carry; nginx and HAProxy propagate and log the trace context but export nothing (see the capability matrix).
+ */
+export interface Tracing {
+  /**
+   * An address as `host:port` (an IPv4 address or a DNS name, then a port from 1 to 65535).
+   */
+  endpoint: string;
+  /**
+   * `grpc` (OTLP/gRPC, usually port 4317) or `http` (OTLP/HTTP protobuf posted to `/v1/traces`, usually port 4318). Default `grpc`.
+   */
+  protocol?: 'grpc' | 'http';
+  /**
+   * Share of new traces that are sampled (exported), in percent; a request that arrives with a `traceparent` keeps its caller's decision. Default 100.
+   */
+  samplingPercent?: number;
 }

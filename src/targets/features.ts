@@ -16,6 +16,7 @@ import { error, pointer, warning, type Finding } from '../model/diagnostic.js';
 import type { Mesh, Service } from '../model/mesh.js';
 import { durationsOf, formatMs } from '../model/durations.js';
 import { ejectionCapWritten } from '../model/normalize.js';
+import { TELEMETRY_FEATURES } from './telemetry-features.js';
 
 export type Support = 'yes' | 'no' | 'partial';
 
@@ -426,6 +427,7 @@ export const FEATURES: readonly Feature[] = [
     title: 'metrics: allowed and refused egress per domain',
     uses: () => [],
   },
+  ...TELEMETRY_FEATURES,
 ];
 
 /** A target's cell for a feature; a column without one is a bug in that target's folder. */

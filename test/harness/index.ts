@@ -12,3 +12,4 @@ export * from './gateway-client.js';
 export * from './kubelet.js';
 export * from './load.js';
 export * from './prometheus.js';
+export * from './otlp.js';

@@ -52,6 +52,8 @@ export interface TestMeshSpec {
   egressViaGateway?: boolean;
   /** Fake external domains the test DNS answers (each with its own loopback address). */
   sites?: string[];
+  /** `spec.telemetry` as written. */
+  telemetry?: Record<string, unknown>;
   ingress?: {
     trustForwardedProto?: boolean;
     hosts: Record<string, { redirectHttp?: boolean; routes: { pathPrefix: string; service: string }[] }>;
@@ -179,6 +181,7 @@ export async function buildTestMesh(spec: TestMeshSpec): Promise<TestMesh> {
         ingress: spec.ingress
           ? dropUndefined({ bindAddress: ingAddr, httpPort: ingHttp, httpsPort: ingHttps, adminPort: ingAdmin, trustForwardedProto: spec.ingress.trustForwardedProto, hosts: spec.ingress.hosts })
           : { bindAddress: ingAddr, httpPort: ingHttp, httpsPort: ingHttps, adminPort: ingAdmin },
+        telemetry: spec.telemetry,
       }),
     };
     const file = path.join(dir.path, 'mesh.yaml');

@@ -100,6 +100,9 @@ const SAMPLES: Record<string, (w: Written) => void> = {
     w.spec.ingress = { hosts: { '*.shop.test': { routes: [{ pathPrefix: '/', service: 'svc' }] } } };
   },
   'ingress-trust-forwarded-proto': ingress({ trustForwardedProto: true }),
+  'access-log': (w) => (w.spec.telemetry = { accessLog: { enabled: true } }),
+  'access-log-file': (w) => (w.spec.telemetry = { accessLog: { path: '/var/log/meshc/access.log' } }),
+  'tracing-otlp': (w) => (w.spec.telemetry = { tracing: { endpoint: 'otel-collector.observability:4317' } }),
 };
 
 const CHECKS: Record<string, (m: Mesh) => Finding[]> = { nginx: checkNginx, haproxy: checkHaproxy };

@@ -36,8 +36,9 @@ import {
   tlsInspector,
   typed,
 } from './common.js';
-import { type EgressPlace, deniedVirtualHost, directEgress, egressHttpListener, hostVirtualHosts, isWildcard } from './egress.js';
-import { EGRESS_HTTP_ROUTE_STATS, egressTlsStatPrefix, STAT_PREFIX } from './metrics.js';
+import { type EgressPlace, EGRESS_PLACE, deniedVirtualHost, directEgress, egressHttpListener, egressTlsListener, hostVirtualHosts, isWildcard } from './egress.js';
+import { EGRESS_HTTP_ROUTE_STATS, egressTlsStatPrefix } from './metrics.js';
+import { tcpAccessLog } from './telemetry.js';
 
 export const GATEWAY_TLS_CLUSTER = 'egress|gateway-tls';
 export const GATEWAY_HTTP_CLUSTER = 'egress|gateway-http';
@@ -68,16 +69,15 @@ export function sidecarEgressViaGateway(mesh: Mesh, certs: CertMaterial, place: 
 }
 
 function makeSidecarEgress(mesh: Mesh, place: EgressPlace, allow: readonly string[], via: EgressVia, gateway: Identity, self: string): { listeners: Obj[]; clusters: Obj[] } {
-  const tlsListener = {
-    name: `${place.stem}-tls`,
-    stat_prefix: STAT_PREFIX.egressTls,
-    address: socketAddress(place.address, place.tlsPort),
-    listener_filters: [tlsInspector()],
-    filter_chains: allow.map((name) => ({
+  const log = { access_log: tcpAccessLog(mesh, EGRESS_PLACE, 'tls', false) };
+  const tlsListener = egressTlsListener(
+    mesh,
+    place,
+    allow.map((name) => ({
       filter_chain_match: { server_names: [name] },
-      filters: [sniToUpstream(), tcpProxy(egressTlsStatPrefix(name), GATEWAY_TLS_CLUSTER)],
+      filters: [sniToUpstream(), tcpProxy(egressTlsStatPrefix(name), GATEWAY_TLS_CLUSTER, log)],
     })),
-  };
+  );
   const virtualHosts: Obj[] = [];
   const plain = { match: { prefix: '/' }, route: { cluster: GATEWAY_HTTP_CLUSTER }, stat_prefix: EGRESS_HTTP_ROUTE_STATS };
   // connect_config: the sidecar answers the CONNECT and sends the tunnelled bytes (a TLS
@@ -85,7 +85,7 @@ function makeSidecarEgress(mesh: Mesh, place: EgressPlace, allow: readonly strin
   const connect = { match: { connect_matcher: {} }, route: { cluster: GATEWAY_TLS_CLUSTER, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } };
   for (const name of allow) virtualHosts.push(...hostVirtualHosts(mesh, name, { plain, plainWithPort: plain, connect }));
   virtualHosts.push(deniedVirtualHost());
-  const httpListener = egressHttpListener(place, virtualHosts, [router()]);
+  const httpListener = egressHttpListener(mesh, place, virtualHosts, [router()]);
   const ip = /^\d+\.\d+\.\d+\.\d+$/.test(via.host);
   const cluster = (name: string, port: number, extra: Obj): Obj => ({
     name,

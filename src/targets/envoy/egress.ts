@@ -31,6 +31,7 @@ import {
   typed,
 } from './common.js';
 import { EGRESS_HTTP_ROUTE_STATS, egressTlsStatPrefix, STAT_PREFIX } from './metrics.js';
+import { type LogPlace, httpAccessLog, listenerAccessLog, tcpAccessLog } from './telemetry.js';
 
 export const DFP_CLUSTER = 'egress|dynamic-forward-proxy';
 /** Header carrying `host:port` for the HTTP dynamic forward proxy when the HTTP port is not 80. */
@@ -74,6 +75,7 @@ export function directEgress(mesh: Mesh, place: EgressPlace, allow: readonly str
   const { tlsPort, httpPort } = mesh.egress;
   const cache = dnsCacheConfig(mesh.dns);
 
+  const log = { access_log: tcpAccessLog(mesh, EGRESS_PLACE, 'tls', false) };
   const tlsChains = allow.map((name) => ({
     filter_chain_match: { server_names: [name] },
     filters: isWildcard(name)
@@ -83,18 +85,12 @@ export function directEgress(mesh: Mesh, place: EgressPlace, allow: readonly str
             // Without it the upstream port would be the listener's own.
             port_value: tlsPort,
           }),
-          tcpProxy(egressTlsStatPrefix(name), DFP_CLUSTER),
+          tcpProxy(egressTlsStatPrefix(name), DFP_CLUSTER, log),
         ]
-      : [tcpProxy(egressTlsStatPrefix(name), exactClusterName(name))],
+      : [tcpProxy(egressTlsStatPrefix(name), exactClusterName(name), log)],
   }));
 
-  const tlsListener = {
-    name: `${place.stem}-tls`,
-    stat_prefix: STAT_PREFIX.egressTls,
-    address: socketAddress(place.address, place.tlsPort),
-    listener_filters: [tlsInspector()],
-    filter_chains: tlsChains,
-  };
+  const tlsListener = egressTlsListener(mesh, place, tlsChains);
 
   // HTTP by Host: the dynamic forward proxy takes the port from the Host header (80 when absent).
   // For another port, a header carrying `host:port` is added first and used as the host.
@@ -144,7 +140,7 @@ export function directEgress(mesh: Mesh, place: EgressPlace, allow: readonly str
     router(),
   );
 
-  const httpListener = egressHttpListener(place, virtualHosts, httpFilters);
+  const httpListener = egressHttpListener(mesh, place, virtualHosts, httpFilters);
 
   const clusters: Obj[] = [
     {
@@ -187,8 +183,23 @@ export function deniedVirtualHost(): Obj {
   return DENIED;
 }
 
+/** Shared by sidecars and the egress gateway: the workload is read from the node id. */
+export const EGRESS_PLACE: LogPlace = { direction: 'egress' };
+
+/** The TLS egress listener: a filter chain per allowed name; no default chain, so another SNI (or none) is closed, and logged as refused. */
+export function egressTlsListener(mesh: Mesh, place: EgressPlace, chains: Obj[]): Obj {
+  return {
+    name: `${place.stem}-tls`,
+    stat_prefix: STAT_PREFIX.egressTls,
+    address: socketAddress(place.address, place.tlsPort),
+    access_log: listenerAccessLog(mesh, EGRESS_PLACE, { refusal: 'domain-not-allowed' }),
+    listener_filters: [tlsInspector()],
+    filter_chains: chains,
+  };
+}
+
 /** The plain-HTTP egress listener: by Host, and CONNECT. */
-export function egressHttpListener(place: EgressPlace, virtualHosts: Obj[], httpFilters: Obj[]): Obj {
+export function egressHttpListener(mesh: Mesh, place: EgressPlace, virtualHosts: Obj[], httpFilters: Obj[]): Obj {
   return {
     name: `${place.stem}-http`,
     address: socketAddress(place.address, place.httpPort),
@@ -200,6 +211,7 @@ export function egressHttpListener(place: EgressPlace, virtualHosts: Obj[], http
             codec_type: 'HTTP1',
             http_protocol_options: { allow_absolute_url: true },
             upgrade_configs: [{ upgrade_type: 'CONNECT' }],
+            access_log: httpAccessLog(mesh, EGRESS_PLACE),
             route_config: { name: `${place.stem}-http`, virtual_hosts: virtualHosts },
             http_filters: httpFilters,
           }),

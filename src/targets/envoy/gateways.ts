@@ -21,6 +21,7 @@ import { egressResources, isWildcard } from './egress.js';
 import { gatewayEgressPerIdentity } from './egress-identity.js';
 import { envoyMetrics, STAT_PREFIX } from './metrics.js';
 import { ingressSdsPath, ingressSecretName, sdsSecretConfig } from './sds.js';
+import { INGRESS_PLACE, httpAccessLog, httpTracing, listenerAccessLog, routeDestination, traceStartFilters, tracingClusters } from './telemetry.js';
 
 /** Admin listeners of the gateways: loopback only. */
 const GATEWAY_ADMIN_ADDRESS = '127.0.0.1';
@@ -39,7 +40,7 @@ export function ingressBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
     static_resources: {
       listeners: [...listeners, ...metrics.listeners],
       // Each calls its service as the gateway's own identity (by SDS).
-      clusters: [...routed.map((svc) => serviceCluster(mesh, svc, INGRESS_GATEWAY)), ...metrics.clusters],
+      clusters: [...routed.map((svc) => serviceCluster(mesh, svc, INGRESS_GATEWAY)), ...tracingClusters(mesh), ...metrics.clusters],
     },
   };
 }
@@ -58,7 +59,7 @@ export function egressGatewayBootstrap(mesh: Mesh, certs: CertMaterial): Obj {
     admin: admin(GATEWAY_ADMIN_ADDRESS, gw.adminPort),
     stats_config: metrics.statsConfig,
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
-    static_resources: { listeners: [...egress.listeners, ...metrics.listeners], clusters: [...egress.clusters, ...metrics.clusters] },
+    static_resources: { listeners: [...egress.listeners, ...metrics.listeners], clusters: [...egress.clusters, ...tracingClusters(mesh), ...metrics.clusters] },
     layered_runtime: 'runtime' in egress ? egress.runtime : undefined,
   };
 }
@@ -80,6 +81,7 @@ function serviceRoutes(mesh: Mesh, host: IngressHost, guard?: Obj[]): Obj[] {
   return host.routes.map((r) => ({
     match: { prefix: r.pathPrefix, headers: guard },
     route: serviceRouteAction(service(mesh, r.service), r.timeoutMs),
+    metadata: routeDestination(mesh, r.service),
   }));
 }
 
@@ -122,8 +124,9 @@ function httpListener(mesh: Mesh): Obj {
           httpConnectionManager({
             stat_prefix: 'ingress_http',
             ...forwardingSettings(gw.trustForwardedProto),
+            ...ingressTelemetry(mesh),
             route_config: { name: 'ingress-http', virtual_hosts: virtualHosts },
-            http_filters: [router()],
+            http_filters: [...traceStartFilters(mesh), router()],
           }),
         ],
       },
@@ -138,6 +141,7 @@ function httpsListener(mesh: Mesh, certs: CertMaterial): Obj {
     name: 'ingress-https',
     stat_prefix: STAT_PREFIX.ingressHttps,
     address: socketAddress(gw.bindAddress, gw.httpsPort),
+    access_log: listenerAccessLog(mesh, INGRESS_PLACE, { refusal: 'unknown-sni', handshakes: 'tls' }),
     listener_filters: [tlsInspector()],
     filter_chains: gw.hosts.map((host) => {
       if (!certs.ingressHosts.has(host.host)) throw new Error(`envoy: no certificate for ingress host ${host.host}`);
@@ -154,16 +158,25 @@ function httpsListener(mesh: Mesh, certs: CertMaterial): Obj {
           httpConnectionManager({
             stat_prefix: 'ingress_https',
             ...forwardingSettings(gw.trustForwardedProto),
+            ...ingressTelemetry(mesh),
             route_config: {
               name: `ingress-https|${host.host}`,
               virtual_hosts: [{ name: host.host, domains: hostDomains(host.host, gw.httpsPort, 443), routes: serviceRoutes(mesh, host) }],
             },
-            http_filters: [router()],
+            http_filters: [...traceStartFilters(mesh), router()],
           }),
         ],
       };
     }),
   };
+}
+
+/**
+ * Access log and tracing of the ingress connection managers. A request id the client sent is
+ * kept (Envoy would replace it at the edge); one is generated when absent.
+ */
+function ingressTelemetry(mesh: Mesh): Obj {
+  return { preserve_external_request_id: true, access_log: httpAccessLog(mesh, INGRESS_PLACE), tracing: httpTracing(mesh, INGRESS_GATEWAY) };
 }
 
 /** The host alone, and with the port when it is not the scheme's default. */

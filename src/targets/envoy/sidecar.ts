@@ -28,6 +28,7 @@ import {
 import { egressResources } from './egress.js';
 import { sidecarEgressViaGateway } from './egress-identity.js';
 import { envoyMetrics, STAT_PREFIX } from './metrics.js';
+import { httpAccessLog, httpTracing, listenerAccessLog, tcpAccessLog, tracingClusters } from './telemetry.js';
 import { reuse } from '../../output/yaml.js';
 
 export const APP_CLUSTER = 'inbound|app';
@@ -48,7 +49,7 @@ export function sidecarBootstrap(mesh: Mesh, certs: CertMaterial, svc: Service):
     typed_dns_resolver_config: dnsResolverConfig(mesh.dns),
     static_resources: {
       listeners: [...own.listeners, ...egress.listeners, ...metrics.listeners],
-      clusters: [...own.clusters, ...egress.clusters, ...metrics.clusters],
+      clusters: [...own.clusters, ...egress.clusters, ...tracingClusters(mesh), ...metrics.clusters],
     },
   };
 }
@@ -60,7 +61,7 @@ function ownResources(mesh: Mesh, certs: CertMaterial, svc: Service): { listener
   for (const up of svc.upstreams) {
     const target = serviceByName(mesh, up.service);
     if (!target) throw new Error(`envoy: ${svc.name} calls unknown service ${up.service}`);
-    listeners.push(outboundListener(svc, target, up.localPort));
+    listeners.push(outboundListener(mesh, svc, target, up.localPort));
     clusters.push(serviceCluster(mesh, target, svc.name));
   }
   return { listeners, clusters };
@@ -100,6 +101,7 @@ function rbacRules(uris: string[]): Obj {
 function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
   const sc = svc.sidecar;
   const uris = callerUris(mesh, svc);
+  const place = { direction: 'inbound', workload: svc.name, destination: svc.name } as const;
   if (!isHttp(svc)) {
     const handshakeUris = uris.length > 0 ? uris : [`spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/-no-caller-`];
     return {
@@ -111,7 +113,10 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
           transport_socket: meshDownstreamTls(svc.name, { allowedUris: handshakeUris }),
           filters: [
             typed('envoy.filters.network.rbac', 'envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: 'inbound_rbac', rules: rbacRules(uris) }),
-            tcpProxy('inbound', APP_CLUSTER, { idle_timeout: svc.timeouts.idleMs === undefined ? undefined : duration(svc.timeouts.idleMs) }),
+            tcpProxy('inbound', APP_CLUSTER, {
+              idle_timeout: svc.timeouts.idleMs === undefined ? undefined : duration(svc.timeouts.idleMs),
+              access_log: tcpAccessLog(mesh, place, 'tcp', true),
+            }),
           ],
         },
       ],
@@ -121,6 +126,8 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
     name: 'inbound',
     stat_prefix: STAT_PREFIX.inbound,
     address: socketAddress(sc.bindAddress, sc.inboundPort),
+    // Refused handshakes (no certificate, another CA): the connection manager sees no request.
+    access_log: listenerAccessLog(mesh, place, { handshakes: 'mtls' }),
     filter_chains: [
       {
         transport_socket: meshDownstreamTls(svc.name, { alpn: ['h2', 'http/1.1'] }),
@@ -130,6 +137,8 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
             // The application sees the caller's identity in x-forwarded-client-cert.
             forward_client_cert_details: 'SANITIZE_SET',
             set_current_client_cert_details: { uri: true },
+            access_log: httpAccessLog(mesh, place),
+            tracing: httpTracing(mesh, svc.name),
             route_config: shared.get('inbound-routes', () =>
               reuse({
                 name: 'inbound',
@@ -226,22 +235,26 @@ function isLoopback(address: string): boolean {
 }
 
 /** Plaintext from the application on `localAddress:localPort`, mTLS out to the upstream. */
-function outboundListener(svc: Service, target: Service, localPort: number): Obj {
-  return { name: `outbound|${target.name}`, address: socketAddress(svc.sidecar.localAddress, localPort), filter_chains: outboundFilterChains(target) };
+function outboundListener(mesh: Mesh, svc: Service, target: Service, localPort: number): Obj {
+  // Spans name the caller, so with tracing each caller has chains of its own.
+  const chains = mesh.telemetry.tracing && isHttp(target) ? makeOutboundFilterChains(mesh, target, svc.name) : outboundFilterChains(mesh, target);
+  return { name: `outbound|${target.name}`, address: socketAddress(svc.sidecar.localAddress, localPort), filter_chains: chains };
 }
 
 /**
  * What an outbound listener does with a connection: the same for every caller of `target`, so
  * made once per service and written once (see `reuse`), like its cluster (serviceCluster).
  */
-function outboundFilterChains(target: Service): Obj[] {
-  return outboundChains.get(target, () => reuse(makeOutboundFilterChains(target)));
+function outboundFilterChains(mesh: Mesh, target: Service): Obj[] {
+  return outboundChains.get(target, () => reuse(makeOutboundFilterChains(mesh, target)));
 }
 /** Bounded like serviceCluster's cache. */
 const outboundChains = new SharedObjects<Obj[], Service>(2048);
 
-function makeOutboundFilterChains(target: Service): Obj[] {
+function makeOutboundFilterChains(mesh: Mesh, target: Service, caller?: string): Obj[] {
   const name = `outbound|${target.name}`;
+  // The caller's name is read from the node id where the chains are shared.
+  const place = { direction: 'outbound', destination: target.name } as const;
   if (!isHttp(target)) {
     const sourceIp = target.loadBalancing.hashOn?.kind === 'sourceIp' && (target.loadBalancing.policy === 'ring_hash' || target.loadBalancing.policy === 'maglev');
     return [
@@ -252,6 +265,7 @@ function makeOutboundFilterChains(target: Service): Obj[] {
             // TCP can retry only the connection itself.
             max_connect_attempts: target.retries.attempts > 0 ? target.retries.attempts + 1 : undefined,
             idle_timeout: target.timeouts.idleMs === undefined ? undefined : duration(target.timeouts.idleMs),
+            access_log: tcpAccessLog(mesh, place, 'tcp', false),
           }),
         ],
       },
@@ -262,6 +276,8 @@ function makeOutboundFilterChains(target: Service): Obj[] {
       filters: [
         httpConnectionManager({
           stat_prefix: `outbound_${target.name}`,
+          access_log: httpAccessLog(mesh, place),
+          tracing: caller === undefined ? undefined : httpTracing(mesh, caller),
           route_config: {
             name,
             virtual_hosts: [{ name: target.name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: serviceRouteAction(target) }] }],

@@ -52,5 +52,13 @@ export const capabilities: Capabilities = {
     'metrics-edge-failures': partial('`haproxy_backend_connection_errors_total` (TLS handshake failures included, not apart)'),
     'metrics-refused': yes('`haproxy_frontend_requests_denied_total{proxy="inbound"}`'),
     'metrics-egress': partial('per listener, not per domain: `haproxy_backend_sessions_total` and `haproxy_frontend_requests_denied_total` of `egress_tls`, `egress_http`'),
+    'access-log': yes('`log-format` JSON lines on `log stdout`; the caller\'s SPIFFE identity rebuilt from the certificate subject; the time is when the line was written (2.6 cannot format the accept date)'),
+    'access-log-file': no('HAProxy logs to standard output or error, or to syslog, never to a file', 'set `telemetry.accessLog.path` to `/dev/stdout` or `/dev/stderr`'),
+    'access-log-handshake-refusals': partial('HAProxy 2.6 logs a TLS handshake the ingress refuses (unknown SNI) as a text line (`SSL handshake failure`) among the JSON lines; sidecars complete the handshake and refuse in their rules, logged as JSON'),
+    'trace-context': yes('`http-request set-header` at the ingress from `uuid` when absent'),
+    'tracing-otlp': partial(
+      'no span is exported: HAProxy 2.6 is built with OpenTracing, but Debian packages no OpenTracing tracer that speaks OTLP (only Datadog\'s `libdd-opentracing0`); the trace context is passed on and logged',
+      'run Envoy sidecars where spans are needed: traces then skip the HAProxy hops, their ids stay intact',
+    ),
   },
 };

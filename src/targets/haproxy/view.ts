@@ -10,6 +10,7 @@ import { TRUST_BUNDLE_PATH, hostFileName } from '../../certs/material.js';
 import { cmp, serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
 import { GENERATED_HEADER } from '../target.js';
 import { duration, perEndpoint, verifyName } from '../render.js';
+import { frontendLog } from './telemetry.js';
 
 export function bundlePath(identity: string): string {
   return `secrets/haproxy/${identity}.pem`;
@@ -49,6 +50,8 @@ interface MeshBackend {
   serverTimeout: string;
   /** Everything after `default-server`. */
   defaultServer: string;
+  /** The ingress with access logs: the backend names its service for the log line. */
+  logDestination: boolean;
   servers: { directive: string; name: string; count: number; address: string; params: string }[];
 }
 
@@ -60,6 +63,9 @@ interface EgressView {
   httpPort: number;
   tlsPort: number;
   family: string;
+  /** `log` and `log-format` lines of the two frontends, or ''. */
+  tlsLog: string;
+  httpLog: string;
 }
 
 export interface SidecarView extends Prelude {
@@ -77,7 +83,12 @@ export interface SidecarView extends Prelude {
   adminBind: string;
   /** tcp: idle timeout of inbound connections (client and app side). */
   inboundIdle: string;
-  outbound: { frontend: string; mode: string; bind: string; maxRequests: number; clientTimeout: string; keepAliveTimeout: string; backend: MeshBackend }[];
+  /** `log` and `log-format` lines of the inbound frontend, or ''. */
+  inboundLog: string;
+  /** The rule keyword of the inbound checks (`http-request`, or `tcp-request content`) and its refusal. */
+  rule: string;
+  refuse: string;
+  outbound: { frontend: string; mode: string; tcp: boolean; bind: string; maxRequests: number; clientTimeout: string; keepAliveTimeout: string; accessLog: string; backend: MeshBackend }[];
   egress: EgressView | false;
 }
 
@@ -87,6 +98,8 @@ export interface IngressView extends Prelude {
   httpBind: string;
   adminBind: string;
   trustForwardedProto: boolean;
+  /** `log` and `log-format` lines of the two frontends, or ''. */
+  accessLog: string;
   backends: MeshBackend[];
   httpsRoutes: { acl: string; prefix: string; backend: string }[];
   redirects: { acl: string; location: string }[];
@@ -172,7 +185,7 @@ function retryOnOf(s: Service): string {
   return order.filter((c) => out.has(c)).join(' ');
 }
 
-function meshBackend(mesh: Mesh, caller: string, s: Service, name: string, requestMs: number | undefined): MeshBackend {
+function meshBackend(mesh: Mesh, caller: string, s: Service, name: string, requestMs: number | undefined, logDestination = false): MeshBackend {
   const vname = verifyName(mesh.namespace, s.name);
   const od = s.outlierDetection;
   const limits = s.connectionLimits;
@@ -200,6 +213,7 @@ function meshBackend(mesh: Mesh, caller: string, s: Service, name: string, reque
     connectTimeout: duration(s.timeouts.connectMs),
     serverTimeout: serverMs !== undefined ? duration(serverMs) : '',
     defaultServer: ds.join(' '),
+    logDestination: logDestination && mesh.telemetry.accessLog.enabled && s.protocol !== 'tcp',
     // A name may stand for several addresses (a headless Service): `server-template` gives each
     // address a slot of its own, where a plain `server` line would use one address only.
     servers: s.endpoints.map((e, i) => ({
@@ -212,7 +226,7 @@ function meshBackend(mesh: Mesh, caller: string, s: Service, name: string, reque
   };
 }
 
-function egressView(mesh: Mesh, names: string[], address: string, httpPort: number, tlsPort: number): EgressView {
+function egressView(mesh: Mesh, workload: string, names: string[], address: string, httpPort: number, tlsPort: number): EgressView {
   return {
     hasNames: names.length > 0,
     names: {
@@ -225,6 +239,8 @@ function egressView(mesh: Mesh, names: string[], address: string, httpPort: numb
     httpPort: mesh.egress.httpPort,
     tlsPort: mesh.egress.tlsPort,
     family: mesh.dns.ipFamily === 'v4' ? ',ipv4' : '',
+    tlsLog: frontendLog(mesh, workload, 'egress', 'tls'),
+    httpLog: frontendLog(mesh, workload, 'egress', 'http'),
   };
 }
 
@@ -244,8 +260,11 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
     mode: s.protocol === 'tcp' ? 'tcp' : 'http',
     ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || needsDns(targets.map((x) => x.t)), sc.bindAddress),
     tcp: s.protocol === 'tcp',
-    inboundBind: `${sc.bindAddress}:${sc.inboundPort} ssl crt ${bundlePath(s.name)} ca-file ${TRUST_BUNDLE_PATH} verify required${isH2(s) ? ' alpn h2,http/1.1' : ''}`,
+    inboundBind: `${sc.bindAddress}:${sc.inboundPort} ssl crt ${bundlePath(s.name)} ca-file ${TRUST_BUNDLE_PATH} verify optional crt-ignore-err all ca-ignore-err all${isH2(s) ? ' alpn h2,http/1.1' : ''}`,
     inboundIdle: s.protocol === 'tcp' ? duration(tcpIdleMs(s)) : '',
+    inboundLog: frontendLog(mesh, s.name, 'inbound', s.protocol === 'tcp' ? 'tcp' : 'http', s.name),
+    rule: s.protocol === 'tcp' ? 'tcp-request content' : 'http-request',
+    refuse: s.protocol === 'tcp' ? 'reject' : 'deny deny_status 403',
     hasCallers: s.callers.length > 0,
     callers: s.callers.join(' '),
     namespace: mesh.namespace,
@@ -258,13 +277,15 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
     outbound: targets.map(({ u, t }) => ({
       frontend: `out_${u.service}`,
       mode: t.protocol === 'tcp' ? 'tcp' : 'http',
+      tcp: t.protocol === 'tcp',
+      accessLog: frontendLog(mesh, s.name, 'outbound', t.protocol === 'tcp' ? 'tcp' : 'http', t.name),
       bind: `${sc.localAddress}:${u.localPort}${isH2(t) ? ' proto h2' : ''}`,
       maxRequests: t.protocol === 'tcp' ? 0 : (t.connectionLimits?.maxRequests ?? 0),
       clientTimeout: t.protocol === 'tcp' ? duration(tcpIdleMs(t)) : '',
       keepAliveTimeout: t.protocol !== 'tcp' && t.timeouts.idleMs !== undefined ? duration(t.timeouts.idleMs) : '',
       backend: meshBackend(mesh, s.name, t, `up_${u.service}`, t.timeouts.requestMs),
     })),
-    egress: egress ? egressView(mesh, s.egress, sc.localAddress, sc.egressHttpPort, sc.egressTlsPort) : false,
+    egress: egress ? egressView(mesh, s.name, s.egress, sc.localAddress, sc.egressHttpPort, sc.egressTlsPort) : false,
   };
 }
 
@@ -284,7 +305,7 @@ export function ingressView(mesh: Mesh): IngressView {
     const s = serviceByName(mesh, service);
     if (!s) return undefined;
     const name = routeTimeoutMs === undefined ? `svc_${service}` : `svc_${service}_t${routeTimeoutMs}`;
-    if (!backends.has(name)) backends.set(name, meshBackend(mesh, ing.name, s, name, routeTimeoutMs ?? s.timeouts.requestMs));
+    if (!backends.has(name)) backends.set(name, meshBackend(mesh, ing.name, s, name, routeTimeoutMs ?? s.timeouts.requestMs, true));
     return name;
   };
   const routes = (h: IngressHost) =>
@@ -302,6 +323,7 @@ export function ingressView(mesh: Mesh): IngressView {
     httpBind: `${ing.bindAddress}:${ing.httpPort}`,
     adminBind: `127.0.0.1:${ing.adminPort}`,
     trustForwardedProto: ing.trustForwardedProto,
+    accessLog: frontendLog(mesh, ing.name, 'ingress', 'http'),
     backends: [...backends.values()].sort((a, b) => cmp(a.name, b.name)),
     httpsRoutes,
     redirects: ing.hosts.filter((h) => h.redirectHttp).map((h) => ({ acl: hostAcl(h), location: `https://%[req.hdr(host),field(1,:)]${port}` })),
@@ -319,6 +341,6 @@ export function egressGatewayView(mesh: Mesh): EgressGatewayView {
   return {
     ...prelude(mesh, gw.name, 'egress gateway', true, gw.bindAddress),
     adminBind: `127.0.0.1:${gw.adminPort}`,
-    egress: egressView(mesh, gw.allow, gw.bindAddress, gw.httpPort, gw.tlsPort),
+    egress: egressView(mesh, gw.name, gw.allow, gw.bindAddress, gw.httpPort, gw.tlsPort),
   };
 }

@@ -55,5 +55,13 @@ export const capabilities: Capabilities = {
     'metrics-edge-failures': ENVOY,
     'metrics-refused': ENVOY,
     'metrics-egress': partial('as the Envoy column'),
+    'access-log': ENVOY,
+    'access-log-file': partial(
+      'the Envoy containers\' root filesystem is read-only: the path\'s folder must be a volume mounted into them, which the manifests do not add',
+      'keep `/dev/stdout` (the cluster\'s log collector reads it), or add the volume with a kustomize patch',
+    ),
+    'access-log-handshake-refusals': ENVOY,
+    'trace-context': ENVOY,
+    'tracing-otlp': ENVOY,
   },
 };

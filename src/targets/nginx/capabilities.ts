@@ -53,5 +53,13 @@ export const capabilities: Capabilities = {
     'metrics-edge-failures': no('no per-upstream counters', 'use the envoy or haproxy target'),
     'metrics-refused': no('403s are counted nowhere but the access log', 'use the envoy or haproxy target'),
     'metrics-egress': no('no per-server counters in `stream`', 'use the envoy target'),
+    'access-log': yes('`log_format ... escape=json` in `http` and `stream`; the caller\'s SPIFFE identity rebuilt from the certificate subject'),
+    'access-log-file': yes('`access_log <path>`'),
+    'access-log-handshake-refusals': no('the http module logs requests only: a connection refused by `ssl_reject_handshake` (unknown SNI) leaves no line'),
+    'trace-context': yes('maps at the ingress: `$request_id` becomes the request id and the trace id when absent'),
+    'tracing-otlp': partial(
+      'no span is exported: Debian\'s nginx 1.22 has no OpenTelemetry module (`ngx_otel_module` is packaged by nginx.org only); the trace context is passed on and logged',
+      'run Envoy sidecars where spans are needed: traces then skip the nginx hops, their ids stay intact',
+    ),
   },
 };

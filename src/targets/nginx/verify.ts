@@ -18,7 +18,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { loadExeca } from '../../process.js';
+import { loadExeca, withStdoutPipe } from '../../process.js';
 import { verifyEach, type Verifier, type VerifyResult } from '../verifier.js';
 import { parseNginxBuild, streamModuleProblem, type NginxBuild } from './stream-module.js';
 
@@ -68,7 +68,8 @@ export async function verifyNginxFile(outDir: string, file: string, nginxPath: s
     }
     // -e stderr: without it nginx first opens its compiled-in error log (/var/log/nginx/error.log).
     const execa = await loadExeca();
-    const run = await execa(nginxPath, ['-t', '-q', '-e', 'stderr', '-p', `${prefix}/`, '-c', configPath], {
+    // Through a pipe: nginx opens its access log, `/dev/stdout` by default, and cannot open a socket.
+    const run = await execa(...withStdoutPipe(nginxPath, ['-t', '-q', '-e', 'stderr', '-p', `${prefix}/`, '-c', configPath]), {
       cwd: prefix,
       reject: false,
       all: true,

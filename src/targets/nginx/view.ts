@@ -15,6 +15,7 @@ import { GENERATED_HEADER } from '../target.js';
 import { serviceByName, type IngressHost, type Mesh, type Service } from '../../model/mesh.js';
 import { nginxNeedsUpstreamBlock } from '../features.js';
 import { duration, perEndpoint, subjectRfc2253, verifyName } from '../render.js';
+import { logView, type LogView } from './telemetry.js';
 
 /** Debian's libnginx-mod-stream, the default of `spec.nginx.streamModule`; `stream` (egress by SNI, tcp) needs it. */
 export const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
@@ -31,6 +32,8 @@ interface Prelude {
   stream: boolean;
   /** The `load_module` path of the stream module, or '' when it is built in. */
   streamModule: string;
+  /** Access log formats, or false when access logs are off. */
+  log: LogView | false;
 }
 
 interface TlsFiles {
@@ -66,6 +69,10 @@ interface MeshProxy extends TlsFiles {
   tries: number;
   http1: boolean;
   forwardedProto: boolean;
+  /** The ingress: send the request id and trace context it started (or kept). */
+  startTrace: boolean;
+  /** The ingress with access logs: the service its log lines name (`$meshc_destination`), or ''. */
+  logDestination: string;
 }
 
 interface EgressView {
@@ -77,6 +84,8 @@ interface EgressView {
   httpPort: number;
   tlsPort: number;
   connectTimeout: string;
+  /** Where the egress servers log, or '' when access logs are off. */
+  logPath: string;
 }
 
 interface Outbound {
@@ -153,9 +162,9 @@ function metricsView(mesh: Mesh, bindAddress: string): MetricsView | false {
   return m.enabled ? { listen: `${bindAddress}:${m.port}`, path: m.path, mesh: mesh.name } : false;
 }
 
-function prelude(mesh: Mesh, workload: string, title: string, stream: boolean): Prelude {
+function prelude(mesh: Mesh, workload: string, title: string, stream: boolean, log: LogView | false): Prelude {
   const module = mesh.nginx?.streamModule ?? NGINX_STREAM_MODULE;
-  return { header: GENERATED_HEADER, title, workload, stream, streamModule: module === 'builtin' ? '' : module };
+  return { header: GENERATED_HEADER, title, workload, stream, streamModule: module === 'builtin' ? '' : module, log };
 }
 
 function tlsOf(name: string): TlsFiles {
@@ -282,6 +291,8 @@ function meshProxy(mesh: Mesh, caller: string, s: Service, block: string, reques
     ...nextUpstream(s),
     http1: !h2,
     forwardedProto,
+    startTrace: forwardedProto,
+    logDestination: forwardedProto && mesh.telemetry.accessLog.enabled ? s.name : '',
   };
 }
 
@@ -300,6 +311,7 @@ function egressView(mesh: Mesh, names: string[], address: string, httpPort: numb
     httpPort: mesh.egress.httpPort,
     tlsPort: mesh.egress.tlsPort,
     connectTimeout: duration(5000),
+    logPath: mesh.telemetry.accessLog.enabled ? mesh.telemetry.accessLog.path : '',
   };
 }
 
@@ -342,7 +354,8 @@ export function sidecarView(mesh: Mesh, s: Service): SidecarView {
   const tcp = s.protocol === 'tcp';
   return {
     callers: s.callers.map((c) => subjectRfc2253(c, mesh.namespace, mesh.trustDomain)),
-    ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || tcp || streamOutbound.length > 0),
+    ...prelude(mesh, s.name, `sidecar of service "${s.name}"`, egress || tcp || streamOutbound.length > 0,
+      logView(mesh, { inbound: !tcp, outbound: outbound.length > streamOutbound.length, egress, tcpInbound: tcp, tcpOutbound: streamOutbound.length > 0 })),
     tls: tlsOf(s.name),
     tcp,
     inboundListen: `${sc.bindAddress}:${sc.inboundPort}`,
@@ -386,7 +399,7 @@ export function ingressView(mesh: Mesh): IngressView {
     catchAll: !h.routes.some((r) => r.pathPrefix === '/'),
   });
   return {
-    ...prelude(mesh, ing.name, 'ingress gateway', false),
+    ...prelude(mesh, ing.name, 'ingress gateway', false, logView(mesh, { ingress: true })),
     httpsListen: `${ing.bindAddress}:${ing.httpsPort}`,
     httpListen: `${ing.bindAddress}:${ing.httpPort}`,
     adminListen: `127.0.0.1:${ing.adminPort}`,
@@ -403,7 +416,7 @@ export function ingressView(mesh: Mesh): IngressView {
 export function egressGatewayView(mesh: Mesh): EgressGatewayView {
   const gw = mesh.egressGateway;
   return {
-    ...prelude(mesh, gw.name, 'egress gateway', true),
+    ...prelude(mesh, gw.name, 'egress gateway', true, logView(mesh, { egress: true })),
     adminListen: `127.0.0.1:${gw.adminPort}`,
     metrics: metricsView(mesh, gw.bindAddress),
     egress: egressView(mesh, gw.allow, gw.bindAddress, gw.httpPort, gw.tlsPort),

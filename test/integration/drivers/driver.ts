@@ -27,7 +27,9 @@ export type Feature =
   /** An endpoint answering 5xx is ejected after `consecutive5xx`. */
   | 'outlier'
   /** `trustForwardedProto: true` serves `X-Forwarded-Proto: https` instead of redirecting. */
-  | 'ingress.forwarded-proto';
+  | 'ingress.forwarded-proto'
+  /** A connection refused during its TLS handshake (unknown SNI at the ingress) gets a JSON access log line. */
+  | 'log.handshake-refusals';
 
 export interface ProxyDriver {
   name: 'envoy' | 'nginx' | 'haproxy';

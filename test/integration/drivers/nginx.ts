@@ -36,6 +36,7 @@ const FEATURE_ROWS: Record<Feature, string> = {
   outlier: 'outlier-5xx-without-retries',
   'ingress.forwarded-proto': 'ingress-trust-forwarded-proto',
   'mtls.403': 'identity-subject',
+  'log.handshake-refusals': 'access-log-handshake-refusals',
 };
 
 export function supportsFrom(target: string): (feature: string) => boolean {

@@ -49,9 +49,17 @@ describe('haproxy target', () => {
     expect(cart).toContain('acl meshc_namespace ssl_c_s_dn(OU) -m str t\n');
     expect(cart).toContain('acl meshc_trust_domain ssl_c_s_dn(O) -m str t.example\n');
     expect(cart).toContain('acl meshc_caller ssl_c_s_dn(CN) -m str frontend ingress-gateway\n');
-    expect(cart).toContain('http-request deny deny_status 403 unless meshc_namespace meshc_trust_domain meshc_caller');
-    expect(cart).toContain('ssl crt secrets/haproxy/cart.pem ca-file certs/ca-bundle.pem verify required');
-    expect(file('haproxy/db.cfg')).toContain('tcp-request session reject unless meshc_namespace meshc_trust_domain meshc_caller');
+    // The handshake takes any certificate or none; the rules refuse, with the reason the access log names.
+    expect(cart).toContain('ssl crt secrets/haproxy/cart.pem ca-file certs/ca-bundle.pem verify optional crt-ignore-err all ca-ignore-err all');
+    expect(cart).toContain('http-request set-var(txn.meshc_reason) str(not-in-allow-from) unless meshc_namespace meshc_trust_domain meshc_caller\n');
+    expect(cart).toContain('http-request set-var(txn.meshc_reason) str(untrusted-certificate) if meshc_cert !meshc_verified\n');
+    expect(cart).toContain('http-request set-var(txn.meshc_reason) str(no-client-certificate) if !meshc_cert\n');
+    expect(cart).toContain('http-request deny deny_status 403 if { var(txn.meshc_reason) -m found }');
+    // The subject is read only from a certificate that verified.
+    expect(cart).toContain('acl meshc_verified ssl_c_verify 0\n');
+    const db = file('haproxy/db.cfg');
+    expect(db).toContain('tcp-request content set-var(txn.meshc_reason) str(not-in-allow-from) unless meshc_namespace meshc_trust_domain meshc_caller\n');
+    expect(db).toContain('tcp-request content reject if { var(txn.meshc_reason) -m found }');
   });
 
   it('originates mTLS to each upstream, verifying its DNS SAN, with the policy mapped', () => {
