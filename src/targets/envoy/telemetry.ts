@@ -82,8 +82,9 @@ function common(place: LogPlace, protocol: 'http' | 'tcp' | 'tls'): Obj {
     workload: place.workload ?? '%CEL(xds.node.id)%',
     direction: place.direction,
     protocol,
-    // Only mesh mTLS listeners have a caller certificate to read.
-    source: place.direction === 'inbound' ? '%DOWNSTREAM_PEER_URI_SAN%' : null,
+    // Mesh mTLS listeners have a caller certificate to read: inbound, and the egress gateway's
+    // when sidecars reach it as themselves (a sidecar's own egress listeners have none: null).
+    source: place.direction === 'inbound' || place.direction === 'egress' ? '%DOWNSTREAM_PEER_URI_SAN%' : null,
     sourceAddress: '%DOWNSTREAM_REMOTE_ADDRESS%',
     // The ingress gateway's routes say which service they go to (routeDestination).
     destination: place.destination ?? (place.direction === 'ingress' ? '%METADATA(ROUTE:meshc:service)%' : null),
