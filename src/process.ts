@@ -17,11 +17,15 @@ export function loadExeca(): Promise<typeof import('execa').execa> {
 /**
  * `cmd args` run with its standard output through a pipe (`| cat`): Node gives a child a socket
  * for its output, and nginx cannot open `/dev/stdout` (its access log by default) when that is a
- * socket. Exit status is the command's (pipefail).
+ * socket. Exit status is the command's (pipefail). A stop signal to the process group reaches the
+ * command; the shell waits for it to exit and `cat` reads to the end, so the process counts as
+ * stopped only once the command has.
  */
 export function withStdoutPipe(cmd: string, args: string[]): [string, string[]] {
-  return ['/bin/bash', ['-c', 'set -o pipefail; "$@" | cat', 'meshc-pipe', cmd, ...args]];
+  const script = `set -o pipefail; trap : ${SIGNALS}; "$@" | (trap '' ${SIGNALS}; exec cat)`;
+  return ['/bin/bash', ['-c', script, 'meshc-pipe', cmd, ...args]];
 }
+const SIGNALS = 'TERM INT QUIT HUP';
 
 let STOP_AT = process.env.MESHC_TEST_STOP_AT;
 
