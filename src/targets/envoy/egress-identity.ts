@@ -178,7 +178,7 @@ export function gatewayEgressPerIdentity(mesh: Mesh, place: EgressPlace): { list
       ...chain,
       // Refused at the handshake: no certificate, another CA, or an identity not allowed this name.
       transport_socket: meshDownstreamTls(mesh.egressGateway.name, { sanMatchers: ids.map((matcher) => ({ san_type: 'URI', matcher })) }),
-      filters: [networkRbac(name, ids), ...(chain.filters as Obj[]).map(connectOnData)],
+      filters: [networkRbac(name, ids), ...(chain.filters as Obj[]).map((f) => connectOnData(f, tcpAccessLog(mesh, EGRESS_PLACE, 'tls', 'egress-gateway')))],
     };
   });
   return {
@@ -236,9 +236,12 @@ const EXACT_IDS = 2;
  * RBAC: by default tcp_proxy connects as soon as a connection is accepted, so a refused caller
  * would still open a connection to the destination.
  */
-function connectOnData(filter: Obj): Obj {
+function connectOnData(filter: Obj, gatewayLog: Obj[] | undefined): Obj {
   if (filter.name !== 'envoy.filters.network.tcp_proxy') return filter;
-  return { ...filter, typed_config: { ...(filter.typed_config as Obj), upstream_connect_mode: 'ON_DOWNSTREAM_DATA', max_early_data_bytes: EARLY_DATA_BYTES } };
+  return {
+    ...filter,
+    typed_config: { ...(filter.typed_config as Obj), upstream_connect_mode: 'ON_DOWNSTREAM_DATA', max_early_data_bytes: EARLY_DATA_BYTES, access_log: gatewayLog },
+  };
 }
 /** What the gateway holds of a caller's first bytes (its TLS ClientHello) before the destination answers. */
 const EARLY_DATA_BYTES = 65536;

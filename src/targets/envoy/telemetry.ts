@@ -47,12 +47,18 @@ export function routeDestination(mesh: Mesh, service: string): Obj | undefined {
 // ------------------------------------------------------------------------------ CEL pieces
 
 const FAILURE = 'connection.transport_failure_reason';
-/** Why a TLS handshake of a mesh mTLS listener failed, in the schema's words ('' for other failures). */
-const TLS_REASON =
-  `(${FAILURE}.contains('PEER_DID_NOT_RETURN_A_CERTIFICATE') ? 'no-client-certificate' : ` +
-  `${FAILURE}.contains('SAN matcher') ? 'not-in-allow-from' : ` +
-  `${FAILURE}.contains('CERTIFICATE_VERIFY_FAILED') ? 'untrusted-certificate' : '')`;
-const CONNECTION_REASON = `(has(${FAILURE}) ? ${TLS_REASON} : '')`;
+/**
+ * Why a TLS handshake of a mesh mTLS listener failed, in the schema's words ('' for other
+ * failures). `notAllowed`: what a caller identity outside the listener's list means there.
+ */
+function tlsReason(notAllowed = 'not-in-allow-from'): string {
+  return (
+    `(${FAILURE}.contains('PEER_DID_NOT_RETURN_A_CERTIFICATE') ? 'no-client-certificate' : ` +
+    `${FAILURE}.contains('SAN matcher') ? '${notAllowed}' : ` +
+    `${FAILURE}.contains('CERTIFICATE_VERIFY_FAILED') ? 'untrusted-certificate' : '')`
+  );
+}
+const TLS_REASON = tlsReason();
 
 /** The refusal reason of an HTTP request at each kind of listener ('' where it cannot refuse). */
 const HTTP_REASON: Record<Direction, string> = {
@@ -154,12 +160,13 @@ export function httpAccessLog(mesh: Mesh, place: LogPlace): Obj[] | undefined {
 /**
  * The `access_log` of a tcp_proxy: one line per connection. `mtls`: the listener requires a mesh
  * client certificate, so a failed handshake is a refusal with its reason (the tcp_proxy logs those
- * connections too); otherwise (TLS passed through) a failure is an error.
+ * connections too); `egress-gateway`: the same, where an identity outside a name's list means the
+ * domain is not allowed to it. Otherwise (TLS passed through) a failure is an error.
  */
-export function tcpAccessLog(mesh: Mesh, place: LogPlace, protocol: 'tcp' | 'tls', mtls: boolean): Obj[] | undefined {
+export function tcpAccessLog(mesh: Mesh, place: LogPlace, protocol: 'tcp' | 'tls', mtls: boolean | 'egress-gateway'): Obj[] | undefined {
   const log = mesh.telemetry.accessLog;
   if (!log.enabled) return undefined;
-  const reason = mtls ? CONNECTION_REASON : "''";
+  const reason = mtls ? `(has(${FAILURE}) ? ${mtls === true ? TLS_REASON : tlsReason('domain-not-allowed')} : '')` : "''";
   return made(['tcp', log.path, place, protocol, mtls], () => [logger(log.path, connectionFields(place, protocol, reason, `has(${FAILURE}) || response.flags != 0u`))]);
 }
 

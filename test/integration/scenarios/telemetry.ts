@@ -258,3 +258,62 @@ export function telemetryScenario(driver: ProxyDriver, opts: { tracing?: 'http' 
     });
   });
 }
+
+/**
+ * The egress gateway with `egress.viaGateway`: sidecars reach it over mTLS as themselves, so its
+ * lines name the calling service, and a caller refused a name it is not allowed is logged so.
+ */
+export function egressGatewayLogScenario(driver: ProxyDriver): void {
+  describe.skipIf(!driver.available || !driver.supports('egress.via-gateway'))(`${driver.name}: egress gateway access log`, () => {
+    let mesh: TestMesh;
+    const procs: Record<string, Proc> = {};
+    const backends: Backend[] = [];
+
+    beforeAll(async () => {
+      mesh = await buildTestMesh({
+        targets: [driver.name],
+        services: { frontend: { egress: ['allowed.test'] }, other: { egress: ['other.test'] } },
+        egressViaGateway: true,
+        sites: ['allowed.test', 'other.test'],
+      });
+      const ca = await createTestCa('fake internet CA');
+      for (const name of ['allowed.test', 'other.test']) {
+        const leaf = await ca.issue({ cn: name, sans: [name] });
+        backends.push(await startTlsBackend({ name, host: mesh.sites[name], port: mesh.egress.tlsPort, cert: leaf.cert, key: leaf.key }));
+      }
+      for (const name of ['frontend', 'egress-gateway']) procs[name] = await driver.start(mesh.out, name);
+    });
+
+    afterAll(async () => {
+      for (const p of Object.values(procs)) await p.stop();
+      for (const b of backends) await b.close();
+      await mesh?.cleanup();
+    });
+
+    const gatewayLine = async (pred: (l: AccessLogLine) => boolean) => {
+      let found: AccessLogLine | undefined;
+      await eventually(async () => {
+        const { lines, invalid } = accessLogLines(procs['egress-gateway'].output());
+        expect(invalid).toEqual([]);
+        found = lines.find(pred);
+        if (!found) throw new Error(`no such line:\n${procs['egress-gateway'].output().slice(-3000)}`);
+      }, 15_000);
+      return found!;
+    };
+
+    it('names the calling service on an allowed connection, and logs a name refused to that identity', async () => {
+      const f = mesh.services.frontend;
+      const ok = await tlsProbe({ host: f.addresses[0], port: f.egressTlsPort, servername: 'allowed.test', send: 'GET / HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n' });
+      expect(ok.response ?? '').toContain('allowed.test');
+      const allowed = await gatewayLine((l) => l.domain === 'allowed.test' && l.outcome === 'ok');
+      expect(allowed).toMatchObject({ workload: 'egress-gateway', direction: 'egress', protocol: 'tls', source: SPIFFE('frontend') });
+
+      // frontend's own certificate, straight to the gateway, asking for a name only `other` may reach.
+      const frontend = await mesh.pem.workload('frontend');
+      const refused = await tlsProbe({ host: mesh.egressGateway.address, port: mesh.egressGateway.tlsPort, servername: 'other.test', ca: await mesh.pem.bundle(), cert: frontend.cert, key: frontend.key, send: 'x' });
+      expect(refused.response ?? '').not.toContain('other.test');
+      const line = await gatewayLine((l) => l.domain === 'other.test' && l.outcome === 'refused');
+      expect(line).toMatchObject({ reason: 'domain-not-allowed', source: SPIFFE('frontend') });
+    });
+  });
+}
