@@ -115,6 +115,11 @@ function inboundListener(mesh: Mesh, certs: CertMaterial, svc: Service): Obj {
             typed('envoy.filters.network.rbac', 'envoy.extensions.filters.network.rbac.v3.RBAC', { stat_prefix: 'inbound_rbac', rules: rbacRules(uris) }),
             tcpProxy('inbound', APP_CLUSTER, {
               idle_timeout: svc.timeouts.idleMs === undefined ? undefined : duration(svc.timeouts.idleMs),
+              // The application is dialled once the caller's certificate has passed the handshake:
+              // by default tcp_proxy connects on accept, so a refused caller would open a connection.
+              // Bytes the caller sends before the application answers the connect are held (up to 64 KiB).
+              upstream_connect_mode: 'ON_DOWNSTREAM_TLS_HANDSHAKE',
+              max_early_data_bytes: 65536,
               access_log: tcpAccessLog(mesh, place, 'tcp', true),
             }),
           ],
