@@ -15,8 +15,11 @@ export interface TestCert {
 }
 
 export interface TestCa extends TestCert {
-  /** Issues a leaf signed by this CA. SANs: DNS names, IPs (x.x.x.x) and URIs (scheme:...). */
-  issue(opts: { cn: string; sans?: string[]; days?: number }): Promise<TestCert>;
+  /**
+   * Issues a leaf signed by this CA. SANs: DNS names, IPs (x.x.x.x) and URIs (scheme:...).
+   * `subject` (openssl form, `/O=x/OU=y/CN=z`) replaces the default `/CN=<cn>`.
+   */
+  issue(opts: { cn: string; sans?: string[]; days?: number; subject?: string }): Promise<TestCert>;
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -58,7 +61,7 @@ export async function createTestCa(name = 'meshc harness test CA'): Promise<Test
               '',
             ].join('\n'),
           );
-          await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${opts.cn}`], leafDir);
+          await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', opts.subject ?? `/CN=${opts.cn}`], leafDir);
           await openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt',
             '-days', String(opts.days ?? 30), '-extfile', 'ext.cnf'], leafDir);
           return { cert: await readFile(path.join(leafDir, 'leaf.crt'), 'utf8'), key: await readFile(path.join(leafDir, 'leaf.key'), 'utf8') };

@@ -6,6 +6,7 @@
  * another CA (carrying frontend's own SPIFFE URI) or with the mesh certificate of a service that
  * is not allowed (intruder) are refused, and the application behind never sees them.
  */
+import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, httpGet, startHttpBackend, tlsProbe, type Backend, type Proc } from '../../harness/index.js';
 import type { ProxyDriver } from '../drivers/driver.js';
@@ -83,6 +84,35 @@ export function mtlsScenario(driver: ProxyDriver): void {
       const leaf = await rogue.issue({ cn: 'frontend', sans: ['spiffe://it.test/ns/it/sa/frontend', 'frontend', 'frontend.it.svc.cluster.local'] });
       expect(await refused(httpGet(inboundUrl(), { ca: bundle, servername: catalogSni, cert: leaf.cert, key: leaf.key }))).toBe(true);
       expect(backends.catalog.requests.length).toBe(before);
+    });
+
+    // A sidecar may accept any certificate at the handshake and refuse in its rules (HAProxy
+    // does, to log why): a foreign CA's certificate copying a mesh workload's whole subject and
+    // SPIFFE URI must still be refused, on http and tcp, before any byte reaches the application.
+    it('refuses a foreign CA certificate with the exact subject and SPIFFE URI of an allowed caller (http and tcp): no connection reaches the application', async () => {
+      const real = new X509Certificate((await mesh.pem.workload('frontend')).cert);
+      const subject = '/' + real.subject.split('\n').join('/');
+      expect(subject).toMatch(/CN=frontend/);
+      const rogue = await createTestCa('rogue CA');
+      const leaf = await rogue.issue({ cn: 'frontend', subject, sans: real.subjectAltName!.split(', ').map((s) => s.replace(/^(URI|DNS|IP Address):/, '')) });
+      const forged = new X509Certificate(leaf.cert);
+      expect(forged.subject).toBe(real.subject);
+      expect(forged.subjectAltName).toBe(real.subjectAltName);
+      const before = { catalog: backends.catalog.connections.length, catalogRequests: backends.catalog.requests.length, ledger: backends.ledger.connections.length };
+      expect(await refused(httpGet(inboundUrl(), { ca: bundle, servername: catalogSni, cert: leaf.cert, key: leaf.key }))).toBe(true);
+      const l = mesh.services.ledger;
+      const tcp = { host: l.addresses[0], port: l.inboundPort, servername: 'ledger.it.svc.cluster.local', ca: bundle };
+      expect(await refused(httpGet(`https://${tcp.host}:${tcp.port}/forged`, { ca: bundle, servername: tcp.servername, cert: leaf.cert, key: leaf.key }))).toBe(true);
+      // Without a certificate too, on the tcp listener, sending bytes at once.
+      const probe = await tlsProbe({ ...tcp, send: 'GET /nocert HTTP/1.1\r\nHost: ledger\r\nConnection: close\r\n\r\n' });
+      expect(probe.response ?? '').not.toContain('ledger');
+      expect(backends.catalog.requests.length).toBe(before.catalogRequests);
+      expect(backends.catalog.connections.length).toBe(before.catalog);
+      expect(backends.ledger.connections.length).toBe(before.ledger);
+      // The refusals are about the certificate: the real one still gets through, on both.
+      const frontend = await mesh.pem.workload('frontend');
+      expect((await httpGet(inboundUrl(), { ca: bundle, servername: catalogSni, cert: frontend.cert, key: frontend.key })).status).toBe(200);
+      expect((await httpGet(`https://${tcp.host}:${tcp.port}/real`, { ca: bundle, servername: tcp.servername, cert: frontend.cert, key: frontend.key })).body).toBe('ledger');
     });
 
     it('refuses a mesh identity that is not in allowFrom', async () => {
