@@ -52,10 +52,13 @@ export const capabilities: Capabilities = {
     'metrics-edge-failures': partial('`istio_requests_total{response_flags="UF"}`; TLS failures not apart'),
     'metrics-refused': yes('`istio_requests_total{response_code="403"}` reported by the destination'),
     'metrics-egress': partial('`istio_tcp_connections_opened_total` per destination service'),
-    'access-log': partial('Istio\'s sidecars log in Istio\'s own format (turned on by a `Telemetry` resource), not meshc\'s schema'),
+    'access-log': partial('Istio\'s sidecars log in Istio\'s own format (the `meshc` Telemetry turns on Istio\'s `envoy` provider), not meshc\'s schema'),
     'access-log-file': partial('not generated: Istio writes access logs where its mesh config `accessLogFile` says'),
     'access-log-handshake-refusals': partial('in Istio\'s own format'),
     'trace-context': partial('Istio\'s Envoys start a trace context only with a tracing provider in Istio\'s mesh config; they pass on `traceparent` and `x-request-id`'),
-    'tracing-otlp': partial('not generated: add an OpenTelemetry `extensionProviders` entry to Istio\'s mesh config and a `Telemetry` resource naming it'),
+    'tracing-otlp': partial(
+      'the `meshc` Telemetry asks for the provider `meshc-otel` at `samplingPercent`; the endpoint lives in Istio\'s mesh config, which meshc does not write',
+      'add `extensionProviders: [{name: meshc-otel, opentelemetry: {service: <host>, port: <port>}}]` to Istio\'s mesh config (docs/observability.md)',
+    ),
   },
 };

@@ -321,18 +321,31 @@ describe('istio target: check', () => {
   });
 });
 
-describe('istio target: metrics', () => {
+describe('istio target: telemetry', () => {
   const objects = (mesh: Mesh) => docs(emitSorted(istioTarget, mesh, fakeCerts(mesh)), 'istio/').map((d) => d.obj);
+  const telemetryOf = (mesh: Mesh) => objects(mesh).filter((o: Any) => o.kind === 'Telemetry');
 
-  it('writes one namespace-wide Telemetry enabling Istio\'s Prometheus metrics, listed in the kustomization, and none when metrics are off', () => {
+  it('writes one namespace-wide Telemetry named meshc with Istio\'s Prometheus metrics and envoy access logs, listed in the kustomization', () => {
     const hand = handMeshes();
     const list = objects(hand.observed);
     const telemetry = list.filter((o: Any) => o.kind === 'Telemetry');
     expect(telemetry).toHaveLength(1);
-    expect(telemetry[0].metadata.namespace).toBe('obs');
-    expect(telemetry[0].spec).toEqual({ metrics: [{ providers: [{ name: 'prometheus' }] }] });
+    expect(telemetry[0].metadata).toMatchObject({ name: 'meshc', namespace: 'obs' });
+    expect(telemetry[0].spec).toEqual({ metrics: [{ providers: [{ name: 'prometheus' }] }], accessLogging: [{ providers: [{ name: 'envoy' }] }] });
     expect(telemetry[0].spec.selector).toBeUndefined();
     expect(list.find((o: Any) => o.kind === 'Kustomization').resources).toContain('telemetry.yaml');
-    expect(objects(hand.unobserved).filter((o: Any) => o.kind === 'Telemetry')).toEqual([]);
+  });
+
+  it('the same resource carries tracing (the meshc-otel provider, the sampling rate) with telemetry.tracing, and leaves out what is turned off', () => {
+    const traced = meshOf({ trustDomain: 't.example', namespace: 'traced', services: { api: { port: 8080 } }, telemetry: { metrics: { enabled: false }, tracing: { endpoint: 'otel-collector.observability:4317', samplingPercent: 25 } } }, 'traced');
+    const [t] = telemetryOf(traced);
+    expect(telemetryOf(traced)).toHaveLength(1);
+    expect(t.metadata.name).toBe('meshc');
+    expect(t.spec).toEqual({ accessLogging: [{ providers: [{ name: 'envoy' }] }], tracing: [{ providers: [{ name: 'meshc-otel' }], randomSamplingPercentage: 25 }] });
+    validateObject(docs(emitSorted(istioTarget, traced, fakeCerts(traced)), 'istio/').find((d) => d.obj.kind === 'Telemetry')!);
+    expect(telemetryOf(handMeshes().unobserved)[0].spec).toEqual({ accessLogging: [{ providers: [{ name: 'envoy' }] }] });
+    const silent = meshOf({ trustDomain: 's.example', namespace: 'silent', services: { api: { port: 8080 } }, telemetry: { metrics: { enabled: false }, accessLog: { enabled: false } } }, 'silent');
+    expect(telemetryOf(silent)).toEqual([]);
+    expect(objects(silent).find((o: Any) => o.kind === 'Kustomization').resources).not.toContain('telemetry.yaml');
   });
 });
