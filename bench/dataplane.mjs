@@ -2,9 +2,11 @@
 // second and median / p99 latency for a client calling a backend directly, and through a pair of
 // generated sidecars with mutual TLS (client sidecar → server sidecar → backend), for Envoy,
 // nginx and HAProxy. Load: wrk (Debian's package), bounded in time, 127.x addresses only.
-// Target: the Envoy pair adds at most 1 ms at the median under moderate load.
+// Target: the Envoy pair adds at most 1 ms at the median under moderate load. Each pair's CPU per
+// request (user + system, both sidecars, from the kernel's accounting) shows what the latency follows
+// when the load keeps the two cores busy.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +67,24 @@ function stopAll() {
 }
 process.on('exit', stopAll);
 
+// CPU seconds (user + system) used so far by every process in these process groups (each proxy
+// runs in a group of its own: nginx's master and worker, HAProxy, Envoy).
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+function cpuSeconds(groups) {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    if (groups.includes(Number(f[2]))) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / CLK_TCK;
+}
+
 function wrk(url) {
   const out = execFileSync(bins.wrk, ['-t', '1', '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency', '--timeout', '5s', url], { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
@@ -75,7 +95,68 @@ function wrk(url) {
   };
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
   if (errors !== '0') throw new Error(`wrk saw ${errors} error responses:\n${out}`);
-  return { rps, p50: ms('50'), p99: ms('99') };
+  const requests = Number(/(\d+) requests in/.exec(out)[1]);
+  return { rps, requests, p50: ms('50'), p99: ms('99') };
+}
+
+/**
+ * Envoy's own floor, to tell its per-request cost from the generated configuration's: one Envoy with
+ * one plaintext HTTP listener, the router and one static cluster in front of the same backend (no
+ * TLS, no RBAC, no client-certificate header, no request id).
+ */
+async function envoyFloor(backendAddr, backendPort) {
+  const a = addr();
+  const port = await freePort(a);
+  const config = {
+    static_resources: {
+      listeners: [
+        {
+          address: { socket_address: { address: a, port_value: port } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: 'envoy.filters.network.http_connection_manager',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                    stat_prefix: 'floor',
+                    codec_type: 'HTTP1',
+                    generate_request_id: false,
+                    route_config: { virtual_hosts: [{ name: 'app', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
+                    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router', suppress_envoy_headers: true } }],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [
+        {
+          name: 'app',
+          type: 'STATIC',
+          load_assignment: { cluster_name: 'app', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: backendAddr, port_value: backendPort } } } }] }] },
+        },
+      ],
+    },
+  };
+  const file = join(dir, 'envoy-floor.yaml');
+  writeFileSync(file, stringify(config));
+  const p = start(bins.envoy, ['-c', file, '--concurrency', '1', '--base-id', String(1000 + procs.length), '--disable-hot-restart', '-l', 'error']);
+  const url = `http://${a}:${port}/`;
+  try {
+    await waitHttp(url);
+  } catch {
+    throw new Error(`envoy (floor) did not serve: ${p.errText()}`);
+  }
+  const base = wrk(`http://${backendAddr}:${backendPort}/`);
+  const before = cpuSeconds([p.pid]);
+  const one = wrk(url);
+  const cpu = cpuSeconds([p.pid]) - before;
+  return [
+    { figure: `envoy alone, minimal plaintext HTTP proxy: added median latency (direct ${base.p50.toFixed(2)} ms)`, value: one.p50 - base.p50, unit: 'ms' },
+    { figure: 'envoy alone, minimal plaintext HTTP proxy: CPU per request', value: (cpu / one.requests) * 1e6, unit: 'µs' },
+  ];
 }
 
 const rows = [];
@@ -139,13 +220,17 @@ try {
     }
     // The direct baseline again, right before the pair: the machine's state drifts between runs.
     const base = wrk(`http://${backendAddr}:${backendPort}/`);
+    const sidecars = procs.slice(1).map((p) => p.pid);
+    const cpuBefore = cpuSeconds(sidecars);
     const pair = wrk(url);
+    const cpu = cpuSeconds(sidecars) - cpuBefore;
     rows.push({ figure: `${proxy} pair: requests/s`, value: pair.rps, unit: 'req/s' });
     rows.push({ figure: `${proxy} pair: throughput ratio to direct`, value: pair.rps / base.rps, unit: 'x' });
     rows.push({ figure: `${proxy} pair: median latency`, value: pair.p50, unit: 'ms' });
     rows.push({ figure: `${proxy} pair: p99 latency`, value: pair.p99, unit: 'ms' });
     rows.push({ figure: `${proxy} pair: added median latency (direct ${base.p50.toFixed(2)} ms)`, value: pair.p50 - base.p50, unit: 'ms', target: proxy === 'envoy' ? 1 : undefined, better: 'lower' });
     rows.push({ figure: `${proxy} pair: added p99 latency (direct ${base.p99.toFixed(2)} ms)`, value: pair.p99 - base.p99, unit: 'ms' });
+    rows.push({ figure: `${proxy} pair: CPU per request, both sidecars`, value: (cpu / pair.requests) * 1e6, unit: 'µs' });
     // Stop this proxy pair (the backend stays for the next one).
     for (const p of procs.splice(1)) {
       try {
@@ -154,6 +239,7 @@ try {
     }
     await sleep(300);
   }
+  if (bins.envoy && (process.env.BENCH_PROXIES ?? 'envoy').split(',').includes('envoy')) rows.push(...(await envoyFloor(backendAddr, backendPort)));
 } finally {
   stopAll();
   rmSync(dir, { recursive: true, force: true });
