@@ -28,7 +28,10 @@ function meshPath(file: string): string {
 
 /** The default state directory of a mesh file. */
 export function defaultStateDir(file: string): string {
-  const abs = meshPath(file);
+  return stateDirOf(meshPath(file));
+}
+
+function stateDirOf(abs: string): string {
   const name = basename(abs).replace(/\.ya?ml$/i, '') || basename(abs);
   return join(dirname(abs), '.meshc', TAKEN.has(name) ? `${name}.mesh` : name);
 }
@@ -43,5 +46,6 @@ export interface StateLocation {
 /** The state directory for a mesh file and an optional `--state`. */
 export function stateLocation(file: string, explicit?: string): StateLocation {
   if (explicit !== undefined) return { dir: resolve(explicit) };
-  return { dir: defaultStateDir(file), legacy: join(dirname(meshPath(file)), '.meshc') };
+  const abs = meshPath(file);
+  return { dir: stateDirOf(abs), legacy: join(dirname(abs), '.meshc') };
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { TARGETS } from '../targets/registry.js';
@@ -10,13 +10,6 @@ import { action, EXIT } from './run.js';
 
 /** The targets `meshc verify` checks with a real proxy, each its own folder of the output. */
 const VERIFIED = TARGETS.filter((t) => t.verifier);
-
-/** `.venv/<proxy>/bin` in the mesh file's folder and every folder above it (its repository), where scripts/install-proxies.sh puts Envoy. */
-function upwardVenvs(proxy: string, from: string): string[] {
-  const dirs: string[] = [];
-  for (let d: string | undefined = from; d; d = dirname(d) === d ? undefined : dirname(d)) dirs.push(join(d, '.venv', proxy, 'bin'));
-  return dirs;
-}
 
 export function registerVerify(program: Command): void {
   const cmd = program
@@ -32,8 +25,8 @@ A proxy that is not installed is reported as skipped; a path given with --envoy,
 that is not an executable is an error (exit 2).
 Exit codes: 0 every checked file accepted, 1 a file rejected, 2 nothing could be checked or I/O error.`);
   for (const t of VERIFIED) {
-    const b = t.verifier!.binary;
-    cmd.option(`--${b} <path>`, `${b} binary (default: found on PATH${b === 'envoy' ? ', else .venv/envoy/bin/envoy beside the mesh file or above it, as scripts/install-proxies.sh installs it' : ''})`);
+    const { binary, search } = t.verifier!;
+    cmd.option(`--${binary} <path>`, `${binary} binary (default: found on PATH${search ? `, else in ${search.said}` : ''})`);
   }
   for (const add of [addFile, addOut, addFormat, addDebug]) add(cmd);
   cmd.action(
@@ -55,9 +48,9 @@ Exit codes: 0 every checked file accepted, 1 a file rejected, 2 nothing could be
         const exists = await stat(resolve(out, name)).then(() => true, () => false);
         if (!exists) continue;
         const proxy = verifier!.binary;
-        const bin = findProxy(proxy, o[proxy], [...upwardVenvs(proxy, dirname(resolve(o.file))), ...(verifier!.searchDirs ?? [])]);
+        const bin = findProxy(proxy, o[proxy], verifier!.search?.dirs(dirname(resolve(o.file))));
         if (!bin) {
-          skipped.push(`${proxy} (not found on PATH${proxy === 'envoy' ? ' or in .venv/envoy' : ''}; pass --${proxy} PATH)`);
+          skipped.push(`${proxy} (not found on PATH${verifier!.search ? ` or in ${verifier!.search.said}` : ''}; pass --${proxy} PATH)`);
           continue;
         }
         binaries[proxy] = bin;

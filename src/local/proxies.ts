@@ -20,7 +20,7 @@ import { withStdoutPipe } from '../process.js';
 type ProxyName = 'envoy' | 'nginx' | 'haproxy';
 
 function requireBinary(name: ProxyName, bin?: string): string {
-  const found = bin ?? findProxy(name, undefined, TARGETS.find((t) => t.verifier?.binary === name)?.verifier?.searchDirs);
+  const found = bin ?? findProxy(name, undefined, TARGETS.find((t) => t.verifier?.binary === name)?.verifier?.search?.dirs(process.cwd()));
   if (!found) throw new UserError(`${name} not found on PATH`, 2, 'install it (npm run install:proxies), or pick another proxy with --target');
   return found;
 }

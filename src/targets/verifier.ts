@@ -15,8 +15,8 @@ export interface VerifyResult {
 export interface Verifier {
   /** The proxy's binary name, and the `--<binary> <path>` option of `meshc verify`. */
   binary: string;
-  /** Where to look for it after PATH and the system folders. */
-  searchDirs?: readonly string[];
+  /** Where to look for it after PATH and the system folders, for a mesh file in `meshDir`, and those places in words. */
+  search?: { dirs(meshDir: string): string[]; said: string };
   /** Checks every file of the target in `outDir` with the binary at `bin`, sorted by path. */
   verify(outDir: string, bin: string): Promise<VerifyResult[]>;
 }

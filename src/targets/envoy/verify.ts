@@ -4,7 +4,7 @@
  * names, so it runs with its working directory at the output root, like the sidecars do). It
  * binds no port and makes no DNS query.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadExeca } from '../../process.js';
 import { verifyEach, type Verifier, type VerifyResult } from '../verifier.js';
@@ -18,9 +18,20 @@ export function verifyEnvoy(outDir: string, envoyPath: string): Promise<VerifyRe
   });
 }
 
+/** A folder and every folder above it. */
+function upward(from: string): string[] {
+  const dirs: string[] = [];
+  for (let d = from; dirs.at(-1) !== d; d = dirname(d)) dirs.push(d);
+  return dirs;
+}
+
 export const envoyVerifier: Verifier = {
   binary: 'envoy',
-  // The project-local virtual environment scripts/install-proxies.sh creates.
-  searchDirs: [join(fileURLToPath(new URL('../../../', import.meta.url)), '.venv', 'envoy', 'bin')],
+  // The project-local virtual environment scripts/install-proxies.sh creates: in the mesh file's
+  // repository (its folder or one above), or in meshc's own checkout.
+  search: {
+    dirs: (meshDir) => [...upward(meshDir), fileURLToPath(new URL('../../../', import.meta.url))].map((d) => join(d, '.venv', 'envoy', 'bin')),
+    said: '.venv/envoy/bin beside the mesh file or above it, as scripts/install-proxies.sh installs it',
+  },
   verify: verifyEnvoy,
 };
