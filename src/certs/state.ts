@@ -363,8 +363,8 @@ export interface Lock {
 /**
  * Takes `<stateDir>/lock` (the directory must exist) with O_EXCL, writing our pid. A lock whose
  * pid is no longer running is stale and taken over; a live one is a UserError (exit 2).
- * Synchronous, as is readState: a few system calls that took 10-25 ms as a chain of promises
- * through the libuv pool at the start of a build, and take under 1 ms as plain calls.
+ * Synchronous, as is readState: a few system calls, cheaper as plain calls than as a chain of
+ * promises through the libuv pool.
  */
 export function acquireLock(stateDir: string): Lock {
   const lockFile = path.join(stateDir, LOCK_FILE);

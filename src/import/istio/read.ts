@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { UserError } from '../../errors.js';
 import { pointer, type Diagnostic, type Severity } from '../../model/diagnostic.js';
+import { cmp } from '../../model/mesh.js';
 import { locate, MAX_SOURCE_BYTES, type Source } from '../../source/parse.js';
 
 export type Obj = Record<string, unknown>;
@@ -58,7 +59,7 @@ async function expand(path: string, out: string[], explicit: boolean): Promise<v
     } catch (e) {
       throw new UserError(`${path}: cannot read the directory (${(e as Error).message})`, 2);
     }
-    for (const name of entries.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const name of entries.sort(cmp)) {
       if (name.startsWith('.')) continue; // .git, .meshc and the like
       await expand(join(path, name), out, false);
     }
