@@ -10,12 +10,11 @@ import { readFile, rm, mkdtemp } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { TARGETS } from '../targets/registry.js';
 import { findProxy } from '../targets/verifier.js';
 import { UserError } from '../errors.js';
 import { processGroupMembers, startProcess, type Proc, type StartOptions } from './procs.js';
-import { withStdoutPipe } from '../process.js';
+import { loadExeca, withStdoutPipe } from '../process.js';
 
 type ProxyName = 'envoy' | 'nginx' | 'haproxy';
 
@@ -208,6 +207,7 @@ export async function startHaproxy(opts: {
 }
 
 async function run(cmd: string, args: string[], cwd: string): Promise<ValidateResult> {
+  const execa = await loadExeca();
   const res = await execa(cmd, args, { cwd, reject: false, all: true, timeout: 60_000, stdin: 'ignore' });
   return { ok: res.exitCode === 0 && !res.timedOut, output: res.all ?? '' };
 }

@@ -16,7 +16,6 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { createTwoFilesPatch } from 'diff';
 import { UserError } from '../errors.js';
 import type { Diagnostic } from '../model/diagnostic.js';
 import { cmp, type Mesh } from '../model/mesh.js';
@@ -165,7 +164,8 @@ const asText = (c: string | Buffer | undefined): string | undefined => (c === un
 const isBinary = (c: string | undefined) => c !== undefined && c.includes('\u0000');
 
 /** jsdiff's patch without its `====` banner and trailing tabs; `/dev/null` for a missing side. */
-function unified(path: string, a: string | undefined, b: string | undefined): string {
+async function unified(path: string, a: string | undefined, b: string | undefined): Promise<string> {
+  const { createTwoFilesPatch } = await import('diff'); // on first use: only patches need it
   const patch = createTwoFilesPatch(a === undefined ? '/dev/null' : `a/${path}`, b === undefined ? '/dev/null' : `b/${path}`, a ?? '', b ?? '', undefined, undefined, { context: 3 });
   return patch
     .split('\n')
@@ -213,7 +213,7 @@ export async function buildReport(plan: OutputPlan, oldSide: Side, newSide: Side
     else if (isBinary(a) || isBinary(b)) change.note = 'binary file: not shown';
     else {
       if (opts.perFile !== false) fileSummary.push(...summarizeFile(path, a, b));
-      if (!opts.stat) change.diff = unified(path, a === undefined ? undefined : redact(a, known), b === undefined ? undefined : redact(b, known));
+      if (!opts.stat) change.diff = await unified(path, a === undefined ? undefined : redact(a, known), b === undefined ? undefined : redact(b, known));
     }
     files.push(change);
   }
