@@ -34,8 +34,6 @@ import {
   nameToNodeString,
   randomSerial,
   serialBytesHex,
-  serialHex,
-  subjectAltNames,
   validity,
   wholeSeconds,
   type CertProfile,

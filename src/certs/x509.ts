@@ -20,7 +20,6 @@ import {
   set,
   smallInteger,
   time,
-  tlv,
   unsignedInteger,
   utf8String,
 } from './der.js';

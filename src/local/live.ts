@@ -16,7 +16,7 @@ import { derivedLocalPort } from '../model/normalize.js';
 import { serviceByName, type Mesh } from '../model/mesh.js';
 import type { WrittenMesh } from '../schema/written-mesh.js';
 import { startHttpBackend, startTlsBackend, type Backend, type TlsBackend } from './backends.js';
-import { http2Get, httpGet, tlsProbe, type HttpResult } from './clients.js';
+import { http2Get, httpGet, type HttpResult } from './clients.js';
 import { isListening } from './net.js';
 import { meshAddress, canBind } from './profile.js';
 import { up, type RunningMesh } from './up.js';

@@ -42,13 +42,6 @@ export async function freePort(host: string): Promise<number> {
   });
 }
 
-/** Several distinct free ports on one host. */
-export async function freePorts(host: string, count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort(host));
-  return [...ports];
-}
-
 function tryConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });

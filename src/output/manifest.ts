@@ -1,6 +1,5 @@
 import type { Diagnostic } from '../model/diagnostic.js';
 import { createHash } from 'node:crypto';
-import type { OutputFile } from '../targets/target.js';
 import { toJson } from './yaml.js';
 
 /** Written at the output root, last: what this build wrote and each file's content hash. */

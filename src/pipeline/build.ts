@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { certOutputFiles, prepareCerts, type CertStageOptions } from '../certs/index.js';
 import { checkPassphrase } from '../certs/keys.js';
 import { stateLocation } from '../certs/location.js';

@@ -6,7 +6,7 @@
 import type { IngressHost, Route } from '../../schema/written-mesh.js';
 import { cmp } from '../../model/mesh.js';
 import { asArr, asNum, asObj, asStr, formatDuration, nsOf, ofKind, parseDuration, selects, serviceByHost, strMap, whereIs, type Inventory, type Pod } from './context.js';
-import type { InputObject, Obj } from './read.js';
+import type { InputObject } from './read.js';
 import { retries } from './traffic.js';
 
 const DOMAIN = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;

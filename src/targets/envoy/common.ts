@@ -5,7 +5,6 @@
  *
  * Reference: https://www.envoyproxy.io/docs/envoy/latest/api-v3/api
  */
-import type { CertMaterial, IssuedCert } from '../../certs/material.js';
 import type { Dns, HashKey, HostPort, Identity, Mesh, Service } from '../../model/mesh.js';
 import { reuse } from '../../output/yaml.js';
 import { identitySdsRef, trustValidation, trustValidationMatching } from './sds.js';

@@ -31,7 +31,6 @@ import {
   CA_BUNDLE_CONFIGMAP,
   appEnv,
   commonLabels,
-  fqdn,
   header,
   ingressSecretName,
   kustomization,
@@ -51,7 +50,6 @@ import {
   podFiles,
   podSpec,
   serviceAccount,
-  type PodFiles,
 } from './workload.js';
 import { namespaceLabels } from './pod-security.js';
 import { cmp } from '../../model/mesh.js';
