@@ -255,94 +255,79 @@ export function extraEndpointServices(mesh: Mesh, svc: Service): Map<string, num
 
 function ingressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): string {
   const gw = mesh.ingress;
-  const labels = workloadLabels(mesh, INGRESS_GATEWAY);
-  const files = podFiles(INGRESS_GATEWAY, envoyBootstrapPath(INGRESS_GATEWAY), bootstrap, certs);
-  const ports = [{ name: 'http', containerPort: gw.httpPort }];
-  if (gw.httpsPort !== gw.httpPort) ports.push({ name: 'https', containerPort: gw.httpsPort });
-  const container = envoyContainer(files, {
-    proxy: gw.kubernetes.proxy,
-    ports: [...ports, ...metricsContainerPorts(mesh)],
-    sidecar: false,
+  return gatewayFile(mesh, certs, bootstrap, {
+    name: INGRESS_GATEWAY,
+    kubernetes: gw.kubernetes,
+    ports: gw.httpsPort !== gw.httpPort ? [{ name: 'http', containerPort: gw.httpPort }, { name: 'https', containerPort: gw.httpsPort }] : [{ name: 'http', containerPort: gw.httpPort }],
     // The HTTP listener always exists; the admin port is on loopback, out of the kubelet's reach.
     readinessProbe: { tcpSocket: { port: gw.httpPort }, periodSeconds: 5 },
-  });
-  const spec = podSpec(INGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.httpsPort < 1024, spread: selectorLabels(INGRESS_GATEWAY) });
-  const service = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: INGRESS_GATEWAY, namespace: mesh.namespace, labels },
-    spec: {
+    service: {
       type: 'LoadBalancer',
       // Client addresses reach the gateway unchanged (no second hop through another node).
       externalTrafficPolicy: 'Local',
-      selector: selectorLabels(INGRESS_GATEWAY),
       ports: [
         { name: 'http', port: 80, targetPort: gw.httpPort, protocol: 'TCP' },
         // The public HTTPS port is the one redirects name.
         { name: 'https', port: gw.httpsPort, targetPort: gw.httpsPort, protocol: 'TCP' },
       ],
     },
-  };
-  const objects = [
-    serviceAccount(mesh, INGRESS_GATEWAY, labels),
-    envoyConfigMap(mesh, files, labels),
-    deployment(mesh, INGRESS_GATEWAY, labels, selectorLabels(INGRESS_GATEWAY), gw.kubernetes.replicas, files, spec),
-    podDisruptionBudget(mesh, INGRESS_GATEWAY, labels, selectorLabels(INGRESS_GATEWAY)),
-    service,
-    ingressGatewayPolicy(mesh),
-  ];
-  return (
-    toYamlDocuments(objects, {
-      text: header(
-        'The ingress gateway: TLS termination by SNI, HTTP to HTTPS redirects, routing over mesh mTLS.',
-        `LoadBalancer ports: 80 -> ${gw.httpPort} (HTTP), ${gw.httpsPort} -> ${gw.httpsPort} (HTTPS, the port redirects name).`,
-        'Host certificates and keys: Secrets ingress.<host> (ingress-wildcard.<domain> for *.<domain>) in the secrets/k8s overlay.',
-      ),
-    })
-  );
+    policy: ingressGatewayPolicy(mesh),
+    header: [
+      'The ingress gateway: TLS termination by SNI, HTTP to HTTPS redirects, routing over mesh mTLS.',
+      `LoadBalancer ports: 80 -> ${gw.httpPort} (HTTP), ${gw.httpsPort} -> ${gw.httpsPort} (HTTPS, the port redirects name).`,
+      'Host certificates and keys: Secrets ingress.<host> (ingress-wildcard.<domain> for *.<domain>) in the secrets/k8s overlay.',
+    ],
+  });
 }
 
 function egressGatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string): string {
   const gw = mesh.egressGateway;
-  const labels = workloadLabels(mesh, EGRESS_GATEWAY);
-  const files = podFiles(EGRESS_GATEWAY, envoyBootstrapPath(EGRESS_GATEWAY), bootstrap, certs);
-  const ports = [{ name: 'http', containerPort: gw.httpPort }];
-  if (gw.tlsPort !== gw.httpPort) ports.push({ name: 'tls', containerPort: gw.tlsPort });
-  const container = envoyContainer(files, {
-    proxy: gw.kubernetes.proxy,
-    ports: [...ports, ...metricsContainerPorts(mesh)],
-    sidecar: false,
+  const ports = gw.tlsPort !== gw.httpPort ? [{ name: 'http', containerPort: gw.httpPort }, { name: 'tls', containerPort: gw.tlsPort }] : [{ name: 'http', containerPort: gw.httpPort }];
+  return gatewayFile(mesh, certs, bootstrap, {
+    name: EGRESS_GATEWAY,
+    kubernetes: gw.kubernetes,
+    ports,
     // No probe: its only ports are the egress listeners, which NetworkPolicy opens to the services
     // with an allow-list alone (opening them to the kubelet would open them to every pod), and the
     // admin port is on loopback. Without an allow-list it has no listener at all.
+    service: { type: 'ClusterIP', ports: ports.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.containerPort, protocol: 'TCP' })) },
+    policy: egressGatewayPolicy(mesh),
+    header: [
+      `The egress gateway (${gw.allow.length} domains): sidecars reach it over mutual TLS, and it admits each`,
+      "service's identity to that service's own allow-list only. The only pods NetworkPolicy lets out to the internet.",
+    ],
   });
-  const spec = podSpec(EGRESS_GATEWAY, files, { containers: [container], lowPorts: gw.httpPort < 1024 || gw.tlsPort < 1024, spread: selectorLabels(EGRESS_GATEWAY) });
-  const service = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: EGRESS_GATEWAY, namespace: mesh.namespace, labels },
-    spec: {
-      type: 'ClusterIP',
-      selector: selectorLabels(EGRESS_GATEWAY),
-      ports: ports.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.containerPort, protocol: 'TCP' })),
-    },
-  };
+}
+
+/** What makes one gateway's file differ from the other's. */
+interface GatewayParts {
+  name: string;
+  kubernetes: Mesh['ingress']['kubernetes'];
+  ports: { name: string; containerPort: number }[];
+  readinessProbe?: Obj;
+  /** The Service's spec, but its selector. */
+  service: Obj;
+  policy: Obj;
+  header: string[];
+}
+
+/** A gateway's ServiceAccount, ConfigMap, Deployment, PodDisruptionBudget, Service and NetworkPolicy. */
+function gatewayFile(mesh: Mesh, certs: CertMaterial, bootstrap: string, gw: GatewayParts): string {
+  const labels = workloadLabels(mesh, gw.name);
+  const selector = selectorLabels(gw.name);
+  const files = podFiles(gw.name, envoyBootstrapPath(gw.name), bootstrap, certs);
+  const container = envoyContainer(files, { proxy: gw.kubernetes.proxy, ports: [...gw.ports, ...metricsContainerPorts(mesh)], sidecar: false, readinessProbe: gw.readinessProbe });
+  const spec = podSpec(gw.name, files, { containers: [container], lowPorts: gw.ports.some((p) => p.containerPort < 1024), spread: selector });
+  const service = { apiVersion: 'v1', kind: 'Service', metadata: { name: gw.name, namespace: mesh.namespace, labels }, spec: { ...gw.service, selector } };
   const objects = [
-    serviceAccount(mesh, EGRESS_GATEWAY, labels),
+    serviceAccount(mesh, gw.name, labels),
     envoyConfigMap(mesh, files, labels),
-    deployment(mesh, EGRESS_GATEWAY, labels, selectorLabels(EGRESS_GATEWAY), gw.kubernetes.replicas, files, spec),
-    podDisruptionBudget(mesh, EGRESS_GATEWAY, labels, selectorLabels(EGRESS_GATEWAY)),
+    deployment(mesh, gw.name, labels, selector, gw.kubernetes.replicas, files, spec),
+    podDisruptionBudget(mesh, gw.name, labels, selector),
     service,
-    egressGatewayPolicy(mesh),
+    gw.policy,
   ];
-  return (
-    toYamlDocuments(objects, {
-      text: header(
-        `The egress gateway (${gw.allow.length} domains): sidecars reach it over mutual TLS, and it admits each`,
-        "service's identity to that service's own allow-list only. The only pods NetworkPolicy lets out to the internet.",
-      ),
-    })
-  );
+  return toYamlDocuments(objects, { text: header(...gw.header) });
 }
 
 function tlsSecret(mesh: Mesh, name: string, cert: IssuedCert): Obj {
