@@ -33,7 +33,6 @@ import {
   SharedObjects,
   socketAddress,
   tcpProxy,
-  tlsInspector,
   typed,
 } from './common.js';
 import { type EgressPlace, EGRESS_PLACE, deniedVirtualHost, directEgress, egressHttpListener, egressTlsListener, hostVirtualHosts, isWildcard } from './egress.js';
