@@ -8,6 +8,8 @@
  *
  *   meshc.default-deny, meshc.allow-dns   as in k8s/
  *   meshc.allow-istiod                    every pod: egress to istiod on 15012
+ *   meshc.allow-metrics                   every pod: scrapes in on Istio's 15020 (merged) and 15090 (Envoy), with metrics on
+ *   meshc.allow-otlp                      every pod: egress to the OTLP endpoint's port, with telemetry.tracing (as in k8s/)
  *   <service>                             ingress from each caller with an edge to it, on its port;
  *                                         egress to each upstream that admits it, on the upstream's port;
  *                                         egress to the internet on the egress ports when it has egress
@@ -15,6 +17,8 @@
  */
 import { INGRESS_GATEWAY, type Mesh, type Service } from '../../model/mesh.js';
 import { meshEdges, namespacePolicies, NON_INTERNET_CIDRS, pods, policy, tcp } from '../k8s/network-policy.js';
+import { METRICS_POLICY } from '../k8s/metrics.js';
+import { otlpPolicy } from '../k8s/telemetry.js';
 
 type Obj = Record<string, unknown>;
 
@@ -22,6 +26,8 @@ export const ALLOW_ISTIOD = 'meshc.allow-istiod';
 /** istiod's xDS and certificate port (TLS), in Istio's default control-plane namespace. */
 export const ISTIOD_PEER = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'istio-system' } }, podSelector: { matchLabels: { app: 'istiod' } } };
 const ISTIOD_PORT = 15012;
+/** Istio's metrics ports: the agent's merged endpoint (where its injector points `prometheus.io/port`) and Envoy's own. */
+const ISTIO_METRICS_PORTS = [15020, 15090];
 
 function internet(mesh: Mesh): Obj {
   const ports = [...new Set([mesh.egress.httpPort, mesh.egress.tlsPort])].sort((a, b) => a - b).map(tcp);
@@ -45,6 +51,8 @@ export function istioNetworkPolicies(mesh: Mesh): Obj[] {
   const out: Obj[] = [
     ...namespacePolicies(mesh),
     policy(mesh, ALLOW_ISTIOD, {}, { policyTypes: ['Egress'], egress: [{ to: [ISTIOD_PEER], ports: [tcp(ISTIOD_PORT)] }] }),
+    ...(mesh.telemetry.metrics.enabled ? [policy(mesh, METRICS_POLICY, {}, { policyTypes: ['Ingress'], ingress: [{ ports: ISTIO_METRICS_PORTS.map(tcp) }] })] : []),
+    ...otlpPolicy(mesh),
     ...mesh.services.map((s) => servicePolicy(mesh, s)),
   ];
   if (mesh.ingress.hosts.length > 0) {

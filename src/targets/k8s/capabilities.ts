@@ -56,10 +56,7 @@ export const capabilities: Capabilities = {
     'metrics-refused': ENVOY,
     'metrics-egress': partial('as the Envoy column'),
     'access-log': ENVOY,
-    'access-log-file': partial(
-      'the Envoy containers\' root filesystem is read-only: the path\'s folder must be a volume mounted into them, which the manifests do not add',
-      'keep `/dev/stdout` (the cluster\'s log collector reads it), or add the volume with a kustomize patch',
-    ),
+    'access-log-file': yes('an `emptyDir` volume mounted at the file\'s folder in every Envoy container (their root filesystem is read-only); a folder that cannot take one (`/`, `/dev`) is warned about'),
     'access-log-handshake-refusals': ENVOY,
     'trace-context': ENVOY,
     'tracing-otlp': ENVOY,

@@ -9,12 +9,13 @@ import { unsupported } from '../features.js';
 import { capabilities } from './capabilities.js';
 import { endpointNameClaims, endpointServiceName } from './emit.js';
 import { baselineServices } from './pod-security.js';
+import { accessLogFindings } from './telemetry.js';
 
 /** A target expressing a field only approximately (README diagnostics table). */
 const PARTIAL = 'partially-supported-feature';
 
 export function checkK8s(mesh: Mesh): Finding[] {
-  const out: Finding[] = [...unsupported({ name: 'k8s', capabilities }, mesh), ...serviceNameFindings('k8s', mesh), ...baselineFindings('k8s', mesh)];
+  const out: Finding[] = [...unsupported({ name: 'k8s', capabilities }, mesh), ...serviceNameFindings('k8s', mesh), ...baselineFindings('k8s', mesh), ...accessLogFindings(mesh)];
   for (const svc of mesh.services) {
     const sc = svc.sidecar;
     const at = (...rest: (string | number)[]) => pointer('spec', 'services', svc.name, ...rest);

@@ -40,6 +40,7 @@ import {
 } from './names.js';
 import { egressGatewayPolicy, ingressGatewayPolicy, namespacePolicies, servicePolicy } from './network-policy.js';
 import { metricsContainerPorts, metricsPolicy, podMonitor, POD_MONITOR_FILE } from './metrics.js';
+import { otlpPolicy } from './telemetry.js';
 import {
   appSecurityContext,
   containerResources,
@@ -97,7 +98,7 @@ export function* emitK8sManifests(mesh: Mesh, certs: CertMaterial, bootstrapOf: 
       GENERATED_HEADER,
     ),
   );
-  yield add('network-policies.yaml', toYamlDocuments([...namespacePolicies(mesh), ...metricsPolicy(mesh)], GENERATED_HEADER));
+  yield add('network-policies.yaml', toYamlDocuments([...namespacePolicies(mesh), ...metricsPolicy(mesh), ...otlpPolicy(mesh)], GENERATED_HEADER));
   const monitor = podMonitor(mesh);
   if (monitor) yield add(POD_MONITOR_FILE, toYaml(monitor, GENERATED_HEADER));
 

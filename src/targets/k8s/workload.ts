@@ -17,6 +17,7 @@ import {
   workloadSecretName,
 } from './names.js';
 import { scrapeAnnotations } from './metrics.js';
+import { withAccessLogVolume } from './telemetry.js';
 
 type Obj = Record<string, unknown>;
 
@@ -210,7 +211,7 @@ export function deployment(mesh: Mesh, name: string, labels: Record<string, stri
       selector: { matchLabels: selector },
       template: {
         metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: files.configHash, ...scrapeAnnotations(mesh) } },
-        spec,
+        spec: withAccessLogVolume(mesh, spec),
       },
     },
   };

@@ -42,14 +42,17 @@ describe.each(all)('k8s NetworkPolicies: %s', (_name, mesh) => {
 
 describe.each(all)('istio NetworkPolicies (backstop): %s', (_name, mesh) => {
   const istio = docs(emitSorted(istioTarget, mesh, fakeCerts(mesh)), 'istio/');
-  const actual = policyEdges(kinds(istio, 'NetworkPolicy'), policyPods(istio));
+  const pods = policyPods(istio);
+  const actual = policyEdges(kinds(istio, 'NetworkPolicy'), pods);
   const expected = expectedIstioPolicyEdges(mesh);
+  // Scrapes reach Istio's metrics ports (the agent's merged 15020, Envoy's 15090) from anywhere.
+  if (mesh.telemetry.metrics.enabled) for (const p of pods) for (const port of [15020, 15090]) expected.ingress.add(`*->${p.name}:TCP/${port}`);
 
   it('egress of every pod: exactly its upstreams that admit it on their ports, the internet when it has egress, DNS, istiod', () => {
     expect(sorted(actual.egress)).toEqual(sorted(expected.egress));
   });
 
-  it('ingress of every pod: exactly the callers that call it; the ingress gateway from anywhere', () => {
+  it('ingress of every pod: exactly the callers that call it; the ingress gateway from anywhere; Istio\'s metrics ports from anywhere', () => {
     expect(sorted(actual.ingress)).toEqual(sorted(expected.ingress));
   });
 });
