@@ -188,7 +188,10 @@ export function listenerAccessLog(mesh: Mesh, place: LogPlace, opts: { refusal?:
     if (opts.handshakes) {
       const reason = opts.handshakes === 'mtls' ? TLS_REASON : "''";
       const filter = typed('envoy.access_loggers.extension_filters.cel', 'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter', { expression: `has(${FAILURE})` });
-      out.push(logger(log.path, connectionFields(place, 'tls', reason, 'true'), { extension_filter: filter }));
+      const fields = connectionFields(place, 'tls', reason, 'true');
+      // A certificate the mesh CA did not issue names nobody: its URI is whatever its maker wrote.
+      if (opts.handshakes === 'mtls') fields.source = `%CEL(${FAILURE}.contains('CERTIFICATE_VERIFY_FAILED') || !has(connection.uri_san_peer_certificate) ? '' : connection.uri_san_peer_certificate)%`;
+      out.push(logger(log.path, fields, { extension_filter: filter }));
     }
     return out;
   });

@@ -10,6 +10,7 @@
  * caller showed a certificate, its identity. With `tracing`, a local OTLP receiver must get a span
  * from every Envoy hop of the trace.
  */
+import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,6 +185,19 @@ export function telemetryScenario(driver: ProxyDriver, opts: { tracing?: 'http' 
       expect(probe.response ?? '').not.toContain('200 OK');
       await eventually(async () => expect(logOf('catalog').lines.filter((l) => l.reason === 'no-client-certificate').length).toBeGreaterThan(before), 15_000);
       const line = logOf('catalog').lines.filter((l) => l.reason === 'no-client-certificate').at(-1)!;
+      expect(line).toMatchObject({ direction: 'inbound', outcome: 'refused' });
+      expect(known(line.source)).toBeUndefined();
+    });
+
+    it('logs a certificate the mesh CA did not issue as refused (untrusted-certificate), naming no identity, even when it copies a caller\'s subject and URI', async () => {
+      const real = new X509Certificate((await mesh.pem.workload('frontend')).cert);
+      const rogue = await createTestCa('rogue CA');
+      const forged = await rogue.issue({ cn: 'frontend', subject: '/' + real.subject.split('\n').join('/'), sans: [SPIFFE('frontend')] });
+      const before = logOf('catalog').lines.filter((l) => l.reason === 'untrusted-certificate').length;
+      const res = await httpGet(`${catalogInbound()}/forged`, { ca: bundle, servername: 'catalog.it.svc.cluster.local', cert: forged.cert, key: forged.key }).catch((err: Error) => ({ status: 0, error: err.message }));
+      expect(res.status).not.toBe(200);
+      await eventually(async () => expect(logOf('catalog').lines.filter((l) => l.reason === 'untrusted-certificate').length).toBeGreaterThan(before), 15_000);
+      const line = logOf('catalog').lines.filter((l) => l.reason === 'untrusted-certificate').at(-1)!;
       expect(line).toMatchObject({ direction: 'inbound', outcome: 'refused' });
       expect(known(line.source)).toBeUndefined();
     });
