@@ -156,6 +156,9 @@ export async function startOtlpReceiver(opts: { host: string; protocol: 'http' |
   }
   const server = http2.createServer();
   server.on('stream', (stream, headers) => {
+    // A stream cut short (the receiver closing its sessions, Envoy resetting an export) loses
+    // only that export; unhandled, its error would end the test run.
+    stream.on('error', () => {});
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
@@ -181,6 +184,7 @@ export async function startOtlpReceiver(opts: { host: string; protocol: 'http' |
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => {
     sessions.add(s);
+    s.on('error', () => {});
     s.on('close', () => sessions.delete(s));
   });
   receiver.close = () =>
