@@ -147,6 +147,20 @@ describe.skipIf(!envoy.path)('k8s tree run by a kubelet-style runner with the re
     }
   });
 
+  it('metrics: every pod answers a scrape where its annotations and its `metrics` port say, with its own Envoy\'s series', async () => {
+    for (const pod of cluster.pods) {
+      const template = cluster.objects.get('Deployment', pod.deployment).spec.template;
+      const a = template.metadata.annotations;
+      expect(a['prometheus.io/scrape'], pod.name).toBe('true');
+      const envoyPorts = pod.containers.find((c) => c.name === 'envoy')!.spec.ports as Any[];
+      expect(envoyPorts.find((p) => p.name === 'metrics')?.containerPort, pod.name).toBe(Number(a['prometheus.io/port']));
+      const res = await httpGet(`http://${pod.ip}:${a['prometheus.io/port']}${a['prometheus.io/path']}`);
+      expect(res.status, pod.name).toBe(200);
+      const own = res.body.split('\n').filter((l) => l.startsWith('envoy_') && l.includes('mesh="shop"') && l.includes(`workload="${pod.deployment}"`));
+      expect(own.length, `${pod.name}:\n${res.body.slice(0, 500)}`).toBeGreaterThan(0);
+    }
+  });
+
   it('mTLS: an application reaches its upstream through the address in its environment; the callee sees the caller’s identity', async () => {
     const r = await httpGet(`${env('frontend', 'CART_URL')}/items`);
     expect(r).toMatchObject({ status: 200, body: 'cart' });
