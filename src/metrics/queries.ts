@@ -93,7 +93,14 @@ export function proxyQueries(proxy: MetricsProxy, mesh: string, range = '1m'): P
       ),
       latencyP99: q('latency-p99', '99th percentile response time by edge', 's', EDGE, `histogram_quantile(0.99, sum by (workload, destination, le) (rate(envoy_cluster_upstream_rq_time_bucket{${m}}[${range}]))) / 1000`),
       connectFailures: q('connect-failures', 'Failed connections per second by edge', 'cps', EDGE, `sum by (workload, destination) (rate(envoy_cluster_upstream_cx_connect_fail{${m}}[${range}]))`),
-      tlsFailures: q('tls-failures', 'Failed TLS handshakes per second by edge', 'cps', EDGE, `sum by (workload, destination) (rate(envoy_cluster_ssl_connection_error{${m}}[${range}]))`),
+      // A callee certificate the mesh CA did not issue (fail_verify_error) or with another identity (fail_verify_san) is not a connection_error.
+      tlsFailures: q(
+        'tls-failures',
+        'Failed TLS handshakes per second by edge',
+        'cps',
+        EDGE,
+        ['connection_error', 'fail_verify_error', 'fail_verify_san'].map((s) => `sum by (workload, destination) (rate(envoy_cluster_ssl_${s}{${m}}[${range}]))`).reduce(plus),
+      ),
       refused: q('refused', 'Requests refused by allowFrom per second, at the callee', 'reqps', ['workload'], `sum by (workload) (rate(envoy_http_inbound_rbac_denied{${m}}[${range}]))`),
       egressAllowed: q(
         'egress-allowed',

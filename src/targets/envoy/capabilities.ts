@@ -49,7 +49,7 @@ export const capabilities: Capabilities = {
     'metrics-labels': yes('`stats_config.stats_tags`: fixed `mesh`, `workload`; `destination`, `code` from stat names'),
     'metrics-edge-requests': yes('`envoy_cluster_upstream_rq{code}`'),
     'metrics-edge-latency': yes('`envoy_cluster_upstream_rq_time` (ms histogram)'),
-    'metrics-edge-failures': yes('`envoy_cluster_upstream_cx_connect_fail`, `envoy_cluster_ssl_connection_error`'),
+    'metrics-edge-failures': yes('`envoy_cluster_upstream_cx_connect_fail`, `envoy_cluster_ssl_connection_error`, `envoy_cluster_ssl_fail_verify_error`, `envoy_cluster_ssl_fail_verify_san`'),
     'metrics-refused': yes('`envoy_http_inbound_rbac_denied` (HTTP); `envoy_listener_inbound_ssl_*` (handshakes)'),
     'metrics-egress': partial('allowed per domain (`envoy_tcp_egress_tls_downstream_cx_total`, `envoy_vhost_route_egress_http_upstream_rq_total`); refused counted without the domain (`envoy_listener_egress_tls_no_filter_chain_match`, 403s of `envoy_http_egress_http_downstream_rq`)'),
     'access-log': yes('`json_format` access logs on every connection manager, tcp_proxy and TLS listener; outcome and reason computed by `%CEL(...)%`'),

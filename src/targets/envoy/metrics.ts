@@ -65,7 +65,7 @@ const MATCHER: Obj = reuse({
   inclusion_list: {
     patterns: [
       // Caller side, per edge: requests by class, latency, connection and TLS failures.
-      '^cluster\\.outbound\\|[^.]+\\.(upstream_rq_[1-5]xx|upstream_rq_total|upstream_rq_time|upstream_cx_total|upstream_cx_connect_fail|ssl\\.connection_error|ssl\\.fail_verify_san)$',
+      '^cluster\\.outbound\\|[^.]+\\.(upstream_rq_[1-5]xx|upstream_rq_total|upstream_rq_time|upstream_cx_total|upstream_cx_connect_fail|ssl\\.connection_error|ssl\\.fail_verify_error|ssl\\.fail_verify_san)$',
       // Callee side: requests refused by allowFrom (HTTP: 403), handshakes refused (no or foreign certificate; TCP: not a caller).
       '^http\\.inbound\\.rbac\\.(allowed|denied)$',
       '^listener\\.inbound\\.ssl\\.(connection_error|fail_verify_san|fail_verify_no_cert|fail_verify_error)$',
