@@ -57,7 +57,7 @@ for (const g of document.querySelectorAll('g.edge')) {
 </script>`;
 
 /** What the scenario sends. */
-const SENT_ALL = { api2xx: 7, api5xx: 2, locked: 3, ingress: 4, egressTlsAllowed: 2, egressTlsRefused: 2, egressHttpAllowed: 2, egressHttpRefused: 1 };
+const SENT_ALL = { api2xx: 7, api5xx: 2, locked: 3, ingress: 4, egressTlsAllowed: 2, egressTlsRefused: 2, egressHttpAllowed: 2, egressHttpRefused: 1, gone: 2, imposter: 2 };
 
 const SENT = SENT_ALL;
 
@@ -76,9 +76,13 @@ export function metricsScenario(driver: ProxyDriver): void {
       mesh = await buildTestMesh({
         targets: [driver.name, 'grafana'],
         services: {
-          web: { upstreams: ['api', 'locked'], egress: ['allowed.test'] },
+          web: { upstreams: ['api', 'locked', 'gone', 'imposter'], egress: ['allowed.test'] },
           api: { allowFrom: ['web'] },
           locked: {},
+          // No sidecar runs for these two: nothing listens at gone's, and a TLS server with a
+          // foreign certificate stands at imposter's, so web's calls fail to connect or to handshake.
+          gone: { allowFrom: ['web'] },
+          imposter: { allowFrom: ['web'] },
         },
         sites: ['allowed.test', 'denied.test'],
         ingress: { hosts: { 'shop.it.test': { routes: [{ pathPrefix: '/', service: 'web' }] } } },
@@ -89,6 +93,8 @@ export function metricsScenario(driver: ProxyDriver): void {
         const s = mesh.services[name];
         backends.push(await startHttpBackend({ name, host: s.addresses[0], port: s.appPort }));
       }
+      const fake = await ca.issue({ cn: 'imposter', sans: ['imposter', 'imposter.it.svc.cluster.local', 'spiffe://it.test/ns/it/sa/imposter'] });
+      backends.push(await startTlsBackend({ name: 'imposter', host: mesh.services.imposter.addresses[0], port: mesh.services.imposter.inboundPort, cert: fake.cert, key: fake.key }));
       const leaf = await ca.issue({ cn: 'allowed.test', sans: ['allowed.test'] });
       backends.push(await startTlsBackend({ name: 'allowed.test', host: mesh.sites['allowed.test'], port: mesh.egress.tlsPort, cert: leaf.cert, key: leaf.key }));
       backends.push(await startHttpBackend({ name: 'allowed.test', host: mesh.sites['allowed.test'], port: mesh.egress.httpPort }));
@@ -134,6 +140,12 @@ export function metricsScenario(driver: ProxyDriver): void {
       for (let i = 0; i < SENT.api5xx; i++) expect((await httpGet(`http://${web.addresses[0]}:${web.localPorts.api}/fail`)).status).toBe(500);
       api.setStatus(200);
       for (let i = 0; i < SENT.locked; i++) expect((await httpGet(`http://${web.addresses[0]}:${web.localPorts.locked}/`)).status).toBe(403);
+      for (const edge of ['gone', 'imposter'] as const) {
+        for (let i = 0; i < SENT[edge]; i++) {
+          const status = await httpGet(`http://${web.addresses[0]}:${web.localPorts[edge]}/`).then((r) => r.status, () => 0);
+          expect(status === 0 || status >= 500, `${edge}: ${status}`).toBe(true);
+        }
+      }
       const bundle = await mesh.pem.bundle();
       for (let i = 0; i < SENT.ingress; i++) {
         const res = await httpGet(`https://shop.it.test:${mesh.ingress.httpsPort}/`, { lookupHost: mesh.ingress.address, ca: bundle });
@@ -214,6 +226,29 @@ export function metricsScenario(driver: ProxyDriver): void {
         expect(m.get('workload=locked')).toBe(SENT.locked);
         expect(m.get('workload=api') ?? 0).toBe(0);
       });
+    }, 120_000);
+
+    it('counts connection failures and TLS handshake failures on the edge where they happened, and on no other', async () => {
+      if (!queries.connectFailures) {
+        expect(cell('metrics-edge-failures').support).toBe('no');
+        return;
+      }
+      await settled(queries.connectFailures, (m) => {
+        expect(m.get('workload=web,destination=gone')).toBeGreaterThan(0);
+        expect(m.get('workload=web,destination=api') ?? 0).toBe(0);
+        // Where TLS failures have no series of their own, they are among the connection errors.
+        if (!queries.tlsFailures) expect(m.get('workload=web,destination=imposter')).toBeGreaterThan(0);
+      });
+      if (queries.tlsFailures) {
+        await settled(queries.tlsFailures, (m) => {
+          expect(m.get('workload=web,destination=imposter')).toBeGreaterThan(0);
+          expect(m.get('workload=web,destination=api') ?? 0).toBe(0);
+          // A refused connection is not a TLS failure.
+          expect(m.get('workload=web,destination=gone') ?? 0).toBe(0);
+        });
+      } else {
+        expect(cell('metrics-edge-failures').support).toBe('partial');
+      }
     }, 120_000);
 
     it('counts allowed and refused egress', async () => {
