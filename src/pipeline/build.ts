@@ -6,7 +6,7 @@ import { stateLocation } from '../certs/location.js';
 import { readStateFingerprint } from '../certs/state.js';
 import { hasErrors, type Diagnostic, type Finding } from '../model/diagnostic.js';
 import type { Mesh } from '../model/mesh.js';
-import { locate, MAX_SOURCE_BYTES, readMeshBytes } from '../source/parse.js';
+import { locate, MAX_SOURCE_BYTES, readMeshBytes, releasePositions } from '../source/parse.js';
 import { codeFingerprint, inputFingerprint } from '../output/fingerprint.js';
 import { sha256 } from '../output/manifest.js';
 import { readStamp, writeStamp } from '../output/stamp.js';
@@ -100,6 +100,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   try {
     const diagnostics = withCertFindings(v, certs.findings);
     if (hasErrors(diagnostics)) return { ok: false, diagnostics, mesh };
+    releasePositions(v.source!);
 
     // emit per target → write
     const batches = emitBatches(targets, mesh, certs.material, [...certOutputFiles(certs.material), outputReadme(targets)]);

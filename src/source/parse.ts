@@ -230,6 +230,15 @@ function firstInvalidUtf8(b: Buffer): number {
   return Math.max(0, b.length - 1);
 }
 
+/**
+ * Drops a source's positional document once its diagnostics are placed: a large mesh's takes tens
+ * of MB that a build would otherwise hold until it ends. A later `locate` builds it again.
+ */
+export function releasePositions(source: Source): void {
+  source.doc = undefined;
+  source.lineCounter = undefined;
+}
+
 /** Maps a finding's JSON pointer to the position of that node (or its key) in the source. */
 export function locate(source: Source, f: Finding): Diagnostic {
   const { atKey, ...rest } = f;
