@@ -6,6 +6,7 @@
  */
 import type { Mesh } from '../../model/mesh.js';
 import { commonLabels, NAME_LABEL } from './names.js';
+import { policy, tcp } from './network-policy.js';
 
 type Obj = Record<string, unknown>;
 
@@ -28,18 +29,7 @@ export function scrapeAnnotations(mesh: Mesh): Record<string, string> {
 export function metricsPolicy(mesh: Mesh): Obj[] {
   const m = mesh.telemetry.metrics;
   if (!m.enabled) return [];
-  return [
-    {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: { name: METRICS_POLICY, namespace: mesh.namespace, labels: commonLabels(mesh) },
-      spec: {
-        podSelector: { matchLabels: commonLabels(mesh) },
-        policyTypes: ['Ingress'],
-        ingress: [{ ports: [{ protocol: 'TCP', port: m.port }] }],
-      },
-    },
-  ];
+  return [policy(mesh, METRICS_POLICY, { matchLabels: commonLabels(mesh) }, { policyTypes: ['Ingress'], ingress: [{ ports: [tcp(m.port)] }] })];
 }
 
 /** The PodMonitor of `podMonitor: true`: every mesh pod's `metrics` port, labelled `mesh` and `workload` as HAProxy's series need and Envoy's already are. */

@@ -9,6 +9,7 @@ import { pointer, warning, type Finding } from '../../model/diagnostic.js';
 import type { HostPort, Mesh } from '../../model/mesh.js';
 import { STDERR, STDOUT } from '../../model/telemetry.js';
 import { commonLabels, MOUNT_ROOT } from './names.js';
+import { policy, tcp } from './network-policy.js';
 
 type Obj = Record<string, unknown>;
 
@@ -73,16 +74,5 @@ export function otlpPeer(mesh: Mesh, endpoint: HostPort): Obj {
 export function otlpPolicy(mesh: Mesh): Obj[] {
   const t = mesh.telemetry.tracing;
   if (!t) return [];
-  return [
-    {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: { name: OTLP_POLICY, namespace: mesh.namespace, labels: commonLabels(mesh) },
-      spec: {
-        podSelector: { matchLabels: commonLabels(mesh) },
-        policyTypes: ['Egress'],
-        egress: [{ to: [otlpPeer(mesh, t.endpoint)], ports: [{ protocol: 'TCP', port: t.endpoint.port }] }],
-      },
-    },
-  ];
+  return [policy(mesh, OTLP_POLICY, { matchLabels: commonLabels(mesh) }, { policyTypes: ['Egress'], egress: [{ to: [otlpPeer(mesh, t.endpoint)], ports: [tcp(t.endpoint.port)] }] })];
 }
