@@ -23,7 +23,8 @@ type Obj = Record<string, unknown>;
 
 /** The uid and gid the Envoy image runs as (user `envoy`); fsGroup lets it read the key files. */
 export const ENVOY_UID = 101;
-export const MESHC_VOLUME = 'meshc';
+/** The one projected volume every meshc pod mounts its files from (a volume name, not an environment variable). */
+export const POD_VOLUME = 'meshc';
 /** Key files: owner and group (fsGroup) read, nobody else. */
 const KEY_MODE = 0o440;
 const FILE_MODE = 0o444;
@@ -118,7 +119,7 @@ export function envoyContainer(files: PodFiles, opts: EnvoyContainerOptions): Ob
     startupProbe: opts.startupProbe,
     readinessProbe: opts.readinessProbe,
     resources: containerResources(opts.proxy.resources),
-    volumeMounts: [{ name: MESHC_VOLUME, mountPath: MOUNT_ROOT, readOnly: true }],
+    volumeMounts: [{ name: POD_VOLUME, mountPath: MOUNT_ROOT, readOnly: true }],
     securityContext: {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
@@ -197,7 +198,7 @@ export function podSpec(name: string, files: PodFiles, opts: PodSpecOptions): Ob
       seccompProfile: SECCOMP_RUNTIME_DEFAULT,
       sysctls: opts.lowPorts ? [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] : undefined,
     },
-    volumes: [{ name: MESHC_VOLUME, projected: { defaultMode: FILE_MODE, sources: files.projected } }],
+    volumes: [{ name: POD_VOLUME, projected: { defaultMode: FILE_MODE, sources: files.projected } }],
   };
 }
 
