@@ -13,6 +13,7 @@
  * and https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/trace/v3/opentelemetry.proto
  */
 import { INGRESS_GATEWAY, type Mesh } from '../../model/mesh.js';
+import { isIpv4 } from '../../model/normalize.js';
 import { STDERR, STDOUT, type Tracing } from '../../model/telemetry.js';
 import { reuse } from '../../output/yaml.js';
 import { type Obj, SharedObjects, dnsLookupFamily, dnsResolverConfig, socketAddress, typed } from './common.js';
@@ -226,7 +227,7 @@ function makeTracing(t: Tracing, workload: string): Obj {
 export function tracingClusters(mesh: Mesh): Obj[] {
   const t = mesh.telemetry.tracing;
   if (!t) return [];
-  const ip = /^\d+\.\d+\.\d+\.\d+$/.test(t.endpoint.host);
+  const ip = isIpv4(t.endpoint.host);
   return [
     {
       name: OTLP_CLUSTER,

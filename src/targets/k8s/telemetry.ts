@@ -7,6 +7,7 @@
  */
 import { pointer, warning, type Finding } from '../../model/diagnostic.js';
 import type { HostPort, Mesh } from '../../model/mesh.js';
+import { isIpv4 } from '../../model/normalize.js';
 import { STDERR, STDOUT } from '../../model/telemetry.js';
 import { commonLabels, MOUNT_ROOT } from './names.js';
 import { policy, tcp } from './network-policy.js';
@@ -63,7 +64,7 @@ export function withAccessLogVolume(mesh: Mesh, spec: Obj): Obj {
  */
 export function otlpPeer(mesh: Mesh, endpoint: HostPort): Obj {
   const host = endpoint.host;
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return { ipBlock: { cidr: `${host}/32` } };
+  if (isIpv4(host)) return { ipBlock: { cidr: `${host}/32` } };
   const labels = host.split('.');
   if (labels.length === 1) return { podSelector: {} };
   if (labels.length >= 3 && labels[2] === 'svc') return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': labels[1] } } };
